@@ -1,0 +1,123 @@
+/*
+ * qtypes.h — GGUF tensor types: ids, block layouts, traits.
+ *
+ * Type ids are the ggml numbering stored in GGUF tensor tables.  Block
+ * structs are bit-compatible with the GGUF on-disk formats (little-endian,
+ * no padding; checked by _Static_assert in qtypes.c).  Half-precision fields
+ * are raw IEEE binary16 bits (uint16_t).
+ *
+ * The traits table says, per type: name, elements per block, bytes per block,
+ * and which activation type its dot product takes (the vec_dot type: Q8_0 for
+ * the 32-element formats, Q8_1 for Q4_1/Q5_1, Q8_K for the K-quants and
+ * IQ4_XS, F16 for F16, BF16 for BF16, F32 for F32 — as the GGUF ecosystem
+ * does, so results match llama.cpp).  Kernels live in the dispatch tables
+ * (simd/dsp.h); the scalar specification is quant/quant_ref.c.
+ */
+#ifndef PLUMB_QTYPES_H
+#define PLUMB_QTYPES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+    PLUMB_QTYPE_F32 = 0,
+    PLUMB_QTYPE_F16 = 1,
+    PLUMB_QTYPE_Q4_0 = 2,
+    PLUMB_QTYPE_Q4_1 = 3,
+    PLUMB_QTYPE_Q5_0 = 6,
+    PLUMB_QTYPE_Q5_1 = 7,
+    PLUMB_QTYPE_Q8_0 = 8,
+    PLUMB_QTYPE_Q8_1 = 9,
+    PLUMB_QTYPE_Q2_K = 10,
+    PLUMB_QTYPE_Q3_K = 11,
+    PLUMB_QTYPE_Q4_K = 12,
+    PLUMB_QTYPE_Q5_K = 13,
+    PLUMB_QTYPE_Q6_K = 14,
+    PLUMB_QTYPE_Q8_K = 15,
+    PLUMB_QTYPE_IQ4_NL = 20,
+    PLUMB_QTYPE_IQ4_XS = 23,
+    PLUMB_QTYPE_BF16 = 30,
+    PLUMB_QTYPE_COUNT = 40 /* table size; ids >= COUNT are unknown */
+};
+
+#define PLUMB_QK 32   /* elements per block, 32-element formats */
+#define PLUMB_QK_K 256 /* elements per super-block, K formats */
+#define PLUMB_K_SCALE_SIZE 12
+
+typedef struct { uint16_t d; uint8_t qs[PLUMB_QK / 2]; } PlumbBlockQ4_0;
+typedef struct { uint16_t d, m; uint8_t qs[PLUMB_QK / 2]; } PlumbBlockQ4_1;
+typedef struct { uint16_t d; uint8_t qh[4]; uint8_t qs[PLUMB_QK / 2]; } PlumbBlockQ5_0;
+typedef struct { uint16_t d, m; uint8_t qh[4]; uint8_t qs[PLUMB_QK / 2]; } PlumbBlockQ5_1;
+typedef struct { uint16_t d; int8_t qs[PLUMB_QK]; } PlumbBlockQ8_0;
+typedef struct { uint16_t d, s; int8_t qs[PLUMB_QK]; } PlumbBlockQ8_1; /* s = d * sum(qs) */
+typedef struct {
+    uint8_t scales[PLUMB_QK_K / 16]; /* 4-bit scale | 4-bit min << 4, per 16 */
+    uint8_t qs[PLUMB_QK_K / 4];      /* 2-bit quants */
+    uint16_t d, dmin;
+} PlumbBlockQ2_K;
+typedef struct {
+    uint8_t hmask[PLUMB_QK_K / 8];   /* high bit */
+    uint8_t qs[PLUMB_QK_K / 4];      /* low 2 bits */
+    uint8_t scales[12];              /* 6-bit scales, packed */
+    uint16_t d;
+} PlumbBlockQ3_K;
+typedef struct {
+    uint16_t d, dmin;
+    uint8_t scales[PLUMB_K_SCALE_SIZE]; /* 6-bit scales and mins, packed */
+    uint8_t qs[PLUMB_QK_K / 2];
+} PlumbBlockQ4_K;
+typedef struct {
+    uint16_t d, dmin;
+    uint8_t scales[PLUMB_K_SCALE_SIZE];
+    uint8_t qh[PLUMB_QK_K / 8];
+    uint8_t qs[PLUMB_QK_K / 2];
+} PlumbBlockQ5_K;
+typedef struct {
+    uint8_t ql[PLUMB_QK_K / 2];      /* low 4 bits */
+    uint8_t qh[PLUMB_QK_K / 4];      /* high 2 bits */
+    int8_t scales[PLUMB_QK_K / 16];  /* 8-bit scales */
+    uint16_t d;
+} PlumbBlockQ6_K;
+typedef struct {
+    float d;
+    int8_t qs[PLUMB_QK_K];
+    int16_t bsums[PLUMB_QK_K / 16];  /* sum of each 16 quants */
+} PlumbBlockQ8_K;
+typedef struct { uint16_t d; uint8_t qs[PLUMB_QK / 2]; } PlumbBlockIQ4_NL;
+typedef struct {
+    uint16_t d;
+    uint16_t scales_h;
+    uint8_t scales_l[PLUMB_QK_K / 64];
+    uint8_t qs[PLUMB_QK_K / 2];
+} PlumbBlockIQ4_XS;
+
+/* The non-linear 4-bit codebook of IQ4_NL and IQ4_XS. */
+extern const int8_t plumb_iq4nl_values[16];
+
+typedef struct PlumbQTraits {
+    const char *name; /* "Q4_K" ... as gguf-dump prints it */
+    int32_t blck;     /* elements per block */
+    uint32_t size;    /* bytes per block */
+    int32_t act;      /* PLUMB_QTYPE_* of the activations its vec_dot takes; -1: not a weight type */
+    int weight;       /* non-zero: plumb runs weights of this type */
+} PlumbQTraits;
+
+/* Traits of a type id, or NULL for an id plumb does not know. */
+const PlumbQTraits *plumb_qtype_traits(uint32_t type);
+/* Name of any id, "type 17" style for unknown ones (static buffer per call site is not used:
+ * unknown ids give "unknown"). */
+const char *plumb_qtype_name(uint32_t type);
+/* Bytes of a row of n elements; 0 when n is not a multiple of the block size. */
+uint64_t plumb_qtype_row_size(uint32_t type, uint64_t n);
+
+/* IEEE half and bfloat16 conversions (exact, round-to-nearest-even). */
+float plumb_fp16_to_fp32(uint16_t h);
+uint16_t plumb_fp32_to_fp16(float f);
+static inline float plumb_bf16_to_fp32(uint16_t h)
+{
+    union { uint32_t u; float f; } v = { (uint32_t)h << 16 };
+    return v.f;
+}
+uint16_t plumb_fp32_to_bf16(float f);
+
+#endif

@@ -1,0 +1,49 @@
+/*
+ * quant_ref.h — the scalar specification of every quant type: dequantise a
+ * row to float, quantise activations to the vec_dot types, and the dot
+ * product of a weight row with quantised activations.  These are the C tier
+ * of the dispatch tables and the references checkdsp compares SIMD against.
+ * n is always a multiple of the type's block size.
+ */
+#ifndef PLUMB_QUANT_REF_H
+#define PLUMB_QUANT_REF_H
+
+#include <stdint.h>
+
+#include "qtypes.h"
+
+#define PLUMB_REF_TYPES(X) \
+    X(f32) X(f16) X(bf16) X(q4_0) X(q4_1) X(q5_0) X(q5_1) X(q8_0) \
+    X(q2_K) X(q3_K) X(q4_K) X(q5_K) X(q6_K) X(iq4_nl) X(iq4_xs)
+
+/* dequantise: y[0..n) = weights */
+#define PLUMB_DECL_TOF(t) void plumb_to_float_##t##_c(const void *x, float *y, int64_t n);
+PLUMB_REF_TYPES(PLUMB_DECL_TOF)
+#undef PLUMB_DECL_TOF
+
+/* activation quantisers (and weight quantisers for the simple types) */
+void plumb_from_float_f32_c(const float *x, void *y, int64_t n);
+void plumb_from_float_f16_c(const float *x, void *y, int64_t n);
+void plumb_from_float_bf16_c(const float *x, void *y, int64_t n);
+void plumb_from_float_q8_0_c(const float *x, void *y, int64_t n);
+void plumb_from_float_q8_1_c(const float *x, void *y, int64_t n);
+void plumb_from_float_q8_K_c(const float *x, void *y, int64_t n);
+
+/* *s = dot(weight row w of type t, activations a of the type's act type) */
+void plumb_vec_dot_f32_f32_c(int64_t n, float *s, const void *w, const void *a);
+void plumb_vec_dot_f16_f16_c(int64_t n, float *s, const void *w, const void *a);
+void plumb_vec_dot_bf16_bf16_c(int64_t n, float *s, const void *w, const void *a);
+void plumb_vec_dot_q4_0_q8_0_c(int64_t n, float *s, const void *w, const void *a);
+void plumb_vec_dot_q4_1_q8_1_c(int64_t n, float *s, const void *w, const void *a);
+void plumb_vec_dot_q5_0_q8_0_c(int64_t n, float *s, const void *w, const void *a);
+void plumb_vec_dot_q5_1_q8_1_c(int64_t n, float *s, const void *w, const void *a);
+void plumb_vec_dot_q8_0_q8_0_c(int64_t n, float *s, const void *w, const void *a);
+void plumb_vec_dot_q2_K_q8_K_c(int64_t n, float *s, const void *w, const void *a);
+void plumb_vec_dot_q3_K_q8_K_c(int64_t n, float *s, const void *w, const void *a);
+void plumb_vec_dot_q4_K_q8_K_c(int64_t n, float *s, const void *w, const void *a);
+void plumb_vec_dot_q5_K_q8_K_c(int64_t n, float *s, const void *w, const void *a);
+void plumb_vec_dot_q6_K_q8_K_c(int64_t n, float *s, const void *w, const void *a);
+void plumb_vec_dot_iq4_nl_q8_0_c(int64_t n, float *s, const void *w, const void *a);
+void plumb_vec_dot_iq4_xs_q8_K_c(int64_t n, float *s, const void *w, const void *a);
+
+#endif

@@ -1,0 +1,1 @@
+/* simd/arm/arm_util.h */

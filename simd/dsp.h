@@ -1,0 +1,60 @@
+/*
+ * dsp.h — the kernel dispatch table.
+ *
+ * Every hot operation of the forward pass goes through a PlumbDsp filled once
+ * by plumb_dsp_init(): first the C references (simd/dsp.c, quant/quant_ref.c),
+ * then each tier the flags allow, climbing the ladder; the last assignment
+ * wins.  Tier files (simd/x86/<module>_<isa>.c, simd/arm/...) export one
+ * plumb_dsp_init_<isa>() each and are compiled with only their own -m flags.
+ *
+ * Conventions: n counts elements; quantised buffers are arrays of blocks;
+ * pointers to float data need no particular alignment.
+ */
+#ifndef PLUMB_DSP_H
+#define PLUMB_DSP_H
+
+#include <stdint.h>
+
+#include "qtypes.h"
+
+typedef void (*PlumbToFloatFn)(const void *x, float *y, int64_t n);
+typedef void (*PlumbFromFloatFn)(const float *x, void *y, int64_t n);
+typedef void (*PlumbVecDotFn)(int64_t n, float *s, const void *w, const void *a);
+
+typedef struct PlumbDsp {
+    unsigned flags;                                /* PLUMB_CPU_* tiers in use */
+    PlumbToFloatFn to_float[PLUMB_QTYPE_COUNT];    /* dequantise a row */
+    PlumbFromFloatFn from_float[PLUMB_QTYPE_COUNT];/* quantise activations (act types) */
+    PlumbVecDotFn vec_dot[PLUMB_QTYPE_COUNT];      /* weight row . activations of traits->act */
+
+    /* y = x / rms(x) * w, n elements; y may alias x */
+    void (*rmsnorm)(float *y, const float *x, const float *w, int64_t n, float eps);
+    /* NeoX RoPE on one head: for i < n/2 rotate (x[i], x[i+n/2]) by (cos[i], sin[i]) */
+    void (*rope_neox)(float *x, const float *cos, const float *sin, int64_t n);
+    /* in-place softmax over n elements (max-subtracted) */
+    void (*softmax)(float *x, int64_t n);
+    /* y = silu(g) * u */
+    void (*swiglu)(float *y, const float *g, const float *u, int64_t n);
+    /* sum a[i]*b[i] */
+    float (*dot_f32)(const float *a, const float *b, int64_t n);
+    /* y += a * x */
+    void (*axpy)(float *y, float a, const float *x, int64_t n);
+    /* y *= a */
+    void (*scale)(float *y, float a, int64_t n);
+    /* indices of the k largest of x[0..n), largest first, lower index first on ties */
+    void (*topk)(const float *x, int64_t n, int k, int32_t *idx);
+} PlumbDsp;
+
+/* Fill dsp for the given tier flags (a subset of plumb_cpu_detect()). */
+void plumb_dsp_init(PlumbDsp *dsp, unsigned flags);
+
+/* The C tier (also used by checkdsp as the reference). */
+void plumb_dsp_init_c(PlumbDsp *dsp);
+/* Tier initialisers: each overwrites the entries it implements. */
+void plumb_dsp_init_avx2(PlumbDsp *dsp);
+void plumb_dsp_init_avx512(PlumbDsp *dsp);
+void plumb_dsp_init_avx512vnni(PlumbDsp *dsp);
+void plumb_dsp_init_neon(PlumbDsp *dsp);
+void plumb_dsp_init_dotprod(PlumbDsp *dsp);
+
+#endif

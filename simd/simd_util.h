@@ -1,0 +1,1 @@
+/* simd/simd_util.h */

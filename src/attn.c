@@ -1,0 +1,2 @@
+/* src/attn.c — not written yet */
+typedef int plumb_placeholder_attn;

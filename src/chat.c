@@ -1,0 +1,2 @@
+/* src/chat.c — not written yet */
+typedef int plumb_placeholder_chat;

@@ -1,0 +1,2 @@
+/* src/gguf_write.c — not written yet */
+typedef int plumb_placeholder_gguf_write;

@@ -1,0 +1,1 @@
+/* src/gguf_write.h */

@@ -1,0 +1,2 @@
+/* src/kvcache.c — not written yet */
+typedef int plumb_placeholder_kvcache;

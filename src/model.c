@@ -1,0 +1,2 @@
+/* src/model.c — not written yet */
+typedef int plumb_placeholder_model;

@@ -1,0 +1,2 @@
+/* src/session.c — not written yet */
+typedef int plumb_placeholder_session;

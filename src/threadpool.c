@@ -1,0 +1,2 @@
+/* src/threadpool.c — not written yet */
+typedef int plumb_placeholder_threadpool;

@@ -1,0 +1,2 @@
+/* src/tokenizer.c — not written yet */
+typedef int plumb_placeholder_tokenizer;

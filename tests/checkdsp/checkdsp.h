@@ -1,0 +1,1 @@
+/* tests/checkdsp/checkdsp.h */
