@@ -1,0 +1,66 @@
+#!/bin/sh
+# The whole test suite: the native build's `make check`, the same suite built
+# with AddressSanitizer + UndefinedBehaviorSanitizer, and the aarch64 NEON
+# tiers under qemu (`make check-aarch64`).  Builds out of tree under
+# ./build/.  Ends with one line: "N passed, N failed".
+#
+# usage: tools/check-all.sh [--no-asan] [--no-aarch64]
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+asan=yes
+arm=yes
+for a in "$@"; do
+    case $a in
+    --no-asan) asan=no ;;
+    --no-aarch64) arm=no ;;
+    -h | --help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "check-all.sh: unknown option $a" >&2; exit 2 ;;
+    esac
+done
+jobs=$(nproc 2>/dev/null || echo 2)
+passed=0
+failed=0
+
+tally() { # $1: build dir; counts automake .trs results
+    for f in $(find "$1" -name '*.trs'); do
+        r=$(sed -n 's/^:test-result: //p' "$f" | head -n 1)
+        case $r in
+        PASS | XFAIL) passed=$((passed + 1)) ;;
+        SKIP) ;;
+        *) failed=$((failed + 1)); echo "FAILED: $1: ${f%.trs} ($r)" >&2 ;;
+        esac
+    done
+}
+
+suite() { # $1: build dir name, rest: configure arguments
+    dir=$top/build/$1
+    shift
+    echo "== $dir: configure $*"
+    mkdir -p "$dir"
+    if ! (cd "$dir" && "$top/configure" -q "$@" && make -s -j"$jobs" >/dev/null); then
+        echo "FAILED: build in $dir" >&2
+        failed=$((failed + 1))
+        return
+    fi
+    find "$dir" -name '*.trs' -delete
+    (cd "$dir" && make -s -j"$jobs" check) || true
+    tally "$dir"
+}
+
+[ -x "$top/configure" ] || (cd "$top" && autoreconf -fi) || { echo "0 passed, 1 failed"; exit 1; }
+
+suite native
+[ $asan = yes ] && suite asan --enable-sanitizers
+if [ $arm = yes ]; then
+    echo "== aarch64 (qemu)"
+    out=$(cd "$top/build/native" && make -s check-aarch64 2>&1)
+    rc=$?
+    printf '%s\n' "$out"
+    p=$(printf '%s\n' "$out" | grep -c '^PASS:')
+    f=$(printf '%s\n' "$out" | grep -c '^FAIL:')
+    passed=$((passed + p))
+    failed=$((failed + f))
+    [ $rc -ne 0 ] && [ "$f" -eq 0 ] && failed=$((failed + 1))
+fi
+echo "$passed passed, $failed failed"
+[ $failed -eq 0 ]
