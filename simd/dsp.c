@@ -2,6 +2,12 @@
  * dsp.c — C reference kernels for the vector operations and the init ladder
  * that fills a PlumbDsp (see dsp.h).  Quant kernels' C references are in
  * quant/quant_ref.c.
+ *
+ * The references compute what llama.cpp's CPU backend computes for the same
+ * operation in its portable code: sums of squares, dot products and softmax
+ * denominators accumulate in double, everything else is float with libm's
+ * expf / sqrtf.  The tiers may reorder sums (checkdsp bounds the difference)
+ * but must keep these definitions.
  */
 #include "config.h"
 
@@ -12,7 +18,179 @@
 #include "dsp.h"
 #include "quant_ref.h"
 
-/* (C references of vector ops and plumb_dsp_init_c go here) */
+/* y = x * (1/sqrt(mean(x^2) + eps)) * w; the sum of squares is taken in
+ * double, the scale and the products in float. */
+static void rmsnorm_c(float *y, const float *x, const float *w, int64_t n, float eps)
+{
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        sum += (double)(x[i] * x[i]);
+    const float mean = (float)(sum / (double)n);
+    const float scale = 1.0f / sqrtf(mean + eps);
+    for (int64_t i = 0; i < n; i++)
+        y[i] = x[i] * scale * w[i];
+}
+
+static void rope_neox_c(float *x, const float *cos, const float *sin, int64_t n)
+{
+    const int64_t h = n / 2;
+    for (int64_t i = 0; i < h; i++) {
+        const float x0 = x[i], x1 = x[i + h];
+        x[i] = x0 * cos[i] - x1 * sin[i];
+        x[i + h] = x0 * sin[i] + x1 * cos[i];
+    }
+}
+
+/* exp(x - max) in float, their sum in double, then one multiply by the
+ * float reciprocal of the sum. */
+static void softmax_c(float *x, int64_t n)
+{
+    float max = -INFINITY;
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        max = x[i] > max ? x[i] : max;
+    for (int64_t i = 0; i < n; i++) {
+        x[i] = expf(x[i] - max);
+        sum += (double)x[i];
+    }
+    const float inv = (float)(1.0 / sum);
+    for (int64_t i = 0; i < n; i++)
+        x[i] *= inv;
+}
+
+static void swiglu_c(float *y, const float *g, const float *u, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+/* Products rounded to float, summed in double. */
+static float dot_f32_c(const float *a, const float *b, int64_t n)
+{
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        sum += (double)(a[i] * b[i]);
+    return (float)sum;
+}
+
+static void axpy_c(float *y, float a, const float *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] += x[i] * a;
+}
+
+static void scale_c(float *y, float a, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] *= a;
+}
+
+/* Order of topk: larger value first, lower index first on equal values; a
+ * NaN ranks as -inf. */
+static int topk_before(const float *x, int32_t i, int32_t j)
+{
+    const float a = isnan(x[i]) ? -INFINITY : x[i];
+    const float b = isnan(x[j]) ? -INFINITY : x[j];
+    return a > b || (a == b && i < j);
+}
+
+/* Restore the heap below slot p: h[0] is the entry every other one comes
+ * before (the worst kept so far). */
+static void topk_sift(const float *x, int32_t *h, int k, int p)
+{
+    for (;;) {
+        int c = 2 * p + 1, w = p;
+        if (c < k && topk_before(x, h[w], h[c]))
+            w = c;
+        if (c + 1 < k && topk_before(x, h[w], h[c + 1]))
+            w = c + 1;
+        if (w == p)
+            return;
+        int32_t t = h[p];
+        h[p] = h[w];
+        h[w] = t;
+        p = w;
+    }
+}
+
+/* A heap of the k best seen so far, worst on top: O(n log k). */
+static void topk_c(const float *x, int64_t n, int k, int32_t *idx)
+{
+    if (k <= 0 || n <= 0)
+        return;
+    if ((int64_t)k > n)
+        k = (int)n;
+    for (int i = 0; i < k; i++)
+        idx[i] = i;
+    for (int p = k / 2 - 1; p >= 0; p--)
+        topk_sift(x, idx, k, p);
+    for (int64_t i = k; i < n; i++) {
+        if (topk_before(x, (int32_t)i, idx[0])) {
+            idx[0] = (int32_t)i;
+            topk_sift(x, idx, k, 0);
+        }
+    }
+    /* pop the worst to the back until the heap is empty: best first */
+    for (int m = k - 1; m > 0; m--) {
+        int32_t t = idx[0];
+        idx[0] = idx[m];
+        idx[m] = t;
+        topk_sift(x, idx, m, 0);
+    }
+}
+
+void plumb_dsp_init_c(PlumbDsp *dsp)
+{
+    memset(dsp, 0, sizeof *dsp);
+
+    dsp->to_float[PLUMB_QTYPE_F32] = plumb_to_float_f32_c;
+    dsp->to_float[PLUMB_QTYPE_F16] = plumb_to_float_f16_c;
+    dsp->to_float[PLUMB_QTYPE_BF16] = plumb_to_float_bf16_c;
+    dsp->to_float[PLUMB_QTYPE_Q4_0] = plumb_to_float_q4_0_c;
+    dsp->to_float[PLUMB_QTYPE_Q4_1] = plumb_to_float_q4_1_c;
+    dsp->to_float[PLUMB_QTYPE_Q5_0] = plumb_to_float_q5_0_c;
+    dsp->to_float[PLUMB_QTYPE_Q5_1] = plumb_to_float_q5_1_c;
+    dsp->to_float[PLUMB_QTYPE_Q8_0] = plumb_to_float_q8_0_c;
+    dsp->to_float[PLUMB_QTYPE_Q2_K] = plumb_to_float_q2_K_c;
+    dsp->to_float[PLUMB_QTYPE_Q3_K] = plumb_to_float_q3_K_c;
+    dsp->to_float[PLUMB_QTYPE_Q4_K] = plumb_to_float_q4_K_c;
+    dsp->to_float[PLUMB_QTYPE_Q5_K] = plumb_to_float_q5_K_c;
+    dsp->to_float[PLUMB_QTYPE_Q6_K] = plumb_to_float_q6_K_c;
+    dsp->to_float[PLUMB_QTYPE_IQ4_NL] = plumb_to_float_iq4_nl_c;
+    dsp->to_float[PLUMB_QTYPE_IQ4_XS] = plumb_to_float_iq4_xs_c;
+
+    dsp->from_float[PLUMB_QTYPE_F32] = plumb_from_float_f32_c;
+    dsp->from_float[PLUMB_QTYPE_F16] = plumb_from_float_f16_c;
+    dsp->from_float[PLUMB_QTYPE_BF16] = plumb_from_float_bf16_c;
+    dsp->from_float[PLUMB_QTYPE_Q8_0] = plumb_from_float_q8_0_c;
+    dsp->from_float[PLUMB_QTYPE_Q8_1] = plumb_from_float_q8_1_c;
+    dsp->from_float[PLUMB_QTYPE_Q8_K] = plumb_from_float_q8_K_c;
+
+    dsp->vec_dot[PLUMB_QTYPE_F32] = plumb_vec_dot_f32_f32_c;
+    dsp->vec_dot[PLUMB_QTYPE_F16] = plumb_vec_dot_f16_f16_c;
+    dsp->vec_dot[PLUMB_QTYPE_BF16] = plumb_vec_dot_bf16_bf16_c;
+    dsp->vec_dot[PLUMB_QTYPE_Q4_0] = plumb_vec_dot_q4_0_q8_0_c;
+    dsp->vec_dot[PLUMB_QTYPE_Q4_1] = plumb_vec_dot_q4_1_q8_1_c;
+    dsp->vec_dot[PLUMB_QTYPE_Q5_0] = plumb_vec_dot_q5_0_q8_0_c;
+    dsp->vec_dot[PLUMB_QTYPE_Q5_1] = plumb_vec_dot_q5_1_q8_1_c;
+    dsp->vec_dot[PLUMB_QTYPE_Q8_0] = plumb_vec_dot_q8_0_q8_0_c;
+    dsp->vec_dot[PLUMB_QTYPE_Q2_K] = plumb_vec_dot_q2_K_q8_K_c;
+    dsp->vec_dot[PLUMB_QTYPE_Q3_K] = plumb_vec_dot_q3_K_q8_K_c;
+    dsp->vec_dot[PLUMB_QTYPE_Q4_K] = plumb_vec_dot_q4_K_q8_K_c;
+    dsp->vec_dot[PLUMB_QTYPE_Q5_K] = plumb_vec_dot_q5_K_q8_K_c;
+    dsp->vec_dot[PLUMB_QTYPE_Q6_K] = plumb_vec_dot_q6_K_q8_K_c;
+    dsp->vec_dot[PLUMB_QTYPE_IQ4_NL] = plumb_vec_dot_iq4_nl_q8_0_c;
+    dsp->vec_dot[PLUMB_QTYPE_IQ4_XS] = plumb_vec_dot_iq4_xs_q8_K_c;
+
+    dsp->rmsnorm = rmsnorm_c;
+    dsp->rope_neox = rope_neox_c;
+    dsp->softmax = softmax_c;
+    dsp->swiglu = swiglu_c;
+    dsp->dot_f32 = dot_f32_c;
+    dsp->axpy = axpy_c;
+    dsp->scale = scale_c;
+    dsp->topk = topk_c;
+}
 
 void plumb_dsp_init(PlumbDsp *dsp, unsigned flags)
 {
