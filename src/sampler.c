@@ -5,22 +5,27 @@
  * in s->work: NaN becomes -inf, the penalties are applied, and (when
  * sampling) the values are divided by the temperature.  From there on a
  * candidate is a token id in s->idx and its weight is exp(work[id] - max):
- * probabilities are never stored, only recomputed for the few candidates
- * that need them, so the pass over the whole vocabulary is a copy, a max and
- * (for top-p without top-k) one sum of exponentials.
+ * probabilities are never stored, only recomputed for the candidates that
+ * need them.  Greedy without penalties reads the caller's logits directly.
  *
  * Candidates are ordered by value, highest first, and by id, lowest first,
  * on equal values: a strict total order, so every filter and every draw is
- * deterministic for given logits, parameters and seed.
+ * deterministic for given logits, parameters and seed.  Nothing sorts the
+ * vocabulary:
  *
- *   top-k   partial selection (quickselect) of the k best, then a sort of k;
- *   top-p   the smallest prefix of the sorted candidates whose probability
- *           reaches p.  Without top-k the vocabulary is not sorted: tokens
- *           above a probability floor are gathered first (the floor is
- *           lowered until their mass reaches p, so the prefix lies inside);
- *   min-p   a cut in logit space, value >= max + ln(min_p), applied with the
- *           others; it keeps a prefix too, so its place in the order does not
- *           change the result.
+ *   top-k   quickselect of the k best (probabilities renormalised over them);
+ *   top-p   the smallest prefix, in the order, whose probability reaches p,
+ *           found by a quickselect on the mass (nucleus()).  Without top-k,
+ *           the tokens above a probability floor of 1e-4 are gathered first;
+ *           when they hold at least p the nucleus lies among them, otherwise
+ *           all tokens are candidates;
+ *   min-p   a cut in logit space, value >= max + ln(min_p).  It keeps a
+ *           prefix too, so applied with top-p the result is the shorter of
+ *           the two, whatever their order.
+ *
+ * Temperature comes before top-p and min-p (sampler.h): both see the
+ * tempered distribution.  The draw walks the final candidates in whatever
+ * order they were left, which is fixed by the inputs.
  *
  * Penalties see the tokens accepted since the last reset; count[] holds the
  * occurrences of each id inside the window of the last penalty_last_n of them
