@@ -110,6 +110,17 @@ static void print_str(const char *s, uint64_t len, uint64_t max)
         printf("... (%" PRIu64 " bytes)", len);
 }
 
+/* A name from the file, padded to width: control bytes become '?' so a
+ * hostile file cannot send escape sequences to the terminal. */
+static void print_name(const char *s, int width)
+{
+    int n = 0;
+    for (; *s; s++, n++)
+        putchar((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
+    for (; n < width; n++)
+        putchar(' ');
+}
+
 /* Element i of a fixed-size array, printed. */
 static void print_elem(uint32_t t, const uint8_t *p)
 {
@@ -171,7 +182,9 @@ static void print_value(const PlumbGGUFValue *v, int all)
 static void print_kv(const PlumbGGUFKV *kv, int width, int all)
 {
     const char *t = kv->val.type == PLUMB_GGUF_ARRAY ? "" : plumb_gguf_type_name(kv->val.type);
-    printf("  %-*s  %-7s ", width, kv->key, t);
+    fputs("  ", stdout);
+    print_name(kv->key, width);
+    printf("  %-7s ", t);
     print_value(&kv->val, all);
     putchar('\n');
 }
@@ -240,15 +253,19 @@ static void print_tokenizer(const PlumbGGUF *g)
     }
     puts("tokenizer:");
     printf("  %-14s ", "model:");
-    if (model && model->val.type == PLUMB_GGUF_STRING)
-        puts(model->val.v.str.s);
-    else
+    if (model && model->val.type == PLUMB_GGUF_STRING) {
+        print_name(model->val.v.str.s, 0);
+        putchar('\n');
+    } else {
         puts(model ? "(not a string)" : "none");
+    }
     printf("  %-14s ", "pre:");
-    if (pre && pre->val.type == PLUMB_GGUF_STRING)
-        puts(pre->val.v.str.s);
-    else
+    if (pre && pre->val.type == PLUMB_GGUF_STRING) {
+        print_name(pre->val.v.str.s, 0);
+        putchar('\n');
+    } else {
         puts(pre ? "(not a string)" : "none");
+    }
     printf("  %-14s ", "vocab size:");
     if (tok && tok->val.type == PLUMB_GGUF_ARRAY && tok->val.v.arr.type == PLUMB_GGUF_STRING) {
         tokens = &tok->val;
@@ -301,8 +318,9 @@ static void print_tensors(const PlumbGGUF *g)
         const PlumbGGUFTensor *t = &g->tensors[i];
         char shape[96];
         print_shape(t, shape, sizeof shape);
-        printf("  %6" PRIu64 "  %-*s  %-8s  %-22s  %12" PRIu64 "\n", i, width, t->name,
-               plumb_qtype_name(t->type), shape, t->nbytes);
+        printf("  %6" PRIu64 "  ", i);
+        print_name(t->name, width);
+        printf("  %-8s  %-22s  %12" PRIu64 "\n", plumb_qtype_name(t->type), shape, t->nbytes);
         if (t->type < PLUMB_QTYPE_COUNT) {
             count[t->type]++;
             bytes[t->type] += t->nbytes;
@@ -350,7 +368,9 @@ static void print_file(const PlumbGGUF *g, int tensors, int all)
     printf("data section: byte %" PRIu64 "\n\n", g->data_offset);
 
     if (arch) {
-        printf("architecture: %s (%" PRIu64 " keys)\n", arch, n_arch);
+        fputs("architecture: ", stdout);
+        print_name(arch, 0);
+        printf(" (%" PRIu64 " keys)\n", n_arch);
         for (i = 0; i < g->n_kv; i++)
             if (is_arch_key(g->kv[i].key, arch, alen))
                 print_kv(&g->kv[i], wa, all);
