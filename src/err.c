@@ -44,9 +44,18 @@ void plumb_err_clear(PlumbError *e)
 
 void plumb_err_prefix(PlumbError *e, const char *prefix)
 {
-    char tmp[sizeof e->msg];
+    size_t cap = sizeof e->msg, np, nm;
     if (!e || !prefix)
         return;
-    snprintf(tmp, sizeof tmp, "%s: %s", prefix, e->msg);
-    memcpy(e->msg, tmp, sizeof tmp);
+    np = strlen(prefix);
+    if (np + 2 >= cap)
+        np = cap - 3;
+    nm = strlen(e->msg);
+    if (np + 2 + nm >= cap)
+        nm = cap - np - 3; /* the tail of the message is dropped */
+    memmove(e->msg + np + 2, e->msg, nm);
+    memcpy(e->msg, prefix, np);
+    e->msg[np] = ':';
+    e->msg[np + 1] = ' ';
+    e->msg[np + 2 + nm] = '\0';
 }
