@@ -18,9 +18,9 @@
  *      matched by hand in split_next().  Two details follow the reference
  *      implementation the test corpus was made with: the contraction group
  *      is ASCII-only ('S matches, the long s U+017F does not), and \s is the
- *      ECMAScript class (U+FEFF is a space, U+0085 is not).  \p{L} and \p{N}
- *      come from utf8proc, topped up for letters and digits that Unicode
- *      assigned after utf8proc's tables (see late_ranges).
+ *      ECMAScript class (U+FEFF is a space, U+0085 is not).  Character
+ *      properties and NFC come from utf8proc, topped up to Unicode 17.0,
+ *      the version of the reference (see "newer Unicode" below).
  *   4. Each piece's UTF-8 bytes are the initial symbols (one byte-level token
  *      per byte) and adjacent pairs are merged lowest rank first, leftmost
  *      first on equal rank, with a binary heap over a linked list: O(n log n)
@@ -189,20 +189,82 @@ enum {
     C_NL = 8, /* \r or \n (always with C_S) */
 };
 
-/* Letters (1) and numbers (2) that Unicode assigned after the version of
- * utf8proc's tables (15.0): consulted only for code points utf8proc calls
- * unassigned, so a newer utf8proc makes them redundant, never wrong.  From
- * UnicodeData.txt of Unicode 17.0, general categories L* and N*. */
+/* ------------------------------------------------------------------ newer Unicode
+ *
+ * The reference tokenizer's regex engine and normaliser follow Unicode 17.0;
+ * utf8proc's tables may be older (2.7: 14.0, 2.8: 15.0).  The differences
+ * that matter here are small and listed below, taken from UnicodeData.txt of
+ * Unicode 17.0 for every code point that Unicode 14.0 left unassigned.  They
+ * are consulted only for code points utf8proc calls unassigned, so a newer
+ * utf8proc makes them redundant, never wrong. */
+
+/* General category L* or N*. */
 static const struct {
-    uint32_t lo, hi;
-    uint8_t cls;
+    uint32_t lo, hi; /* code points, inclusive */
+    uint8_t cls;     /* C_L or C_N */
 } late_ranges[] = {
-    { 0, 0, 0 }, /* placeholder, filled below */
+    { 0x88F, 0x88F, C_L }, { 0xC5C, 0xC5C, C_L }, { 0xCDC, 0xCDC, C_L }, { 0x1C89, 0x1C8A, C_L },
+    { 0xA7CB, 0xA7CF, C_L }, { 0xA7D2, 0xA7D2, C_L }, { 0xA7D4, 0xA7D4, C_L },
+    { 0xA7DA, 0xA7DC, C_L }, { 0xA7F1, 0xA7F1, C_L }, { 0x105C0, 0x105F3, C_L },
+    { 0x10940, 0x10959, C_L }, { 0x10D40, 0x10D49, C_N }, { 0x10D4A, 0x10D65, C_L },
+    { 0x10D6F, 0x10D85, C_L }, { 0x10EC2, 0x10EC7, C_L }, { 0x1123F, 0x11240, C_L },
+    { 0x11380, 0x11389, C_L }, { 0x1138B, 0x1138B, C_L }, { 0x1138E, 0x1138E, C_L },
+    { 0x11390, 0x113B5, C_L }, { 0x113B7, 0x113B7, C_L }, { 0x113D1, 0x113D1, C_L },
+    { 0x113D3, 0x113D3, C_L }, { 0x116D0, 0x116E3, C_N }, { 0x11BC0, 0x11BE0, C_L },
+    { 0x11BF0, 0x11BF9, C_N }, { 0x11DB0, 0x11DDB, C_L }, { 0x11DE0, 0x11DE9, C_N },
+    { 0x11F02, 0x11F02, C_L }, { 0x11F04, 0x11F10, C_L }, { 0x11F12, 0x11F33, C_L },
+    { 0x11F50, 0x11F59, C_N }, { 0x1342F, 0x1342F, C_L }, { 0x13441, 0x13446, C_L },
+    { 0x13460, 0x143FA, C_L }, { 0x16100, 0x1611D, C_L }, { 0x16130, 0x16139, C_N },
+    { 0x16D40, 0x16D6C, C_L }, { 0x16D70, 0x16D79, C_N }, { 0x16EA0, 0x16EB8, C_L },
+    { 0x16EBB, 0x16ED3, C_L }, { 0x16FF2, 0x16FF3, C_L }, { 0x16FF4, 0x16FF6, C_N },
+    { 0x187F8, 0x187FF, C_L }, { 0x18CFF, 0x18CFF, C_L }, { 0x18D09, 0x18D1E, C_L },
+    { 0x18D80, 0x18DF2, C_L }, { 0x1B132, 0x1B132, C_L }, { 0x1B155, 0x1B155, C_L },
+    { 0x1CCF0, 0x1CCF9, C_N }, { 0x1D2C0, 0x1D2D3, C_N }, { 0x1DF25, 0x1DF2A, C_L },
+    { 0x1E030, 0x1E06D, C_L }, { 0x1E4D0, 0x1E4EB, C_L }, { 0x1E4F0, 0x1E4F9, C_N },
+    { 0x1E5D0, 0x1E5ED, C_L }, { 0x1E5F0, 0x1E5F0, C_L }, { 0x1E5F1, 0x1E5FA, C_N },
+    { 0x1E6C0, 0x1E6DE, C_L }, { 0x1E6E0, 0x1E6E2, C_L }, { 0x1E6E4, 0x1E6E5, C_L },
+    { 0x1E6E7, 0x1E6ED, C_L }, { 0x1E6F0, 0x1E6F4, C_L }, { 0x1E6FE, 0x1E6FF, C_L },
+    { 0x2B739, 0x2B73F, C_L }, { 0x2CEA2, 0x2CEAD, C_L }, { 0x2EBF0, 0x2EE5D, C_L },
+    { 0x31350, 0x33479, C_L },
 };
+
+/* Non-zero canonical combining classes. */
+static const struct {
+    uint32_t cp;  /* code point */
+    uint8_t ccc;  /* canonical combining class */
+} late_ccc[] = {
+    { 0x897, 230 }, { 0x1ACF, 230 }, { 0x1AD0, 230 }, { 0x1AD1, 230 }, { 0x1AD2, 230 },
+    { 0x1AD3, 230 }, { 0x1AD4, 230 }, { 0x1AD5, 230 }, { 0x1AD6, 230 }, { 0x1AD7, 230 },
+    { 0x1AD8, 230 }, { 0x1AD9, 230 }, { 0x1ADA, 230 }, { 0x1ADB, 230 }, { 0x1ADC, 230 },
+    { 0x1ADD, 220 }, { 0x1AE0, 230 }, { 0x1AE1, 230 }, { 0x1AE2, 230 }, { 0x1AE3, 230 },
+    { 0x1AE4, 230 }, { 0x1AE5, 230 }, { 0x1AE6, 220 }, { 0x1AE7, 230 }, { 0x1AE8, 230 },
+    { 0x1AE9, 230 }, { 0x1AEA, 230 }, { 0x1AEB, 234 }, { 0x10D69, 230 }, { 0x10D6A, 230 },
+    { 0x10D6B, 230 }, { 0x10D6C, 230 }, { 0x10D6D, 230 }, { 0x10EFA, 220 }, { 0x10EFB, 220 },
+    { 0x10EFD, 220 }, { 0x10EFE, 220 }, { 0x10EFF, 220 }, { 0x113CE, 9 }, { 0x113CF, 9 },
+    { 0x113D0, 9 }, { 0x11F41, 9 }, { 0x11F42, 9 }, { 0x1612F, 9 }, { 0x1E08F, 230 },
+    { 0x1E4EC, 232 }, { 0x1E4ED, 232 }, { 0x1E4EE, 220 }, { 0x1E4EF, 230 }, { 0x1E5EE, 230 },
+    { 0x1E5EF, 220 }, { 0x1E6E3, 230 }, { 0x1E6E6, 230 }, { 0x1E6EE, 230 }, { 0x1E6EF, 230 },
+    { 0x1E6F5, 230 },
+};
+
+/* Canonical decompositions (one level), all primary composites. */
+static const struct {
+    uint32_t first, second, composite; /* code points */
+} late_pairs[] = {
+    { 0x105D2, 0x307, 0x105C9 }, { 0x105DA, 0x307, 0x105E4 }, { 0x11382, 0x113C9, 0x11383 },
+    { 0x11384, 0x113BB, 0x11385 }, { 0x1138B, 0x113C2, 0x1138E }, { 0x11390, 0x113C9, 0x11391 },
+    { 0x113C2, 0x113B8, 0x113C7 }, { 0x113C2, 0x113C2, 0x113C5 }, { 0x113C2, 0x113C9, 0x113C8 },
+    { 0x1611E, 0x1611E, 0x16121 }, { 0x1611E, 0x1611F, 0x16123 }, { 0x1611E, 0x16120, 0x16125 },
+    { 0x1611E, 0x16129, 0x16122 }, { 0x16121, 0x1611F, 0x16126 }, { 0x16121, 0x16120, 0x16128 },
+    { 0x16122, 0x1611F, 0x16127 }, { 0x16129, 0x1611F, 0x16124 }, { 0x16D63, 0x16D67, 0x16D69 },
+    { 0x16D67, 0x16D67, 0x16D68 }, { 0x16D69, 0x16D67, 0x16D6A },
+};
+
+#define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
 static unsigned late_class(uint32_t cp)
 {
-    size_t lo = 0, hi = sizeof late_ranges / sizeof late_ranges[0];
+    size_t lo = 0, hi = N_ELEMS(late_ranges);
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
         if (cp < late_ranges[mid].lo)
@@ -213,6 +275,120 @@ static unsigned late_class(uint32_t cp)
             return late_ranges[mid].cls;
     }
     return 0;
+}
+
+static int is_unassigned(uint32_t cp)
+{
+    return utf8proc_category((utf8proc_int32_t)cp) == UTF8PROC_CATEGORY_CN;
+}
+
+static unsigned ccc17(uint32_t cp)
+{
+    size_t lo = 0, hi = N_ELEMS(late_ccc);
+    if (!is_unassigned(cp))
+        return utf8proc_get_property((utf8proc_int32_t)cp)->combining_class;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (cp < late_ccc[mid].cp)
+            hi = mid;
+        else if (cp > late_ccc[mid].cp)
+            lo = mid + 1;
+        else
+            return late_ccc[mid].ccc;
+    }
+    return 0;
+}
+
+/* Does normalising with utf8proc alone possibly miss something for cp? */
+static int late_nfc_char(uint32_t cp)
+{
+    size_t i;
+    if (cp < 0x897 || !is_unassigned(cp))
+        return 0;
+    if (ccc17(cp))
+        return 1;
+    for (i = 0; i < N_ELEMS(late_pairs); i++)
+        if (late_pairs[i].first == cp || late_pairs[i].composite == cp)
+            return 1;
+    return 0;
+}
+
+/* Primary composite of a + b, or -1. */
+static int32_t compose17(int32_t a, int32_t b)
+{
+    utf8proc_int32_t buf[2];
+    size_t i;
+    for (i = 0; i < N_ELEMS(late_pairs); i++)
+        if (late_pairs[i].first == (uint32_t)a && late_pairs[i].second == (uint32_t)b)
+            return (int32_t)late_pairs[i].composite;
+    if (is_unassigned((uint32_t)a) || is_unassigned((uint32_t)b))
+        return -1;
+    buf[0] = a;
+    buf[1] = b;
+    if (utf8proc_normalize_utf32(buf, 2, UTF8PROC_STABLE | UTF8PROC_COMPOSE) == 1)
+        return buf[0];
+    return -1;
+}
+
+/* Full canonical decomposition of cp into out (room for 8); returns count. */
+static size_t decompose17(int32_t cp, int32_t *out)
+{
+    size_t i, n;
+    for (i = 0; i < N_ELEMS(late_pairs); i++)
+        if (late_pairs[i].composite == (uint32_t)cp) {
+            n = decompose17((int32_t)late_pairs[i].first, out);
+            out[n] = (int32_t)late_pairs[i].second;
+            return n + 1;
+        }
+    if (!is_unassigned((uint32_t)cp)) {
+        utf8proc_ssize_t r = utf8proc_decompose_char(cp, out, 8, UTF8PROC_DECOMPOSE, NULL);
+        if (r > 0 && r <= 8)
+            return (size_t)r;
+    }
+    out[0] = cp;
+    return 1;
+}
+
+/* NFC of cps[0..n) (already NFC by utf8proc's tables) by Unicode 17.0:
+ * decompose, order marks by combining class, recompose (UAX #15).  Only run
+ * when late_nfc_char() finds a code point that needs it.  Writes the result
+ * to out (room for 8 n) and returns its length. */
+static size_t nfc17(const int32_t *cps, size_t n, int32_t *out)
+{
+    size_t i, m = 0, starter = 0, w;
+    unsigned last;
+    for (i = 0; i < n; i++)
+        m += decompose17(cps[i], out + m);
+    for (i = 1; i < m; i++) { /* stable insertion sort of each run of marks */
+        size_t j = i;
+        unsigned c = ccc17((uint32_t)out[i]);
+        int32_t x = out[i];
+        if (!c)
+            continue;
+        while (j > 0 && ccc17((uint32_t)out[j - 1]) > c) {
+            out[j] = out[j - 1];
+            j--;
+        }
+        out[j] = x;
+    }
+    if (m == 0)
+        return 0;
+    last = ccc17((uint32_t)out[0]) ? 256 : 0;
+    for (i = 1, w = 1; i < m; i++) {
+        int32_t ch = out[i], comp = -1;
+        unsigned c = ccc17((uint32_t)ch);
+        if (last < c || last == 0)
+            comp = compose17(out[starter], ch);
+        if (comp >= 0 && (last < c || last == 0)) {
+            out[starter] = comp;
+            continue;
+        }
+        if (c == 0)
+            starter = w;
+        last = c;
+        out[w++] = ch;
+    }
+    return w;
 }
 
 static unsigned char_class(uint32_t cp)
@@ -924,43 +1100,63 @@ static size_t split_next(const int32_t *cp, const uint8_t *cl, size_t i, size_t 
     return e;
 }
 
-/* One run of valid UTF-8 with no added token in it. */
-static int encode_run(Enc *e, const unsigned char *s, size_t n)
+/* e->cps[0..*m) = the code points of s[0..n) (valid UTF-8) in NFC. */
+static int nfc_run(Enc *e, const unsigned char *s, size_t n, size_t *out_m)
 {
-    size_t i, m = 0, k;
-    int ascii = 1;
-    for (i = 0; i < n; i++)
-        if (s[i] >= 0x80) {
-            ascii = 0;
-            break;
-        }
-    if (ascii) {
+    const utf8proc_option_t opt = UTF8PROC_STABLE | UTF8PROC_COMPOSE;
+    utf8proc_ssize_t r;
+    size_t i, m;
+    for (i = 0; i < n && s[i] < 0x80; i++)
+        ;
+    if (i == n) { /* ASCII is NFC */
         if (grow((void **)&e->cps, &e->cap_cps, n, sizeof *e->cps))
             return -1;
         for (i = 0; i < n; i++)
             e->cps[i] = s[i];
-        m = n;
-    } else {
-        utf8proc_ssize_t r;
-        const utf8proc_option_t opt = UTF8PROC_STABLE | UTF8PROC_COMPOSE;
-        if (n > (size_t)INT32_MAX)
-            return -1;
-        if (grow((void **)&e->cps, &e->cap_cps, n + 16, sizeof *e->cps))
-            return -1;
-        for (;;) {
-            r = utf8proc_decompose(s, (utf8proc_ssize_t)n, e->cps, (utf8proc_ssize_t)e->cap_cps, opt);
-            if (r < 0)
-                return -1; /* cannot happen: the run is valid UTF-8 */
-            if ((size_t)r <= e->cap_cps)
-                break;
-            if (grow((void **)&e->cps, &e->cap_cps, (size_t)r, sizeof *e->cps))
-                return -1;
-        }
-        r = utf8proc_normalize_utf32(e->cps, r, opt);
-        if (r < 0)
-            return -1;
-        m = (size_t)r;
+        *out_m = n;
+        return 0;
     }
+    if (n > (size_t)INT32_MAX / 8)
+        return -1;
+    if (grow((void **)&e->cps, &e->cap_cps, n + 16, sizeof *e->cps))
+        return -1;
+    for (;;) {
+        r = utf8proc_decompose(s, (utf8proc_ssize_t)n, e->cps, (utf8proc_ssize_t)e->cap_cps, opt);
+        if (r < 0)
+            return -1; /* cannot happen: the run is valid UTF-8 */
+        if ((size_t)r <= e->cap_cps)
+            break;
+        if (grow((void **)&e->cps, &e->cap_cps, (size_t)r, sizeof *e->cps))
+            return -1;
+    }
+    r = utf8proc_normalize_utf32(e->cps, r, opt);
+    if (r < 0)
+        return -1;
+    m = (size_t)r;
+    for (i = 0; i < m && !late_nfc_char((uint32_t)e->cps[i]); i++)
+        ;
+    if (i < m) {
+        int32_t *tmp = malloc((4 * m + 8) * sizeof *tmp);
+        if (!tmp)
+            return -1;
+        m = nfc17(e->cps, m, tmp);
+        if (grow((void **)&e->cps, &e->cap_cps, m, sizeof *e->cps)) {
+            free(tmp);
+            return -1;
+        }
+        memcpy(e->cps, tmp, m * sizeof *tmp);
+        free(tmp);
+    }
+    *out_m = m;
+    return 0;
+}
+
+/* One run of valid UTF-8 with no added token in it. */
+static int encode_run(Enc *e, const unsigned char *s, size_t n)
+{
+    size_t i, m, k;
+    if (nfc_run(e, s, n, &m))
+        return -1;
     if (e->cap_cls < m && grow((void **)&e->cls, &e->cap_cls, m, 1))
         return -1;
     for (i = 0; i < m; i++)
