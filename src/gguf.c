@@ -576,7 +576,6 @@ static int parse(PlumbGGUF *g, Rd *r)
     Priv *pv = g->priv;
     uint32_t magic_ver;
     uint64_t i, min_bytes, pad;
-    const PlumbGGUFKV *al;
     int rc;
 
     /* Header. */
@@ -650,7 +649,7 @@ static int parse(PlumbGGUF *g, Rd *r)
     /* Alignment. */
     r->at = AT_HEADER;
     g->alignment = 32;
-    if ((al = plumb_gguf_find(g, "general.alignment"))) {
+    if (plumb_gguf_find(g, "general.alignment")) {
         uint32_t a;
         if ((rc = plumb_gguf_get_u32(g, "general.alignment", &a, r->err)))
             return rc;
