@@ -280,7 +280,7 @@ static double mass(const int32_t *x, size_t n, const float *v, float m)
 }
 
 /* Top-p without sorting: rearrange x[0..n) so that x[0..k) is the smallest
- * prefix, in the order, whose weight reaches target; returns k (n when the
+ * non-empty prefix, in the order, whose weight reaches target; returns k (n when the
  * whole set falls short) and its weight in *kept.  Quickselect on the mass:
  * each round partitions the undecided range and keeps the side that holds
  * the boundary, so the expected cost is a few passes over n. */
@@ -292,7 +292,7 @@ static size_t nucleus(int32_t *x, size_t n, const float *v, float m, double targ
     while (hi - lo > 16) {
         size_t p = partition(x + lo, hi - lo, v);
         double left = mass(x + lo, p, v, m);
-        if (acc + left >= target) {
+        if (p > 0 && acc + left >= target) {
             hi = lo + p;
         } else {
             acc += left + weight(v[x[lo + p]], m);

@@ -264,6 +264,9 @@ static void test_top_p(void)
         l[i] = (float)log(prob[i]);
     open_sampler(&s, 4, &p);
 
+    p.top_p = 0.0f; /* at least one token is kept */
+    plumb_sampler_set(&s, &p);
+    check_set(&s, l, "0100", "top-p 0");
     p.top_p = 0.45f;
     plumb_sampler_set(&s, &p);
     check_set(&s, l, "0100", "top-p 0.45");
@@ -307,7 +310,7 @@ static void test_top_p_medium(void)
     unsigned counts[V];
     PlumbSampler s;
     PlumbSamplerParams p = plain(77);
-    static const float tops[3] = { 0.5f, 0.8f, 0.93f };
+    static const float tops[4] = { 0.0f, 0.5f, 0.8f, 0.93f };
     for (i = 0; i < V; i++)
         rank_of[i] = i;
     for (i = V - 1; i > 0; i--) { /* shuffle */
@@ -318,11 +321,11 @@ static void test_top_p_medium(void)
     for (i = 0; i < V; i++)
         l[i] = -0.05f * (float)rank_of[i];
     open_sampler(&s, V, &p);
-    for (trial = 0; trial < 6; trial++) {
+    for (trial = 0; trial < 8; trial++) {
         double z = 0, cum = 0;
         int n_keep = V;
-        p.top_p = tops[trial % 3];
-        p.top_k = trial < 3 ? 0 : 50; /* then renormalised over the best 50 */
+        p.top_p = tops[trial % 4];
+        p.top_k = trial < 4 ? 0 : 50; /* then renormalised over the best 50 */
         k = p.top_k ? p.top_k : V;
         for (r = 0; r < k; r++)
             z += exp(-0.05 * r);
