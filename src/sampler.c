@@ -292,6 +292,8 @@ static size_t nucleus(int32_t *x, size_t n, const float *v, float m, double targ
     while (hi - lo > 16) {
         size_t p = partition(x + lo, hi - lo, v);
         double left = mass(x + lo, p, v, m);
+        /* p > 0 always holds (a median of three has one element before
+         * it); the test keeps a zero target from emptying the range */
         if (p > 0 && acc + left >= target) {
             hi = lo + p;
         } else {
