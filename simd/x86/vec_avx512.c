@@ -1,2 +1,12 @@
-/* simd/x86/vec_avx512.c — not written yet */
-typedef int plumb_placeholder_vec_avx512;
+/*
+ * vec_avx512.c — AVX-512 vector operations (in progress).
+ */
+#include "config.h"
+
+#include "dsp.h"
+#include "x86_util.h"
+
+void plumb_dsp_init_avx512_vec(PlumbDsp *dsp)
+{
+    (void)dsp;
+}
