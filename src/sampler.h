@@ -1,11 +1,13 @@
 /*
  * sampler.h — choosing the next token from logits.
  *
- * Pipeline (llama.cpp order): penalties (repetition, presence, frequency —
+ * Pipeline: penalties (repetition, presence, frequency —
  * over the tokens accepted since the last reset, i.e. generated in the
  * current call, within penalty_last_n) → if temperature <= 0, argmax (lowest
  * id on ties) → top-k → softmax with temperature → top-p → min-p → draw with
  * the seeded RNG.  Same params and seed, same draws.  The caller's logits are
+ * Temperature is applied before top-p and min-p, so those see the
+ * distribution the draw is made from.
  * never modified; the sampler owns its scratch.
  */
 #ifndef PLUMB_SAMPLER_H
