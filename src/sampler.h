@@ -5,10 +5,9 @@
  * over the tokens accepted since the last reset, i.e. generated in the
  * current call, within penalty_last_n) → if temperature <= 0, argmax (lowest
  * id on ties) → top-k → softmax with temperature → top-p → min-p → draw with
- * the seeded RNG.  Same params and seed, same draws.  The caller's logits are
- * Temperature is applied before top-p and min-p, so those see the
- * distribution the draw is made from.
- * never modified; the sampler owns its scratch.
+ * the seeded RNG.  Same params and seed, same draws.  Temperature is applied
+ * before top-p and min-p, so those see the distribution the draw is made
+ * from.  The caller's logits are never modified; the sampler owns its scratch.
  */
 #ifndef PLUMB_SAMPLER_H
 #define PLUMB_SAMPLER_H
