@@ -1,2 +1,215 @@
-/* src/forward.c — not written yet */
-typedef int plumb_placeholder_forward;
+/*
+ * forward.c — the Qwen3 / Qwen3-MoE forward pass (see forward.h).
+ *
+ * Per token: embedding → for each layer: RMSNorm → Q, K, V → per-head RMSNorm
+ * of Q and K → NeoX RoPE → causal GQA attention → output projection →
+ * residual → RMSNorm → MoE (or dense SwiGLU) → residual; then the final
+ * RMSNorm and the output projection.  Every kernel comes from the model's
+ * dispatch table; this file holds no type- or ISA-specific code.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attn.h"
+#include "err.h"
+#include "forward.h"
+
+/* ------------------------------------------------------------- state */
+
+int plumb_fwd_init(PlumbFwd *f, const PlumbModel *m, int32_t n_batch, int32_t n_ctx,
+                   PlumbError *err)
+{
+    const PlumbModelInfo *in = &m->info;
+    const size_t B = (size_t)n_batch, E = (size_t)in->n_embd;
+    const size_t nq = (size_t)in->n_head * (size_t)in->head_dim;
+    const size_t half = (size_t)in->head_dim / 2;
+    size_t max_in = E > nq ? E : nq;
+    int rc;
+
+    memset(f, 0, sizeof *f);
+    if (n_batch <= 0 || n_ctx <= 0)
+        return plumb_err(err, PLUMB_EINVAL, "forward: bad batch %d or context %d", (int)n_batch,
+                         (int)n_ctx);
+    if ((size_t)in->n_ff > max_in)
+        max_in = (size_t)in->n_ff;
+    f->n_batch = n_batch;
+    f->n_ctx = n_ctx;
+    f->x = malloc(B * E * sizeof(float));
+    f->xb = malloc(B * E * sizeof(float));
+    f->xb2 = malloc(B * E * sizeof(float));
+    f->q = malloc(B * nq * sizeof(float));
+    f->att = malloc(B * nq * sizeof(float));
+    f->scores = malloc((size_t)n_ctx * sizeof(float));
+    f->rope_cos = malloc(B * half * sizeof(float));
+    f->rope_sin = malloc(B * half * sizeof(float));
+    /* activation rows are at most 4 bytes an element (float32) */
+    f->mm.q_cap = (uint64_t)B * max_in * sizeof(float);
+    f->mm.q = malloc(f->mm.q_cap);
+    f->mm.n_cap = n_batch;
+    f->mm.a = malloc(B * sizeof *f->mm.a);
+    f->mm.y = malloc(B * sizeof *f->mm.y);
+    if (!f->x || !f->xb || !f->xb2 || !f->q || !f->att || !f->scores || !f->rope_cos ||
+        !f->rope_sin || !f->mm.q || !f->mm.a || !f->mm.y)
+        goto nomem;
+    if (m->is_moe) {
+        if ((rc = plumb_moe_init(&f->moe, m, n_batch, err)) < 0) {
+            plumb_fwd_free(f);
+            return rc;
+        }
+    } else {
+        const size_t FF = (size_t)in->n_ff;
+        f->ff_gate = malloc(B * FF * sizeof(float));
+        f->ff_up = malloc(B * FF * sizeof(float));
+        f->ff_hid = malloc(B * FF * sizeof(float));
+        if (!f->ff_gate || !f->ff_up || !f->ff_hid)
+            goto nomem;
+    }
+    return PLUMB_OK;
+nomem:
+    plumb_fwd_free(f);
+    return plumb_err(err, PLUMB_ENOMEM, "out of memory for the forward-pass buffers");
+}
+
+void plumb_fwd_free(PlumbFwd *f)
+{
+    if (!f)
+        return;
+    free(f->x);
+    free(f->xb);
+    free(f->xb2);
+    free(f->q);
+    free(f->att);
+    free(f->scores);
+    free(f->rope_cos);
+    free(f->rope_sin);
+    free(f->ff_gate);
+    free(f->ff_up);
+    free(f->ff_hid);
+    free(f->mm.q);
+    free(f->mm.a);
+    free(f->mm.y);
+    plumb_moe_free(&f->moe);
+    memset(f, 0, sizeof *f);
+}
+
+/* ------------------------------------------------------------- RoPE */
+
+/* YaRN ramp: 1 below the correction range, 0 above, linear between. */
+static float yarn_ramp(float low, float high, int32_t i)
+{
+    float span = high - low > 0.001f ? high - low : 0.001f;
+    float y = ((float)i - low) / span;
+    y = y < 0.0f ? 0.0f : y > 1.0f ? 1.0f : y;
+    return 1.0f - y;
+}
+
+void plumb_rope_cache(const PlumbRope *r, int32_t pos, float *cos_out, float *sin_out)
+{
+    float theta_extrap = (float)pos; /* pos * base^(-2i/n_dims), built by products */
+    for (int32_t i = 0; i < r->n_dims / 2; i++) {
+        float theta = r->freq_scale * theta_extrap;
+        float mscale = r->attn_factor;
+        if (r->ext_factor != 0.0f) {
+            float mix = yarn_ramp(r->corr_dims[0], r->corr_dims[1], i) * r->ext_factor;
+            theta = theta * (1.0f - mix) + theta_extrap * mix;
+            mscale *= 1.0f + 0.1f * logf(1.0f / r->freq_scale);
+        }
+        cos_out[i] = cosf(theta) * mscale;
+        sin_out[i] = sinf(theta) * mscale;
+        theta_extrap *= r->theta_scale;
+    }
+}
+
+/* ------------------------------------------------------------- the pass */
+
+/* In place: RMSNorm with weight w, then RoPE, on each of n_heads heads of
+ * every token's row (row stride `stride` floats). */
+static void norm_rope_heads(const PlumbModel *m, const PlumbFwd *f, float *rows, int64_t stride,
+                            int64_t n, int32_t n_heads, const float *w)
+{
+    const PlumbDsp *dsp = &m->dsp;
+    const int32_t hd = m->info.head_dim;
+    for (int64_t t = 0; t < n; t++) {
+        const float *c = f->rope_cos + t * (hd / 2), *s = f->rope_sin + t * (hd / 2);
+        for (int32_t h = 0; h < n_heads; h++) {
+            float *v = rows + t * stride + (int64_t)h * hd;
+            dsp->rmsnorm(v, v, w, hd, m->info.rms_eps);
+            dsp->rope_neox(v, c, s, hd);
+        }
+    }
+}
+
+static void ffn_dense(const PlumbModel *m, const PlumbLayer *L, PlumbFwd *f, const float *x,
+                      float *out, int64_t n)
+{
+    const PlumbDsp *dsp = &m->dsp;
+    const int64_t E = m->info.n_embd, FF = m->info.n_ff;
+    plumb_matmul(dsp, &L->ffn_gate, 0, x, E, f->ff_gate, FF, n, &f->mm);
+    plumb_matmul(dsp, &L->ffn_up, 0, x, E, f->ff_up, FF, n, &f->mm);
+    for (int64_t t = 0; t < n; t++)
+        dsp->swiglu(f->ff_hid + t * FF, f->ff_gate + t * FF, f->ff_up + t * FF, FF);
+    plumb_matmul(dsp, &L->ffn_down, 0, f->ff_hid, FF, out, E, n, &f->mm);
+}
+
+void plumb_forward(const PlumbModel *m, PlumbFwd *f, PlumbKVCache *kv, const int32_t *ids,
+                   int64_t n, int64_t n_out, float *logits)
+{
+    const PlumbDsp *dsp = &m->dsp;
+    const PlumbModelInfo *in = &m->info;
+    const int64_t E = in->n_embd, hd = in->head_dim;
+    const int64_t nq = (int64_t)in->n_head * hd, width = kv->width;
+    const int32_t pos0 = kv->n_used;
+    const float eps = in->rms_eps;
+    const PlumbAttnShape shape = { in->n_head, in->n_head_kv, in->head_dim };
+
+    /* token embeddings */
+    for (int64_t t = 0; t < n; t++) {
+        const char *row = (const char *)m->tok_embd.data + (uint64_t)ids[t] * m->tok_embd.row_bytes;
+        dsp->to_float[m->tok_embd.type](row, f->x + t * E, E);
+    }
+    /* rotation of every position of the batch, shared by all heads and layers */
+    for (int64_t t = 0; t < n; t++)
+        plumb_rope_cache(&m->rope, pos0 + (int32_t)t, f->rope_cos + t * (hd / 2),
+                         f->rope_sin + t * (hd / 2));
+
+    for (int32_t l = 0; l < in->n_layer; l++) {
+        const PlumbLayer *L = &m->layers[l];
+        float *kcache = plumb_kv_k(kv, l, pos0), *vcache = plumb_kv_v(kv, l, pos0);
+
+        /* attention: Q to the run state, K and V straight into the cache */
+        for (int64_t t = 0; t < n; t++)
+            dsp->rmsnorm(f->xb + t * E, f->x + t * E, L->attn_norm, E, eps);
+        plumb_matmul(dsp, &L->wq, 0, f->xb, E, f->q, nq, n, &f->mm);
+        plumb_matmul(dsp, &L->wk, 0, f->xb, E, kcache, width, n, &f->mm);
+        plumb_matmul(dsp, &L->wv, 0, f->xb, E, vcache, width, n, &f->mm);
+        norm_rope_heads(m, f, f->q, nq, n, in->n_head, L->q_norm);
+        norm_rope_heads(m, f, kcache, width, n, in->n_head_kv, L->k_norm);
+        plumb_attn(dsp, kv, l, &shape, f->q, f->att, n, pos0, f->scores);
+        plumb_matmul(dsp, &L->wo, 0, f->att, nq, f->xb2, E, n, &f->mm);
+        for (int64_t i = 0; i < n * E; i++)
+            f->x[i] += f->xb2[i];
+
+        /* feed-forward */
+        for (int64_t t = 0; t < n; t++)
+            dsp->rmsnorm(f->xb + t * E, f->x + t * E, L->ffn_norm, E, eps);
+        if (m->is_moe)
+            plumb_moe_forward(m, L, &f->moe, &f->mm, f->xb, f->xb2, n);
+        else
+            ffn_dense(m, L, f, f->xb, f->xb2, n);
+        for (int64_t i = 0; i < n * E; i++)
+            f->x[i] += f->xb2[i];
+    }
+    kv->n_used += (int32_t)n;
+
+    /* logits of the last n_out tokens only */
+    if (n_out > 0) {
+        const int64_t first = n - n_out;
+        for (int64_t t = first; t < n; t++)
+            dsp->rmsnorm(f->xb + t * E, f->x + t * E, m->output_norm, E, eps);
+        plumb_matmul(dsp, &m->output, 0, f->xb + first * E, E, logits, in->n_vocab, n_out,
+                     &f->mm);
+    }
+}

@@ -1,2 +1,629 @@
-/* src/model.c — not written yet */
-typedef int plumb_placeholder_model;
+/*
+ * model.c — opening a model (hyperparameters, RoPE parameters, weight views,
+ * tokenizer, kernel tier) and the public model/token/detokeniser calls of
+ * plumb.h.  See model.h for the invariants.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu.h"
+#include "err.h"
+#include "model.h"
+#include "qtypes.h"
+
+/* ------------------------------------------------------------- metadata */
+
+/* Hyperparameters as read, before they are checked. */
+typedef struct HParams {
+    uint32_t n_layer, n_ctx_train, n_embd, n_ff, n_ff_exp, n_expert, n_expert_used;
+    uint32_t n_head, n_head_kv, key_length, value_length;
+    float rms_eps, freq_base;
+} HParams;
+
+/* "<arch>.<suffix>" */
+static const char *akey(const PlumbModel *m, const char *suffix, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s.%s", m->info.arch, suffix);
+    return buf;
+}
+
+static int get_u32(const PlumbModel *m, const char *suffix, int required, uint32_t *out,
+                   PlumbError *err)
+{
+    char key[160];
+    int rc;
+    akey(m, suffix, key, sizeof key);
+    rc = required ? plumb_gguf_get_u32(m->gguf, key, out, err)
+                  : plumb_gguf_get_u32_opt(m->gguf, key, out, err);
+    if (rc < 0)
+        plumb_err_prefix(err, m->path);
+    return rc;
+}
+
+static int get_f32(const PlumbModel *m, const char *suffix, int required, float *out,
+                   PlumbError *err)
+{
+    char key[160];
+    int rc;
+    akey(m, suffix, key, sizeof key);
+    rc = required ? plumb_gguf_get_f32(m->gguf, key, out, err)
+                  : plumb_gguf_get_f32_opt(m->gguf, key, out, err);
+    if (rc < 0)
+        plumb_err_prefix(err, m->path);
+    return rc;
+}
+
+static int bad_hparam(const PlumbModel *m, const char *suffix, double v, const char *why,
+                      PlumbError *err)
+{
+    return plumb_err(err, PLUMB_EFORMAT, "%s: %s.%s = %g: %s", m->path, m->info.arch, suffix, v,
+                     why);
+}
+
+/* Range check of an integer hyperparameter: 1 <= v <= max. */
+static int check_range(const PlumbModel *m, const char *suffix, uint32_t v, uint32_t max,
+                       PlumbError *err)
+{
+    char why[64];
+    if (v >= 1 && v <= max)
+        return PLUMB_OK;
+    snprintf(why, sizeof why, "must be in [1, %u]", (unsigned)max);
+    return bad_hparam(m, suffix, v, why, err);
+}
+
+static int read_hparams(PlumbModel *m, HParams *h, PlumbError *err)
+{
+    int rc;
+    memset(h, 0, sizeof *h);
+    if ((rc = get_u32(m, "block_count", 1, &h->n_layer, err)) < 0 ||
+        (rc = get_u32(m, "context_length", 1, &h->n_ctx_train, err)) < 0 ||
+        (rc = get_u32(m, "embedding_length", 1, &h->n_embd, err)) < 0 ||
+        (rc = get_u32(m, "feed_forward_length", !m->is_moe, &h->n_ff, err)) < 0 ||
+        (rc = get_u32(m, "attention.head_count", 1, &h->n_head, err)) < 0 ||
+        (rc = get_f32(m, "attention.layer_norm_rms_epsilon", 1, &h->rms_eps, err)) < 0)
+        return rc;
+    h->n_head_kv = h->n_head;
+    if ((rc = get_u32(m, "attention.head_count_kv", 0, &h->n_head_kv, err)) < 0)
+        return rc;
+    if ((rc = check_range(m, "block_count", h->n_layer, PLUMB_MAX_LAYERS, err)) < 0 ||
+        (rc = check_range(m, "context_length", h->n_ctx_train, PLUMB_MAX_CTX, err)) < 0 ||
+        (rc = check_range(m, "embedding_length", h->n_embd, PLUMB_MAX_EMBD, err)) < 0 ||
+        (rc = check_range(m, "attention.head_count", h->n_head, PLUMB_MAX_HEADS, err)) < 0 ||
+        (rc = check_range(m, "attention.head_count_kv", h->n_head_kv, h->n_head, err)) < 0)
+        return rc;
+    if (h->n_head % h->n_head_kv)
+        return bad_hparam(m, "attention.head_count_kv", h->n_head_kv,
+                          "does not divide attention.head_count", err);
+    h->key_length = h->n_embd / h->n_head;
+    if ((rc = get_u32(m, "attention.key_length", 0, &h->key_length, err)) < 0)
+        return rc;
+    h->value_length = h->key_length;
+    if ((rc = get_u32(m, "attention.value_length", 0, &h->value_length, err)) < 0)
+        return rc;
+    if ((rc = check_range(m, "attention.key_length", h->key_length, PLUMB_MAX_HEAD_DIM, err)) < 0)
+        return rc;
+    if (h->key_length % 2)
+        return bad_hparam(m, "attention.key_length", h->key_length, "must be even", err);
+    if (h->value_length != h->key_length)
+        return bad_hparam(m, "attention.value_length", h->value_length,
+                          "must equal attention.key_length", err);
+    if (!(h->rms_eps > 0.0f && h->rms_eps < 1.0f))
+        return bad_hparam(m, "attention.layer_norm_rms_epsilon", h->rms_eps,
+                          "must be in (0, 1)", err);
+    h->freq_base = 10000.0f;
+    if ((rc = get_f32(m, "rope.freq_base", 0, &h->freq_base, err)) < 0)
+        return rc;
+    if (!(h->freq_base > 1.0f && h->freq_base < 1e12f))
+        return bad_hparam(m, "rope.freq_base", h->freq_base, "must be in (1, 1e12)", err);
+
+    if (m->is_moe) {
+        if ((rc = get_u32(m, "expert_count", 1, &h->n_expert, err)) < 0 ||
+            (rc = get_u32(m, "expert_used_count", 1, &h->n_expert_used, err)) < 0 ||
+            (rc = check_range(m, "expert_count", h->n_expert, PLUMB_MAX_EXPERTS, err)) < 0 ||
+            (rc = check_range(m, "expert_used_count", h->n_expert_used,
+                              h->n_expert < PLUMB_MAX_EXPERTS_USED ? h->n_expert
+                                                                   : PLUMB_MAX_EXPERTS_USED,
+                              err)) < 0)
+            return rc;
+        /* llama.cpp's fallback when the expert width is not stored */
+        h->n_ff_exp = h->n_ff / h->n_expert_used;
+        if ((rc = get_u32(m, "expert_feed_forward_length", 0, &h->n_ff_exp, err)) < 0 ||
+            (rc = check_range(m, "expert_feed_forward_length", h->n_ff_exp, PLUMB_MAX_FF, err)) < 0)
+            return rc;
+    } else {
+        if ((rc = check_range(m, "feed_forward_length", h->n_ff, PLUMB_MAX_FF, err)) < 0)
+            return rc;
+    }
+    return PLUMB_OK;
+}
+
+static float yarn_corr_dim(int n_dims, int n_ctx_orig, float n_rot, float base)
+{
+    const float pi = 3.14159265358979323846f;
+    return n_dims * logf(n_ctx_orig / (n_rot * 2 * pi)) / (2 * logf(base));
+}
+
+/* RoPE scaling as llama.cpp resolves it for a context created with default
+ * parameters: the scaling type and factor from metadata; YaRN switches the
+ * extrapolation mix on and sets the magnitude correction. */
+static int read_rope(PlumbModel *m, const HParams *h, PlumbError *err)
+{
+    PlumbRope *r = &m->rope;
+    const char *type = "linear";
+    char key[160];
+    float factor = 0.0f, rope_attn = 1.0f, ext = -1.0f, yarn_attn = 1.0f;
+    uint32_t orig = h->n_ctx_train;
+    int rc, yarn;
+
+    r->n_dims = (int32_t)h->key_length;
+    r->freq_base = h->freq_base;
+    r->beta_fast = 32.0f;
+    r->beta_slow = 1.0f;
+    akey(m, "rope.scaling.type", key, sizeof key);
+    if (plumb_gguf_find(m->gguf, key)) {
+        if ((rc = plumb_gguf_get_str(m->gguf, key, &type, err)) < 0) {
+            plumb_err_prefix(err, m->path);
+            return rc;
+        }
+    }
+    if (strcmp(type, "none") && strcmp(type, "linear") && strcmp(type, "yarn"))
+        return plumb_err(err, PLUMB_EUNSUPPORTED, "%s: %s = '%s': unsupported RoPE scaling",
+                         m->path, key, type);
+    yarn = strcmp(type, "yarn") == 0;
+    if ((rc = get_f32(m, "rope.scaling.factor", 0, &factor, err)) < 0)
+        return rc;
+    if (factor == 0.0f && (rc = get_f32(m, "rope.scale_linear", 0, &factor, err)) < 0)
+        return rc;
+    if (!(factor == 0.0f || (factor > 0.0f && factor < 1e6f)))
+        return bad_hparam(m, "rope.scaling.factor", factor, "must be in (0, 1e6)", err);
+    if ((rc = get_u32(m, "rope.scaling.original_context_length", 0, &orig, err)) < 0 ||
+        (rc = check_range(m, "rope.scaling.original_context_length", orig, PLUMB_MAX_CTX, err)) < 0 ||
+        (rc = get_f32(m, "rope.scaling.attn_factor", 0, &rope_attn, err)) < 0 ||
+        (rc = get_f32(m, "rope.scaling.yarn_ext_factor", 0, &ext, err)) < 0 ||
+        (rc = get_f32(m, "rope.scaling.yarn_attn_factor", 0, &yarn_attn, err)) < 0 ||
+        (rc = get_f32(m, "rope.scaling.yarn_beta_fast", 0, &r->beta_fast, err)) < 0 ||
+        (rc = get_f32(m, "rope.scaling.yarn_beta_slow", 0, &r->beta_slow, err)) < 0)
+        return rc;
+    if (!(r->beta_fast > 0.0f && r->beta_slow > 0.0f && isfinite(r->beta_fast) &&
+          isfinite(r->beta_slow)))
+        return bad_hparam(m, "rope.scaling.yarn_beta_fast", r->beta_fast,
+                          "YaRN betas must be positive", err);
+    if (!(rope_attn > 0.0f && rope_attn < 1e3f) || !(yarn_attn > 0.0f && yarn_attn < 1e3f) ||
+        !(ext < 1e3f))
+        return bad_hparam(m, "rope.scaling.attn_factor", rope_attn, "out of range", err);
+
+    r->n_ctx_orig = (int32_t)orig;
+    r->freq_scale = factor == 0.0f ? 1.0f : 1.0f / factor;
+    if (strcmp(type, "none") == 0)
+        r->freq_scale = 1.0f;
+    r->ext_factor = ext >= 0.0f ? ext : (yarn ? 1.0f : 0.0f);
+    r->attn_factor = yarn_attn;
+    if (r->ext_factor != 0.0f) {
+        float f = 1.0f / r->freq_scale;
+        float mscale = f <= 1.0f ? 1.0f : 0.1f * logf(f) + 1.0f;
+        /* the kernel multiplies by 1 + 0.1 ln(f) again: cancel it here */
+        r->attn_factor = mscale / (1.0f + 0.1f * logf(f));
+    }
+    r->attn_factor *= rope_attn;
+    r->theta_scale = powf(r->freq_base, -2.0f / (float)r->n_dims);
+    {
+        float lo = floorf(yarn_corr_dim(r->n_dims, r->n_ctx_orig, r->beta_fast, r->freq_base));
+        float hi = ceilf(yarn_corr_dim(r->n_dims, r->n_ctx_orig, r->beta_slow, r->freq_base));
+        r->corr_dims[0] = lo > 0.0f ? lo : 0.0f;
+        r->corr_dims[1] = hi < (float)(r->n_dims - 1) ? hi : (float)(r->n_dims - 1);
+    }
+    return PLUMB_OK;
+}
+
+/* ------------------------------------------------------------- weights */
+
+static int tensor_lookup(const PlumbModel *m, const char *name, const PlumbGGUFTensor **out,
+                         PlumbError *err)
+{
+    *out = plumb_gguf_tensor(m->gguf, name);
+    if (!*out)
+        return plumb_err(err, PLUMB_EFORMAT, "%s: missing tensor '%s'", m->path, name);
+    return PLUMB_OK;
+}
+
+static int check_shape(const PlumbModel *m, const PlumbGGUFTensor *t, int64_t ne0, int64_t ne1,
+                       int64_t ne2, PlumbError *err)
+{
+    if (t->ne[0] == (uint64_t)ne0 && t->ne[1] == (uint64_t)ne1 && t->ne[2] == (uint64_t)ne2 &&
+        t->ne[3] == 1)
+        return PLUMB_OK;
+    return plumb_err(err, PLUMB_EFORMAT,
+                     "%s: tensor '%s' has shape [%llu, %llu, %llu, %llu], expected "
+                     "[%lld, %lld, %lld, 1]",
+                     m->path, t->name, (unsigned long long)t->ne[0], (unsigned long long)t->ne[1],
+                     (unsigned long long)t->ne[2], (unsigned long long)t->ne[3], (long long)ne0,
+                     (long long)ne1, (long long)ne2);
+}
+
+static int unsupported_type(const PlumbModel *m, const PlumbGGUFTensor *t, const char *what,
+                            PlumbError *err)
+{
+    return plumb_err(err, PLUMB_EUNSUPPORTED, "%s: tensor '%s' has type %s: %s", m->path,
+                     t->name, plumb_qtype_name(t->type), what);
+}
+
+/* View of the matrix (stack) `name` of shape [ne0, ne1, ne2].  With dot set,
+ * the type must have a dot product and an activation quantiser. */
+static int weight_view(const PlumbModel *m, PlumbWeight *w, const char *name, int64_t ne0,
+                       int64_t ne1, int64_t ne2, int dot, PlumbError *err)
+{
+    const PlumbGGUFTensor *t;
+    const PlumbQTraits *tr, *atr;
+    uint64_t need;
+    int rc;
+    if ((rc = tensor_lookup(m, name, &t, err)) < 0 || (rc = check_shape(m, t, ne0, ne1, ne2, err)) < 0)
+        return rc;
+    tr = plumb_qtype_traits(t->type);
+    if (!tr || !tr->weight || !m->dsp.to_float[t->type])
+        return unsupported_type(m, t, "no kernel for this type", err);
+    if (ne0 % tr->blck)
+        return unsupported_type(m, t, "rows are not a whole number of blocks", err);
+    if (dot) {
+        atr = tr->act >= 0 ? plumb_qtype_traits((uint32_t)tr->act) : NULL;
+        if (!atr || !m->dsp.vec_dot[t->type] || !m->dsp.from_float[tr->act])
+            return unsupported_type(m, t, "no dot-product kernel for this type", err);
+        if (ne0 % atr->blck)
+            return unsupported_type(m, t, "rows do not fit the activation blocks", err);
+    }
+    memset(w, 0, sizeof *w);
+    w->name = t->name;
+    w->data = t->data;
+    w->type = t->type;
+    w->act = tr->act >= 0 ? (uint32_t)tr->act : t->type;
+    w->ne0 = ne0;
+    w->ne1 = ne1;
+    w->ne2 = ne2;
+    w->row_bytes = plumb_qtype_row_size(t->type, (uint64_t)ne0);
+    if (w->row_bytes == 0 || plumb_mul_overflow(w->row_bytes, (uint64_t)ne1, &w->mat_bytes) ||
+        plumb_mul_overflow(w->mat_bytes, (uint64_t)ne2, &need) || need > t->nbytes)
+        return plumb_err(err, PLUMB_EFORMAT, "%s: tensor '%s': data size does not match its shape",
+                         m->path, t->name);
+    if ((uintptr_t)t->data % (t->type == PLUMB_QTYPE_F32 ? 4u : 2u))
+        return plumb_err(err, PLUMB_EFORMAT, "%s: tensor '%s': data is not aligned", m->path,
+                         t->name);
+    return PLUMB_OK;
+}
+
+/* Convert the vector `name` of n elements to float32 at dst. */
+static int norm_view(const PlumbModel *m, const char *name, int64_t n, float *dst,
+                     PlumbError *err)
+{
+    const PlumbGGUFTensor *t;
+    const PlumbQTraits *tr;
+    int rc;
+    if ((rc = tensor_lookup(m, name, &t, err)) < 0 || (rc = check_shape(m, t, n, 1, 1, err)) < 0)
+        return rc;
+    tr = plumb_qtype_traits(t->type);
+    if (t->type == PLUMB_QTYPE_F32) {
+        memcpy(dst, t->data, (size_t)n * sizeof(float));
+    } else {
+        if (!tr || !m->dsp.to_float[t->type] || n % tr->blck)
+            return unsupported_type(m, t, "no kernel for this type", err);
+        m->dsp.to_float[t->type](t->data, dst, n);
+    }
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(dst[i]))
+            return plumb_err(err, PLUMB_EFORMAT, "%s: tensor '%s': element %lld is not finite",
+                             m->path, name, (long long)i);
+    return PLUMB_OK;
+}
+
+static int load_weights(PlumbModel *m, PlumbError *err)
+{
+    const PlumbModelInfo *in = &m->info;
+    const int64_t E = in->n_embd, hd = in->head_dim;
+    const int64_t nq = (int64_t)in->n_head * hd, nkv = (int64_t)in->n_head_kv * hd;
+    size_t n_norm = (size_t)in->n_layer * (size_t)(2 * E + 2 * hd) + (size_t)E;
+    float *nb;
+    char name[96];
+    int rc, tied;
+
+    m->layers = calloc((size_t)in->n_layer, sizeof *m->layers);
+    m->norm_buf = malloc(n_norm * sizeof(float));
+    if (!m->layers || !m->norm_buf)
+        return plumb_err(err, PLUMB_ENOMEM, "%s: out of memory", m->path);
+    nb = m->norm_buf;
+
+    tied = plumb_gguf_tensor(m->gguf, "output.weight") == NULL;
+    if ((rc = weight_view(m, &m->tok_embd, "token_embd.weight", E, in->n_vocab, 1, tied, err)) < 0)
+        return rc;
+    if (tied)
+        m->output = m->tok_embd;
+    else if ((rc = weight_view(m, &m->output, "output.weight", E, in->n_vocab, 1, 1, err)) < 0)
+        return rc;
+    if ((rc = norm_view(m, "output_norm.weight", E, nb, err)) < 0)
+        return rc;
+    m->output_norm = nb;
+    nb += E;
+
+#define BLK(suffix) (snprintf(name, sizeof name, "blk.%d.%s", l, suffix), name)
+    for (int l = 0; l < in->n_layer; l++) {
+        PlumbLayer *L = &m->layers[l];
+        if ((rc = norm_view(m, BLK("attn_norm.weight"), E, nb, err)) < 0)
+            return rc;
+        L->attn_norm = nb;
+        nb += E;
+        if ((rc = norm_view(m, BLK("attn_q_norm.weight"), hd, nb, err)) < 0)
+            return rc;
+        L->q_norm = nb;
+        nb += hd;
+        if ((rc = norm_view(m, BLK("attn_k_norm.weight"), hd, nb, err)) < 0)
+            return rc;
+        L->k_norm = nb;
+        nb += hd;
+        if ((rc = norm_view(m, BLK("ffn_norm.weight"), E, nb, err)) < 0)
+            return rc;
+        L->ffn_norm = nb;
+        nb += E;
+        if ((rc = weight_view(m, &L->wq, BLK("attn_q.weight"), E, nq, 1, 1, err)) < 0 ||
+            (rc = weight_view(m, &L->wk, BLK("attn_k.weight"), E, nkv, 1, 1, err)) < 0 ||
+            (rc = weight_view(m, &L->wv, BLK("attn_v.weight"), E, nkv, 1, 1, err)) < 0 ||
+            (rc = weight_view(m, &L->wo, BLK("attn_output.weight"), nq, E, 1, 1, err)) < 0)
+            return rc;
+        if (m->is_moe) {
+            const int64_t ne = in->n_expert, ff = in->n_ff_exp;
+            if ((rc = weight_view(m, &L->gate_inp, BLK("ffn_gate_inp.weight"), E, ne, 1, 1, err)) < 0 ||
+                (rc = weight_view(m, &L->gate_exps, BLK("ffn_gate_exps.weight"), E, ff, ne, 1, err)) < 0 ||
+                (rc = weight_view(m, &L->up_exps, BLK("ffn_up_exps.weight"), E, ff, ne, 1, err)) < 0 ||
+                (rc = weight_view(m, &L->down_exps, BLK("ffn_down_exps.weight"), ff, E, ne, 1, err)) < 0)
+                return rc;
+        } else {
+            const int64_t ff = in->n_ff;
+            if ((rc = weight_view(m, &L->ffn_gate, BLK("ffn_gate.weight"), E, ff, 1, 1, err)) < 0 ||
+                (rc = weight_view(m, &L->ffn_up, BLK("ffn_up.weight"), E, ff, 1, 1, err)) < 0 ||
+                (rc = weight_view(m, &L->ffn_down, BLK("ffn_down.weight"), ff, E, 1, 1, err)) < 0)
+                return rc;
+        }
+    }
+#undef BLK
+    return PLUMB_OK;
+}
+
+/* ------------------------------------------------------------- open/close */
+
+int plumb_model_open(PlumbModel **out, const char *path, const PlumbModelParams *params,
+                     PlumbError *err)
+{
+    PlumbModel *m = NULL;
+    PlumbModelInfo *in;
+    HParams h;
+    unsigned flags = 0;
+    const char *arch = NULL;
+    int rc;
+
+    plumb_err_clear(err);
+    if (!out || !path)
+        return plumb_err(err, PLUMB_EINVAL, "plumb_model_open: NULL argument");
+    *out = NULL;
+    m = calloc(1, sizeof *m);
+    if (!m || !(m->path = strdup(path))) {
+        rc = plumb_err(err, PLUMB_ENOMEM, "%s: out of memory", path);
+        goto fail;
+    }
+    in = &m->info;
+    in->path = m->path;
+
+    if ((rc = plumb_cpu_choose(params ? params->cpu : NULL, &flags, err)) < 0)
+        goto fail;
+    plumb_dsp_init(&m->dsp, flags);
+    in->cpu_tier = plumb_cpu_tier_name(flags);
+    m->n_threads = params && params->n_threads > 0 ? params->n_threads : plumb_cpu_physical_cores();
+
+    if ((rc = plumb_gguf_open(&m->gguf, path, err)) < 0)
+        goto fail;
+    if ((rc = plumb_gguf_get_str(m->gguf, "general.architecture", &arch, err)) < 0) {
+        plumb_err_prefix(err, path);
+        goto fail;
+    }
+    if (strcmp(arch, "qwen3moe") != 0 && strcmp(arch, "qwen3") != 0) {
+        rc = plumb_err(err, PLUMB_EUNSUPPORTED,
+                       "%s: architecture '%s' is not supported (qwen3moe and qwen3 are)", path,
+                       arch);
+        goto fail;
+    }
+    in->arch = arch;
+    m->is_moe = strcmp(arch, "qwen3moe") == 0;
+    in->name = "";
+    if (plumb_gguf_find(m->gguf, "general.name") &&
+        plumb_gguf_get_str(m->gguf, "general.name", &in->name, NULL) < 0)
+        in->name = "";
+
+    if ((rc = read_hparams(m, &h, err)) < 0 || (rc = read_rope(m, &h, err)) < 0)
+        goto fail;
+    in->n_ctx_train = (int32_t)h.n_ctx_train;
+    in->n_embd = (int32_t)h.n_embd;
+    in->n_layer = (int32_t)h.n_layer;
+    in->n_head = (int32_t)h.n_head;
+    in->n_head_kv = (int32_t)h.n_head_kv;
+    in->head_dim = (int32_t)h.key_length;
+    in->n_ff = (int32_t)h.n_ff;
+    in->n_expert = m->is_moe ? (int32_t)h.n_expert : 0;
+    in->n_expert_used = m->is_moe ? (int32_t)h.n_expert_used : 0;
+    in->n_ff_exp = m->is_moe ? (int32_t)h.n_ff_exp : 0;
+    in->rope_base = h.freq_base;
+    in->rms_eps = h.rms_eps;
+
+    if ((rc = plumb_tok_open(&m->tok, m->gguf, err)) < 0)
+        goto fail;
+    in->n_vocab = plumb_tok_n_vocab(m->tok);
+    if (in->n_vocab <= 0 || in->n_vocab > PLUMB_MAX_VOCAB) {
+        rc = plumb_err(err, PLUMB_EFORMAT, "%s: vocabulary of %d tokens", path, (int)in->n_vocab);
+        goto fail;
+    }
+    in->bos_id = plumb_tok_bos(m->tok);
+    in->eos_id = plumb_tok_eos(m->tok);
+    in->eot_id = plumb_tok_eot(m->tok);
+    in->add_bos = plumb_tok_add_bos(m->tok);
+
+    if ((rc = load_weights(m, err)) < 0)
+        goto fail;
+    *out = m;
+    return PLUMB_OK;
+fail:
+    plumb_model_close(m);
+    return rc;
+}
+
+void plumb_model_close(PlumbModel *m)
+{
+    if (!m)
+        return;
+    plumb_tok_close(m->tok);
+    plumb_gguf_close(m->gguf);
+    free(m->layers);
+    free(m->norm_buf);
+    free(m->path);
+    free(m);
+}
+
+const PlumbModelInfo *plumb_model_info(const PlumbModel *m)
+{
+    return m ? &m->info : NULL;
+}
+
+const char *plumb_version(void)
+{
+    return PACKAGE_VERSION;
+}
+
+/* ------------------------------------------------------------- tokens */
+
+int plumb_tokenize(const PlumbModel *m, const char *text, size_t len, unsigned flags,
+                   int32_t **ids, size_t *n_ids, PlumbError *err)
+{
+    if (!m || (!text && len) || !ids || !n_ids)
+        return plumb_err(err, PLUMB_EINVAL, "plumb_tokenize: NULL argument");
+    return plumb_tok_encode(m->tok, text ? text : "", len, flags, ids, n_ids, err);
+}
+
+const char *plumb_token_bytes(const PlumbModel *m, int32_t id, size_t *len)
+{
+    return plumb_tok_bytes(m->tok, id, len);
+}
+
+int plumb_token_is_special(const PlumbModel *m, int32_t id)
+{
+    return plumb_tok_is_special(m->tok, id);
+}
+
+int32_t plumb_token_lookup(const PlumbModel *m, const char *s)
+{
+    return plumb_tok_lookup(m->tok, s);
+}
+
+/* ------------------------------------------------------------- detokeniser */
+
+/* Length of the UTF-8 sequence a lead byte starts; 0 for a byte that cannot
+ * start one (continuation bytes, C0, C1, F5..FF). */
+static int utf8_need(unsigned char c)
+{
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        return 2;
+    if (c >= 0xE0 && c <= 0xEF)
+        return 3;
+    if (c >= 0xF0 && c <= 0xF4)
+        return 4;
+    return 0;
+}
+
+/* May c follow the bytes seq[0..n) of a sequence?  Excludes overlong forms,
+ * surrogates and code points above U+10FFFF (the second-byte ranges). */
+static int utf8_next_ok(const unsigned char *seq, int n, unsigned char c)
+{
+    if ((c & 0xC0) != 0x80)
+        return 0;
+    if (n == 1) {
+        switch (seq[0]) {
+        case 0xE0: return c >= 0xA0;
+        case 0xED: return c <= 0x9F;
+        case 0xF0: return c >= 0x90;
+        case 0xF4: return c <= 0x8F;
+        default: return 1;
+        }
+    }
+    return 1;
+}
+
+typedef struct DetokOut {
+    char *buf;
+    size_t cap, n;
+} DetokOut;
+
+/* Whole characters only: a character that does not fit is dropped. */
+static void emit(DetokOut *o, const void *p, size_t n)
+{
+    if (o->n + n <= o->cap) {
+        memcpy(o->buf + o->n, p, n);
+        o->n += n;
+    }
+}
+
+static const char replacement[3] = { (char)0xEF, (char)0xBF, (char)0xBD }; /* U+FFFD */
+
+static void detok_byte(PlumbDetok *d, DetokOut *o, unsigned char c)
+{
+    int need;
+    if (d->n_pending > 0) {
+        need = utf8_need(d->pending[0]);
+        if (utf8_next_ok(d->pending, d->n_pending, c)) {
+            d->pending[d->n_pending++] = c;
+            if (d->n_pending == need) {
+                emit(o, d->pending, (size_t)need);
+                d->n_pending = 0;
+            }
+            return;
+        }
+        /* the pending sequence is broken: one U+FFFD, then c afresh */
+        emit(o, replacement, sizeof replacement);
+        d->n_pending = 0;
+    }
+    need = utf8_need(c);
+    if (need == 1)
+        emit(o, &c, 1);
+    else if (need == 0)
+        emit(o, replacement, sizeof replacement);
+    else
+        d->pending[d->n_pending++] = c;
+}
+
+size_t plumb_detok_push(const PlumbModel *m, PlumbDetok *d, int32_t id, int show_special,
+                        char *out, size_t cap)
+{
+    DetokOut o = { out, out ? cap : 0, 0 };
+    const char *s;
+    size_t len = 0;
+    if (!m || !d)
+        return 0;
+    if (d->n_pending < 0 || d->n_pending >= 4)
+        d->n_pending = 0;
+    s = plumb_tok_bytes(m->tok, id, &len);
+    if (!s)
+        return 0;
+    if (!show_special && plumb_tok_is_special(m->tok, id))
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        detok_byte(d, &o, (unsigned char)s[i]);
+    return o.n;
+}
+
+size_t plumb_detok_flush(PlumbDetok *d, char *out, size_t cap)
+{
+    DetokOut o = { out, out ? cap : 0, 0 };
+    if (!d)
+        return 0;
+    if (d->n_pending > 0)
+        emit(&o, replacement, sizeof replacement);
+    d->n_pending = 0;
+    return o.n;
+}

@@ -1,1 +1,49 @@
-/* src/moe.h */
+/*
+ * moe.h — the mixture-of-experts feed-forward block of qwen3moe.
+ *
+ * For each token x (already RMS-normed):
+ *   p      = softmax(router x)                    over all n_expert experts
+ *   E      = the n_expert_used largest p (largest first, lower id on ties)
+ *   w_e    = p_e / max(sum_{E} p, 2^-14)          weights renormalised over E
+ *   out    = sum_{e in E, in that order} w_e * down_e(silu(gate_e x) * up_e x)
+ * as llama.cpp's qwen3moe graph (softmax gating, norm_w, no weight scale).
+ *
+ * A batch is grouped by expert: the tokens routed to expert e are gathered
+ * and e's three matrices are read once per batch, not once per token.
+ * PlumbMoE is scratch owned by the forward state, sized for a batch of
+ * n_batch tokens at init; nothing is allocated per call.
+ */
+#ifndef PLUMB_MOE_H
+#define PLUMB_MOE_H
+
+#include <stdint.h>
+
+#include "matmul.h"
+#include "model.h"
+
+typedef struct PlumbMoE {
+    int32_t n_batch;   /* tokens the buffers hold */
+    float *probs;      /* [n_batch][n_expert] router logits, then probabilities */
+    int32_t *sel;      /* [n_batch][n_used] chosen experts, best first */
+    float *w;          /* [n_batch][n_used] renormalised weights */
+    int32_t *count;    /* [n_expert + 1] pairs per expert, then start offsets */
+    int32_t *order;    /* [n_batch * n_used] pair ids (t * n_used + j) grouped by expert */
+    void *qgate;       /* [n_batch] token rows quantised for gate_exps */
+    void *qup;         /* [n_batch] token rows quantised for up_exps */
+    void *qdown;       /* [n_batch * n_used] hidden rows quantised for down_exps */
+    float *gate;       /* [n_batch * n_used][n_ff_exp] */
+    float *up;         /* [n_batch * n_used][n_ff_exp] */
+    float *hid;        /* [n_batch * n_used][n_ff_exp] silu(gate) * up */
+    float *down;       /* [n_batch * n_used][n_embd] expert outputs */
+    const void **a;    /* [n_batch * n_used] gathered activation rows */
+    float **y;         /* [n_batch * n_used] gathered output rows */
+} PlumbMoE;
+
+int plumb_moe_init(PlumbMoE *s, const PlumbModel *m, int32_t n_batch, PlumbError *err);
+void plumb_moe_free(PlumbMoE *s);
+
+/* out[t] = MoE(x[t]) for t < n (n <= n_batch); x, out: [n][n_embd]. */
+void plumb_moe_forward(const PlumbModel *m, const PlumbLayer *L, PlumbMoE *s,
+                       PlumbMatmulScratch *ms, const float *x, float *out, int64_t n);
+
+#endif

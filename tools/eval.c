@@ -1,10 +1,346 @@
-/* tools/eval.c — not written yet */
+/*
+ * eval.c — `plumb eval`: run a prompt through the model, print its token ids,
+ * optionally write its logits and decode greedily.  The reference-checking
+ * tool: its output is compared with llama.cpp's.
+ */
 #include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "cli.h"
+#include "plumb.h"
+
+static const char usage_text[] =
+    "usage: plumb eval -m MODEL (-p TEXT | -f FILE | --tokens ID,ID,...) [options]\n"
+    "\n"
+    "Evaluate a prompt; print its token ids on the first line of output.\n"
+    "\n"
+    "  -m, --model FILE      GGUF model to load\n"
+    "  -p, --prompt TEXT     prompt text (special tokens such as <|im_start|> recognised)\n"
+    "  -f, --file FILE       read the prompt text from FILE ('-' for standard input)\n"
+    "      --tokens IDS      the prompt as comma-separated token ids\n"
+    "      --logits OUT      write the last position's logits to OUT\n"
+    "                        (little-endian float32, n_vocab values)\n"
+    "      --all             with --logits, write every prompt position's logits\n"
+    "                        ([n_prompt][n_vocab])\n"
+    "      --greedy N        then decode N tokens by argmax; print their ids on line 2\n"
+    "      --cpu TIER        kernel tier: c, avx2, avx512, avx512vnni, neon, dotprod\n"
+    "  -c, --ctx-size N      context length in tokens (default: what the run needs)\n"
+    "  -h, --help            show this help\n";
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fputs("plumb: eval: ", stderr);
+    fprintf(stderr, fmt, arg);
+    fputs("\n(see 'plumb eval --help')\n", stderr);
+    return 2;
+}
+
+/* Parse "1,2,3" into a malloc'd array.  Prints the error and returns -1. */
+static int parse_ids(const char *s, int32_t **out, size_t *n_out)
+{
+    size_t cap = 16, n = 0;
+    int32_t *ids = malloc(cap * sizeof *ids);
+    const char *p = s;
+    if (!ids) {
+        cli_error("--tokens: out of memory");
+        return -1;
+    }
+    for (;;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        char buf[32], *stop;
+        long v;
+        if (len == 0 || len >= sizeof buf) {
+            cli_error("--tokens: '%.*s' is not a token id", (int)(len < 64 ? len : 64), p);
+            goto fail;
+        }
+        memcpy(buf, p, len);
+        buf[len] = '\0';
+        errno = 0;
+        v = strtol(buf, &stop, 10);
+        if (errno || *stop || buf[0] == '+' || buf[0] == ' ' || v < 0 || v > INT32_MAX) {
+            cli_error("--tokens: '%s' is not a token id", buf);
+            goto fail;
+        }
+        if (n == cap) {
+            int32_t *ni = realloc(ids, 2 * cap * sizeof *ids);
+            if (!ni) {
+                cli_error("--tokens: out of memory");
+                goto fail;
+            }
+            ids = ni;
+            cap *= 2;
+        }
+        ids[n++] = (int32_t)v;
+        if (!end)
+            break;
+        p = end + 1;
+    }
+    *out = ids;
+    *n_out = n;
+    return 0;
+fail:
+    free(ids);
+    return -1;
+}
+
+/* Write n floats as little-endian float32 to path, atomically: a temporary
+ * file in the same directory renamed over path once complete. */
+static int write_logits(const char *path, const float *const *rows, size_t n_rows, size_t n)
+{
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 16);
+    const union { uint32_t u; unsigned char c[4]; } probe = { 1 };
+    FILE *f = NULL;
+    int fd = -1;
+    mode_t um;
+    if (!tmp) {
+        cli_error("%s: out of memory", path);
+        return -1;
+    }
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, ".tmp.XXXXXX", 12);
+    fd = mkstemp(tmp);
+    if (fd < 0) {
+        cli_error("%s: cannot create a temporary file: %s", path, strerror(errno));
+        free(tmp);
+        return -1;
+    }
+    um = umask(0);
+    umask(um);
+    if (fchmod(fd, 0666 & ~um) != 0 || !(f = fdopen(fd, "wb")))
+        goto fail;
+    fd = -1;
+    for (size_t r = 0; r < n_rows; r++) {
+        if (probe.c[0] == 1) {
+            if (fwrite(rows[r], sizeof(float), n, f) != n)
+                goto fail;
+        } else {
+            for (size_t i = 0; i < n; i++) {
+                unsigned char b[4], le[4];
+                memcpy(b, &rows[r][i], 4);
+                le[0] = b[3], le[1] = b[2], le[2] = b[1], le[3] = b[0];
+                if (fwrite(le, 1, 4, f) != 4)
+                    goto fail;
+            }
+        }
+    }
+    if (fflush(f) != 0 || ferror(f))
+        goto fail;
+    if (fclose(f) != 0) {
+        f = NULL;
+        goto fail;
+    }
+    f = NULL;
+    if (rename(tmp, path) != 0)
+        goto fail;
+    free(tmp);
+    return 0;
+fail:
+    cli_error("%s: %s", path, errno ? strerror(errno) : "write error");
+    if (f)
+        fclose(f);
+    if (fd >= 0)
+        close(fd);
+    unlink(tmp);
+    free(tmp);
+    return -1;
+}
+
+static int32_t argmax(const float *x, int32_t n)
+{
+    int32_t best = 0;
+    for (int32_t i = 1; i < n; i++)
+        if (x[i] > x[best])
+            best = i;
+    return best;
+}
+
 int cmd_eval(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    cli_error("eval: not written yet");
-    return 1;
+    const char *model_path = NULL, *prompt = NULL, *file = NULL, *tokens = NULL;
+    const char *logits_out = NULL, *cpu = NULL;
+    long greedy = 0, n_ctx = 0;
+    int all = 0, n_sources, rc = 1;
+    PlumbError err = { 0 };
+    PlumbModel *model = NULL;
+    PlumbSession *sess = NULL;
+    PlumbModelParams mp = { 0 };
+    PlumbSessionParams sp = { 0 };
+    const PlumbModelInfo *info;
+    int32_t *ids = NULL;
+    size_t n_ids = 0;
+    char *text = NULL;
+    const float **rows = NULL;
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+#define TAKES_VALUE(opt)                                                  \
+    do {                                                                  \
+        if (!val)                                                         \
+            return usage_error("%s needs a value", opt);                  \
+        i++;                                                              \
+    } while (0)
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(usage_text, stdout);
+            return 0;
+        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
+            TAKES_VALUE(a);
+            model_path = val;
+        } else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) {
+            TAKES_VALUE(a);
+            prompt = val;
+        } else if (!strcmp(a, "-f") || !strcmp(a, "--file")) {
+            TAKES_VALUE(a);
+            file = val;
+        } else if (!strcmp(a, "--tokens")) {
+            TAKES_VALUE(a);
+            tokens = val;
+        } else if (!strcmp(a, "--logits")) {
+            TAKES_VALUE(a);
+            logits_out = val;
+        } else if (!strcmp(a, "--all")) {
+            all = 1;
+        } else if (!strcmp(a, "--greedy")) {
+            TAKES_VALUE(a);
+            if (cli_parse_int(a, val, 0, 1L << 24, &greedy) < 0)
+                return 2;
+        } else if (!strcmp(a, "--cpu")) {
+            TAKES_VALUE(a);
+            cpu = val;
+        } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
+            TAKES_VALUE(a);
+            if (cli_parse_int(a, val, 1, 1L << 24, &n_ctx) < 0)
+                return 2;
+        } else {
+            return usage_error("unknown option '%s'", a);
+        }
+#undef TAKES_VALUE
+    }
+    if (!model_path)
+        return usage_error("%sa model is required (-m FILE)", "");
+    n_sources = (prompt != NULL) + (file != NULL) + (tokens != NULL);
+    if (n_sources != 1)
+        return usage_error("%sgive exactly one of -p, -f and --tokens", "");
+    if (all && !logits_out)
+        return usage_error("%s--all needs --logits OUT", "");
+
+    if (tokens && parse_ids(tokens, &ids, &n_ids) < 0)
+        return 1;
+    if (file) {
+        size_t len;
+        if (!(text = cli_read_file(file, &len, &err))) {
+            rc = cli_fail(&err);
+            goto done;
+        }
+        if (strlen(text) != len) {
+            cli_error("%s: contains a NUL byte", file);
+            goto done;
+        }
+        prompt = text;
+    }
+
+    mp.cpu = cpu;
+    if (plumb_model_open(&model, model_path, &mp, &err) < 0) {
+        rc = cli_fail(&err);
+        goto done;
+    }
+    info = plumb_model_info(model);
+    if (!tokens) {
+        int32_t *tok = NULL;
+        size_t n_tok = 0, extra;
+        if (plumb_tokenize(model, prompt, strlen(prompt), PLUMB_TOK_SPECIAL, &tok, &n_tok, &err) < 0) {
+            rc = cli_fail(&err);
+            goto done;
+        }
+        extra = info->add_bos && info->bos_id >= 0;
+        ids = malloc((n_tok + extra + 1) * sizeof *ids);
+        if (!ids) {
+            free(tok);
+            cli_error("out of memory");
+            goto done;
+        }
+        if (extra)
+            ids[0] = info->bos_id;
+        if (n_tok)
+            memcpy(ids + extra, tok, n_tok * sizeof *ids);
+        n_ids = n_tok + extra;
+        free(tok);
+    }
+    if (n_ids == 0) {
+        cli_error("the prompt is empty");
+        goto done;
+    }
+
+    /* the prompt plus greedy - 1 decoded tokens must fit */
+    {
+        size_t need = n_ids + (greedy > 1 ? (size_t)greedy - 1 : 0);
+        if (n_ctx == 0)
+            sp.n_ctx = (int32_t)(need < (1u << 24) ? need : (1u << 24));
+        else if (need > (size_t)n_ctx) {
+            cli_error("context full (%ld tokens): the prompt (%zu tokens) and --greedy %ld need %zu",
+                      n_ctx, n_ids, greedy, need);
+            goto done;
+        } else
+            sp.n_ctx = (int32_t)n_ctx;
+    }
+    if (plumb_session_open(&sess, model, &sp, &err) < 0 ||
+        plumb_session_eval(sess, ids, n_ids, all ? PLUMB_EVAL_ALL_LOGITS : 0, &err) < 0) {
+        rc = cli_fail(&err);
+        goto done;
+    }
+
+    for (size_t i = 0; i < n_ids; i++)
+        printf("%s%ld", i ? " " : "", (long)ids[i]);
+    putchar('\n');
+
+    if (logits_out) {
+        size_t n_rows = all ? n_ids : 1;
+        rows = malloc(n_rows * sizeof *rows);
+        if (!rows) {
+            cli_error("out of memory");
+            goto done;
+        }
+        for (size_t r = 0; r < n_rows; r++)
+            rows[r] = plumb_session_logits(sess, all ? r : n_ids - 1);
+        if (write_logits(logits_out, rows, n_rows, (size_t)info->n_vocab) < 0)
+            goto done;
+    }
+
+    {
+        const float *last = plumb_session_logits(sess, n_ids - 1);
+        for (long g = 0; g < greedy; g++) {
+            int32_t id = argmax(last, info->n_vocab);
+            printf("%s%ld", g ? " " : "", (long)id);
+            if (g + 1 == greedy)
+                break;
+            if (plumb_session_eval(sess, &id, 1, 0, &err) < 0) {
+                putchar('\n');
+                rc = cli_fail(&err);
+                goto done;
+            }
+            last = plumb_session_logits(sess, 0);
+        }
+    }
+    if (greedy > 0)
+        putchar('\n');
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        cli_error("standard output: %s", strerror(errno));
+        goto done;
+    }
+    rc = 0;
+done:
+    free(rows);
+    free(ids);
+    free(text);
+    plumb_session_close(sess);
+    plumb_model_close(model);
+    return rc;
 }
