@@ -93,28 +93,17 @@ static int byte_is_printable(unsigned b)
     return (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
 }
 
-static uint32_t byte_to_cp(unsigned b)
+/* sym[b] = the code point standing for byte b; byte[c] = the byte code
+ * point c stands for, -1 when c (< 324) is not a byte-level symbol. */
+static void byte_tables(uint32_t sym[256], int16_t byte[324])
 {
-    unsigned k = 0, i;
-    if (byte_is_printable(b))
-        return b;
-    for (i = 0; i < b; i++)
-        k += !byte_is_printable(i);
-    return 256 + k;
-}
-
-/* Byte a code point stands for, or -1 when it is not a byte-level symbol. */
-static int cp_to_byte(uint32_t cp)
-{
-    unsigned i, k = 0;
-    if (cp < 256)
-        return byte_is_printable(cp) ? (int)cp : -1;
-    if (cp >= 256 + 68)
-        return -1;
-    for (i = 0; i < 256; i++)
-        if (!byte_is_printable(i) && k++ == cp - 256)
-            return (int)i;
-    return -1;
+    unsigned b, k = 0;
+    for (b = 0; b < 324; b++)
+        byte[b] = -1;
+    for (b = 0; b < 256; b++) {
+        sym[b] = byte_is_printable(b) ? b : 256 + k++;
+        byte[sym[b]] = (int16_t)b;
+    }
 }
 
 static size_t put_utf8(uint32_t cp, unsigned char *out)
@@ -580,6 +569,8 @@ static int load_tokens(PlumbTokenizer *t, const PlumbGGUF *g, PlumbError *err)
 {
     const PlumbGGUFValue *arr;
     uint64_t n, i, total = 0, tb = 0, bb = 0;
+    uint32_t sym_of[256];
+    int16_t byte_of[324];
     int rc = plumb_gguf_get_arr(g, "tokenizer.ggml.tokens", PLUMB_GGUF_STRING, &arr, err);
     if (rc)
         return rc;
@@ -590,6 +581,7 @@ static int load_tokens(PlumbTokenizer *t, const PlumbGGUF *g, PlumbError *err)
         return plumb_err(err, PLUMB_EFORMAT, "%s: tokenizer.ggml.tokens has %llu entries (too many)",
                          g->path, (unsigned long long)n);
     t->n_vocab = (int32_t)n;
+    byte_tables(sym_of, byte_of);
     for (i = 0; i < n; i++) {
         uint64_t len;
         plumb_gguf_arr_str(arr, i, &len);
@@ -648,7 +640,7 @@ static int load_tokens(PlumbTokenizer *t, const PlumbGGUF *g, PlumbError *err)
         while (k < len) {
             uint32_t cp;
             size_t m = literal ? 0 : get_utf8(s + k, len - k, &cp);
-            int b = m ? cp_to_byte(cp) : -1;
+            int b = m && cp < 324 ? byte_of[cp] : -1;
             if (b >= 0) {
                 t->bytes[bb++] = (char)b;
                 k += m;
@@ -667,7 +659,7 @@ static int load_tokens(PlumbTokenizer *t, const PlumbGGUF *g, PlumbError *err)
         insert_token(t, (int32_t)i);
     for (i = 0; i < 256; i++) {
         unsigned char sym[4];
-        size_t m = put_utf8(byte_to_cp((unsigned)i), sym);
+        size_t m = put_utf8(sym_of[i], sym);
         t->byte_id[i] = find_token(t, (const char *)sym, m);
         if (t->byte_id[i] < 0) {
             char buf[16];
@@ -968,10 +960,10 @@ static HeapItem heap_pop(Enc *e)
 
 static void push_pair(Enc *e, int32_t left)
 {
-    int32_t right = e->next[left];
+    int32_t right;
     const MergeSlot *m;
     HeapItem it;
-    if (left < 0 || right < 0)
+    if (left < 0 || (right = e->next[left]) < 0)
         return;
     m = find_merge(e->t, e->sym[left], e->sym[right]);
     if (!m)
