@@ -876,21 +876,21 @@ typedef struct HeapItem {
 
 /* Scratch of one plumb_tok_encode() call. */
 typedef struct Enc {
-    const PlumbTokenizer *t;
-    int32_t *ids;      /* output */
-    size_t n_ids, cap_ids;
-    int32_t *cps;      /* NFC code points of the current run */
-    size_t cap_cps;
-    uint8_t *cls;      /* their C_* classes */
-    size_t cap_cls;
-    unsigned char *word; /* UTF-8 of the current piece */
-    size_t cap_word;
-    int32_t *sym;      /* per byte of the piece: token, -1 once merged away */
-    int32_t *next;     /* per byte: index of the next live symbol, -1 at the end */
-    int32_t *prev;     /* per byte: index of the previous live symbol, -1 at the start */
-    size_t cap_sym;
-    HeapItem *heap;
-    size_t n_heap, cap_heap;
+    const PlumbTokenizer *t; /* the tokenizer, read only */
+    int32_t *ids;            /* [cap_ids] output token ids */
+    size_t n_ids, cap_ids;   /* ids written, allocated */
+    int32_t *cps;            /* [cap_cps] NFC code points of the current run */
+    size_t cap_cps;          /* code points allocated */
+    uint8_t *cls;            /* [cap_cls] C_* class of each code point */
+    size_t cap_cls;          /* classes allocated */
+    unsigned char *word;     /* [cap_word] UTF-8 of the current piece */
+    size_t cap_word;         /* bytes allocated */
+    int32_t *sym;            /* [cap_sym] per byte of the piece: token, -1 once merged away */
+    int32_t *next;           /* [cap_sym] index of the next live symbol, -1 at the end */
+    int32_t *prev;           /* [cap_sym] index of the previous live symbol, -1 at the start */
+    size_t cap_sym;          /* entries allocated in sym, next, prev */
+    HeapItem *heap;          /* [cap_heap] candidate merges, min-heap on (rank, left) */
+    size_t n_heap, cap_heap; /* entries in use, allocated */
 } Enc;
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
