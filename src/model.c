@@ -39,9 +39,7 @@ static int get_u32(const PlumbModel *m, const char *suffix, int required, uint32
     akey(m, suffix, key, sizeof key);
     rc = required ? plumb_gguf_get_u32(m->gguf, key, out, err)
                   : plumb_gguf_get_u32_opt(m->gguf, key, out, err);
-    if (rc < 0)
-        plumb_err_prefix(err, m->path);
-    return rc;
+    return rc; /* the reader's messages name the file */
 }
 
 static int get_f32(const PlumbModel *m, const char *suffix, int required, float *out,
@@ -52,8 +50,6 @@ static int get_f32(const PlumbModel *m, const char *suffix, int required, float 
     akey(m, suffix, key, sizeof key);
     rc = required ? plumb_gguf_get_f32(m->gguf, key, out, err)
                   : plumb_gguf_get_f32_opt(m->gguf, key, out, err);
-    if (rc < 0)
-        plumb_err_prefix(err, m->path);
     return rc;
 }
 
@@ -165,10 +161,8 @@ static int read_rope(PlumbModel *m, const HParams *h, PlumbError *err)
     r->beta_slow = 1.0f;
     akey(m, "rope.scaling.type", key, sizeof key);
     if (plumb_gguf_find(m->gguf, key)) {
-        if ((rc = plumb_gguf_get_str(m->gguf, key, &type, err)) < 0) {
-            plumb_err_prefix(err, m->path);
+        if ((rc = plumb_gguf_get_str(m->gguf, key, &type, err)) < 0)
             return rc;
-        }
     }
     if (strcmp(type, "none") && strcmp(type, "linear") && strcmp(type, "yarn"))
         return plumb_err(err, PLUMB_EUNSUPPORTED, "%s: %s = '%s': unsupported RoPE scaling",
@@ -420,10 +414,8 @@ int plumb_model_open(PlumbModel **out, const char *path, const PlumbModelParams 
 
     if ((rc = plumb_gguf_open(&m->gguf, path, err)) < 0)
         goto fail;
-    if ((rc = plumb_gguf_get_str(m->gguf, "general.architecture", &arch, err)) < 0) {
-        plumb_err_prefix(err, path);
+    if ((rc = plumb_gguf_get_str(m->gguf, "general.architecture", &arch, err)) < 0)
         goto fail;
-    }
     if (strcmp(arch, "qwen3moe") != 0 && strcmp(arch, "qwen3") != 0) {
         rc = plumb_err(err, PLUMB_EUNSUPPORTED,
                        "%s: architecture '%s' is not supported (qwen3moe and qwen3 are)", path,

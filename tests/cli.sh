@@ -1,2 +1,184 @@
 #!/bin/sh
-exit 77
+# The plumb command line: `plumb eval` against llama.cpp's golden outputs
+# (prompt ids, greedy ids, logits file sizes), atomic logits files, bad input
+# (usage errors exit 2, other errors 1, always with a `plumb: ` message and
+# never a signal), `plumb --version`, unknown commands, and the determinism
+# of `plumb run`.
+set -u
+PLUMB=${PLUMB:-./plumb}
+PLUMB_DATA=${PLUMB_DATA:-tests/data}
+models=$PLUMB_DATA/models
+golden=$PLUMB_DATA/golden
+prompts=$PLUMB_DATA/prompts
+fail=0
+note() { echo "cli.sh: $*" >&2; fail=1; }
+
+[ -x "$PLUMB" ] || { echo "cli.sh: $PLUMB not built" >&2; exit 99; }
+[ -f "$models/small-f16.gguf" ] || { echo "cli.sh: test models missing" >&2; exit 99; }
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/cli.XXXXXX") || exit 99
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 1' HUP INT TERM
+
+# run ARGS...: sets $status, $tmp/out and $tmp/err.
+run() {
+    "$PLUMB" "$@" >"$tmp/out" 2>"$tmp/err"
+    status=$?
+}
+
+# expect STATUS LABEL: the last run exited with STATUS; when STATUS is not 0,
+# stderr starts with "plumb: ".
+expect() {
+    if [ "$status" -ge 128 ]; then
+        note "$2: killed by a signal (exit status $status)"
+        return
+    fi
+    [ "$status" -eq "$1" ] || note "$2: exit status $status, want $1: $(head -n 2 "$tmp/err")"
+    if [ "$1" -ne 0 ]; then
+        case $(head -n 1 "$tmp/err") in
+        "plumb: "*) ;;
+        *) note "$2: stderr does not start with 'plumb: ': $(head -n 1 "$tmp/err")" ;;
+        esac
+    fi
+}
+
+size() { wc -c <"$1" | tr -d ' '; }
+first_line() { head -n 1 "$1"; }
+line2() { sed -n 2p "$1"; }
+
+# ---------------------------------------------------------------- eval vs golden
+# prompt ids of a text prompt
+run eval -m "$models/small-Q4_0.gguf" -f "$prompts/p1.txt"
+expect 0 "eval -f p1.txt"
+[ "$(first_line "$tmp/out")" = "$(first_line "$golden/small-Q4_0.p1.tokens.txt")" ] ||
+    note "small-Q4_0 p1: prompt ids differ from llama.cpp's: $(first_line "$tmp/out")"
+lines=$(wc -l <"$tmp/out" | tr -d ' ')
+[ "$lines" = 1 ] || note "eval without --greedy printed $lines lines"
+
+# the same text through -p and through standard input
+run eval -m "$models/small-Q4_0.gguf" -p "$(cat "$prompts/p1.txt")"
+expect 0 "eval -p"
+[ "$(first_line "$tmp/out")" = "$(first_line "$golden/small-Q4_0.p1.tokens.txt")" ] ||
+    note "eval -p: prompt ids differ"
+"$PLUMB" eval -m "$models/small-Q4_0.gguf" -f - <"$prompts/p2.txt" >"$tmp/out" 2>"$tmp/err"
+status=$?
+expect 0 "eval -f -"
+[ "$(first_line "$tmp/out")" = "$(first_line "$golden/small-Q4_0.p2.tokens.txt")" ] ||
+    note "eval -f - (p2, ChatML with special tokens): prompt ids differ"
+
+# greedy decoding.  These cases have no near-tie in llama.cpp's own choices
+# (small-f16 p1 has one at step 23 where its two best logits are 3e-5 apart,
+# far below the float16 rounding noise between implementations).
+for case in small-f16:2 mini-f32:1 dense-f16:1; do
+    m=${case%:*} p=${case#*:}
+    run eval -m "$models/$m.gguf" -f "$prompts/p$p.txt" --greedy 32
+    expect 0 "$m p$p --greedy 32"
+    [ "$(first_line "$tmp/out")" = "$(first_line "$golden/$m.p$p.tokens.txt")" ] ||
+        note "$m p$p: prompt ids differ"
+    [ "$(line2 "$tmp/out")" = "$(first_line "$golden/$m.p$p.greedy.txt")" ] ||
+        note "$m p$p: greedy ids differ from llama.cpp's: $(line2 "$tmp/out")"
+done
+# ... and with the prompt given as ids
+ids=$(first_line "$golden/small-f16.p2.tokens.txt" | tr ' ' ',')
+run eval -m "$models/small-f16.gguf" --tokens "$ids" --greedy 4
+expect 0 "--tokens --greedy 4"
+[ "$(line2 "$tmp/out")" = "$(first_line "$golden/small-f16.p2.greedy.txt" | cut -d' ' -f1-4)" ] ||
+    note "--tokens: greedy ids differ: $(line2 "$tmp/out")"
+
+# ---------------------------------------------------------------- logits files
+n_prompt=$(first_line "$golden/small-f16.p1.tokens.txt" | wc -w | tr -d ' ')
+run eval -m "$models/small-f16.gguf" -f "$prompts/p1.txt" --logits "$tmp/last.f32"
+expect 0 "--logits"
+[ "$(size "$tmp/last.f32")" = $((2048 * 4)) ] || note "--logits: $(size "$tmp/last.f32") bytes, want $((2048 * 4))"
+run eval -m "$models/small-f16.gguf" -f "$prompts/p1.txt" --logits "$tmp/all.f32" --all
+expect 0 "--logits --all"
+[ "$(size "$tmp/all.f32")" = $((n_prompt * 2048 * 4)) ] ||
+    note "--all: $(size "$tmp/all.f32") bytes, want $((n_prompt * 2048 * 4))"
+# the last row of --all is the --logits file
+tail -c $((2048 * 4)) "$tmp/all.f32" >"$tmp/tail.f32"
+cmp -s "$tmp/tail.f32" "$tmp/last.f32" || note "--all: last row differs from --logits"
+ls "$tmp" | grep -q 'tmp\.' && note "temporary files left behind: $(ls "$tmp")"
+
+# an existing file survives a failed eval
+echo "keep me" >"$tmp/keep.f32"
+run eval -m "$models/small-f16.gguf" --tokens 1,2,999999 --logits "$tmp/keep.f32"
+expect 1 "out-of-range token id"
+grep -q 999999 "$tmp/err" || note "out-of-range id: message does not name it: $(cat "$tmp/err")"
+[ "$(cat "$tmp/keep.f32")" = "keep me" ] || note "a failed eval clobbered the --logits file"
+run eval -m "$tmp/nonexistent.gguf" -p hi --logits "$tmp/keep.f32"
+expect 1 "missing model"
+[ "$(cat "$tmp/keep.f32")" = "keep me" ] || note "a failed load clobbered the --logits file"
+run eval -m "$models/small-f16.gguf" -p hi --logits "$tmp/no/such/dir/x.f32"
+expect 1 "--logits into a missing directory"
+[ -s "$tmp/out" ] || note "unwritable --logits: the prompt ids were not printed"
+
+# ---------------------------------------------------------------- bad input
+run eval -p hi
+expect 2 "missing -m"
+run eval -m "$models/small-f16.gguf" -p hi -f "$prompts/p1.txt"
+expect 2 "-p and -f together"
+run eval -m "$models/small-f16.gguf"
+expect 2 "no prompt"
+run eval -m "$models/small-f16.gguf" -p hi --bogus
+expect 2 "unknown option"
+run eval -m "$models/small-f16.gguf" -p hi --greedy
+expect 2 "--greedy without a value"
+run eval -m "$models/small-f16.gguf" -p hi --greedy -3
+expect 2 "--greedy -3"
+run eval -m "$models/small-f16.gguf" --tokens 1,x,3
+expect 1 "bad --tokens"
+grep -q "^plumb: --tokens: 'x' is not a token id" "$tmp/err" || note "bad --tokens message: $(cat "$tmp/err")"
+for t in "" "1,,2" "1," "-1" "1 2"; do
+    run eval -m "$models/small-f16.gguf" --tokens "$t"
+    expect 1 "--tokens '$t'"
+done
+run eval -m "$tmp/nonexistent.gguf" -p hi
+expect 1 "nonexistent model"
+grep -q "nonexistent.gguf" "$tmp/err" || note "nonexistent model: message does not name the file"
+printf 'GGUF\003\000\000\000' >"$tmp/short.gguf"
+run eval -m "$tmp/short.gguf" -p hi
+expect 1 "truncated model"
+run eval -m "$models/qwen3-vocab.gguf" -p hi
+expect 1 "a vocabulary without weights"
+run eval -m "$models/small-f16.gguf" -f "$tmp/nonexistent.txt"
+expect 1 "missing prompt file"
+run eval -m "$models/small-f16.gguf" -p ""
+expect 1 "empty prompt"
+run eval -m "$models/small-f16.gguf" -f "$prompts/p1.txt" --greedy 8 -c 10
+expect 1 "context too small"
+grep -q "context" "$tmp/err" || note "context too small: $(cat "$tmp/err")"
+run eval -m "$models/small-f16.gguf" -p hi --cpu nosuchtier
+expect 1 "unknown --cpu tier"
+run eval --help
+expect 0 "eval --help"
+grep -q -- "--logits" "$tmp/out" || note "eval --help does not list --logits"
+
+# ---------------------------------------------------------------- plumb itself
+run --version
+expect 0 "--version"
+grep -q "^plumb " "$tmp/out" || note "--version: no version line"
+grep -q "cpu features" "$tmp/out" || note "--version: no cpu features"
+grep -q "kernel tier" "$tmp/out" || note "--version: no kernel tier"
+run nosuchcmd
+expect 2 "unknown command"
+run
+[ "$status" -eq 2 ] || note "no command: exit status $status, want 2"
+
+# ---------------------------------------------------------------- plumb run
+if "$PLUMB" run --help >/dev/null 2>&1; then
+    run run -m "$models/small-f16.gguf" -f "$prompts/p1.txt" -n 8 --temp 0
+    expect 0 "run greedy"
+    cp "$tmp/out" "$tmp/run1"
+    [ -s "$tmp/run1" ] || note "run greedy: no output"
+    run run -m "$models/small-f16.gguf" -f "$prompts/p1.txt" -n 8 --temp 0
+    cmp -s "$tmp/out" "$tmp/run1" || note "run greedy: two runs differ"
+    run run -m "$models/small-f16.gguf" -f "$prompts/p1.txt" -n 16 --temp 0.9 --seed 7
+    expect 0 "run --temp --seed"
+    cp "$tmp/out" "$tmp/run2"
+    run run -m "$models/small-f16.gguf" -f "$prompts/p1.txt" -n 16 --temp 0.9 --seed 7
+    cmp -s "$tmp/out" "$tmp/run2" || note "run --temp 0.9 --seed 7: two runs differ"
+    run run -m "$models/small-f16.gguf"
+    expect 2 "run without a prompt"
+fi
+
+exit $fail

@@ -27,6 +27,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
+#include "forward.h"
+#include "gguf.h"
+#include "gguf_write.h"
+#include "model.h"
 #include "plumb.h"
 #include "testlib.h"
 
@@ -315,6 +321,201 @@ done:
     free(grows);
 }
 
+
+/* ------------------------------------------------------------- broken models */
+
+/* One edit applied while copying a model. */
+typedef struct {
+    const char *drop;        /* tensor left out */
+    const char *tensor;      /* tensor whose shape or type changes */
+    uint64_t ne0, ne1;       /* its new shape (0: keep) */
+    int type;                /* its new type (-1: keep) */
+    const char *key;         /* metadata key replaced */
+    const char *str;         /* ... by this string, or */
+    uint32_t u32;            /* ... by this uint32 */
+    const char *scaling;     /* add RoPE scaling of this type, factor 4, from 32768 */
+} Edit;
+
+/* Copy src to dst applying e; returns 0 on success. */
+static int write_variant(const char *src, const char *dst, const Edit *e)
+{
+    PlumbGGUF *g = NULL;
+    PlumbGGUFWriter *w = NULL;
+    PlumbError err = { 0 };
+    int rc = -1;
+    uint64_t k = 0;
+    if (plumb_gguf_open(&g, src, &err) < 0 ||
+        plumb_gguf_writer_open(&w, dst, PLUMB_GGUF_WRITE_FORCE, &err) < 0)
+        goto done;
+    for (uint64_t i = 0; i < g->n_kv; i++) {
+        const PlumbGGUFKV *kv = &g->kv[i];
+        int r;
+        if (e->key && !strcmp(kv->key, e->key))
+            r = e->str ? plumb_gguf_writer_kv_str(w, kv->key, e->str, &err)
+                       : plumb_gguf_writer_kv_u32(w, kv->key, e->u32, &err);
+        else
+            r = plumb_gguf_writer_kv_value(w, kv->key, &kv->val, &err);
+        if (r < 0)
+            goto done;
+    }
+    if (e->scaling &&
+        (plumb_gguf_writer_kv_str(w, "qwen3moe.rope.scaling.type", e->scaling, &err) < 0 ||
+         plumb_gguf_writer_kv_f32(w, "qwen3moe.rope.scaling.factor", 4.0f, &err) < 0 ||
+         plumb_gguf_writer_kv_u32(w, "qwen3moe.rope.scaling.original_context_length", 32768,
+                                  &err) < 0))
+        goto done;
+    for (uint64_t i = 0; i < g->n_tensors; i++) {
+        const PlumbGGUFTensor *t = &g->tensors[i];
+        uint64_t ne[PLUMB_GGUF_MAX_DIMS];
+        uint32_t type = t->type;
+        if (e->drop && !strcmp(t->name, e->drop))
+            continue;
+        memcpy(ne, t->ne, sizeof ne);
+        if (e->tensor && !strcmp(t->name, e->tensor)) {
+            if (e->ne0)
+                ne[0] = e->ne0, ne[1] = e->ne1;
+            if (e->type >= 0)
+                type = (uint32_t)e->type;
+        }
+        if (plumb_gguf_writer_add_tensor(w, t->name, type, t->n_dims, ne, &err) < 0)
+            goto done;
+    }
+    for (uint64_t i = 0; i < g->n_tensors; i++) {
+        const PlumbGGUFTensor *t = &g->tensors[i];
+        uint64_t need;
+        static const char zeros[4096];
+        if (e->drop && !strcmp(t->name, e->drop))
+            continue;
+        need = plumb_gguf_writer_tensor_bytes(w, k++);
+        if (plumb_gguf_writer_write(w, t->data, need < t->nbytes ? need : t->nbytes, &err) < 0)
+            goto done;
+        for (uint64_t n = t->nbytes; n < need; n += sizeof zeros)
+            if (plumb_gguf_writer_write(w, zeros, need - n < sizeof zeros ? need - n : sizeof zeros,
+                                        &err) < 0)
+                goto done;
+    }
+    rc = plumb_gguf_writer_finish(w, &err) < 0 ? -1 : 0;
+done:
+    if (rc < 0)
+        fprintf(stderr, "write_variant %s: %s\n", dst, err.msg);
+    plumb_gguf_writer_close(w);
+    plumb_gguf_close(g);
+    return rc;
+}
+
+/* RoPE tables of a model against the formulas written out in double:
+ * theta_i = pos * base^(-2i/d); with YaRN (factor f, original context n)
+ * the interpolated theta/f and theta are mixed by a ramp over the pairs
+ * between the correction dimensions, and the magnitude is 1 + 0.1 ln f. */
+static void check_rope_of(const PlumbModel *m, const char *scaling)
+{
+    const PlumbRope *r = &m->rope;
+    const int d = m->info.head_dim;
+    const double base = m->info.rope_base, pi = 3.14159265358979323846;
+    float c[PLUMB_MAX_HEAD_DIM / 2], sn[PLUMB_MAX_HEAD_DIM / 2];
+    double lo = 0, hi = 0, f = 1, mag = 1;
+    int yarn = scaling && !strcmp(scaling, "yarn");
+    CHECK(r->n_dims == d, "RoPE over %d of %d dims", r->n_dims, d);
+    if (scaling) {
+        f = 4.0;
+        lo = floor(d * log(32768 / (32 * 2 * pi)) / (2 * log(base)));
+        hi = ceil(d * log(32768 / (1 * 2 * pi)) / (2 * log(base)));
+        lo = lo < 0 ? 0 : lo;
+        hi = hi > d - 1 ? d - 1 : hi;
+        if (yarn)
+            mag = 1 + 0.1 * log(f);
+    }
+    for (int pos = 0; pos <= 300; pos += 37) {
+        double worst = 0;
+        plumb_rope_cache(r, pos, c, sn);
+        for (int i = 0; i < d / 2; i++) {
+            double extrap = pos * pow(base, -2.0 * i / d), theta = extrap / f;
+            if (yarn) {
+                double y = (i - lo) / (hi - lo > 0.001 ? hi - lo : 0.001);
+                double mix = 1 - (y < 0 ? 0 : y > 1 ? 1 : y);
+                theta = theta * (1 - mix) + extrap * mix;
+            }
+            double ec = fabs(c[i] - mag * cos(theta)), es = fabs(sn[i] - mag * sin(theta));
+            worst = ec > worst ? ec : worst;
+            worst = es > worst ? es : worst;
+        }
+        CHECK(worst < 2e-4, "RoPE (%s) at position %d: off by %g", scaling ? scaling : "none",
+              pos, worst);
+    }
+}
+
+/* Opening a copy of mini-f32 with edit e fails with code and a message
+ * containing want (or succeeds when code is PLUMB_OK). */
+static void check_variant(const char *dir, const Edit *e, int code, const char *want)
+{
+    char src[4096], dst[4200];
+    PlumbModel *m = NULL;
+    PlumbError err = { 0 };
+    int rc;
+    snprintf(src, sizeof src, "%s", test_data("models/mini-f32.gguf"));
+    snprintf(dst, sizeof dst, "%s/variant.gguf", dir);
+    if (write_variant(src, dst, e) < 0) {
+        CHECK(0, "cannot write a variant of %s", src);
+        return;
+    }
+    rc = plumb_model_open(&m, dst, NULL, &err);
+    CHECK(rc == code && (code == PLUMB_OK || strstr(err.msg, want)),
+          "variant (%s): rc %d '%s', want %d '%s'", want, rc, err.msg, code, want);
+    CHECK((rc == PLUMB_OK) == (m != NULL), "model pointer on rc %d", rc);
+    if (m && code == PLUMB_OK)
+        check_rope_of(m, e->scaling);
+    if (m && code == PLUMB_OK) {
+        /* the tied output: token_embd.weight doubles as the output matrix */
+        PlumbSession *s = NULL;
+        int32_t ids[3] = { 10, 20, 30 };
+        rc = plumb_session_open(&s, m, NULL, &err);
+        CHECK(rc == PLUMB_OK, "session: %s", err.msg);
+        if (rc == PLUMB_OK) {
+            rc = plumb_session_eval(s, ids, 3, 0, &err);
+            CHECK(rc == PLUMB_OK && all_finite(plumb_session_logits(s, 2), 1024), "eval: %s",
+                  err.msg);
+        }
+        plumb_session_close(s);
+    }
+    plumb_model_close(m);
+    remove(dst);
+}
+
+static void check_broken_models(void)
+{
+    char dir[] = "/tmp/test_golden.XXXXXX";
+    if (!mkdtemp(dir)) {
+        CHECK(0, "mkdtemp failed");
+        return;
+    }
+    const Edit missing = { .drop = "blk.1.attn_k_norm.weight", .type = -1 };
+    check_variant(dir, &missing, PLUMB_EFORMAT, "missing tensor 'blk.1.attn_k_norm.weight'");
+    const Edit shape = { .tensor = "blk.0.attn_q.weight", .ne0 = 64, .ne1 = 48, .type = -1 };
+    check_variant(dir, &shape, PLUMB_EFORMAT, "tensor 'blk.0.attn_q.weight' has shape [64, 48");
+    const Edit experts = { .tensor = "blk.1.ffn_down_exps.weight", .ne0 = 64, .ne1 = 32,
+                           .type = -1 };
+    check_variant(dir, &experts, PLUMB_EFORMAT, "blk.1.ffn_down_exps.weight");
+    const Edit type = { .tensor = "blk.0.attn_v.weight", .type = 9 /* Q8_1 */ };
+    check_variant(dir, &type, PLUMB_EUNSUPPORTED, "tensor 'blk.0.attn_v.weight' has type Q8_1");
+    const Edit arch = { .key = "general.architecture", .str = "llama", .type = -1 };
+    check_variant(dir, &arch, PLUMB_EUNSUPPORTED, "architecture 'llama'");
+    const Edit kv = { .key = "qwen3moe.attention.head_count_kv", .u32 = 3, .type = -1 };
+    check_variant(dir, &kv, PLUMB_EFORMAT, "head_count_kv");
+    const Edit used = { .key = "qwen3moe.expert_used_count", .u32 = 5, .type = -1 };
+    check_variant(dir, &used, PLUMB_EFORMAT, "expert_used_count = 5");
+    const Edit zero = { .key = "qwen3moe.block_count", .u32 = 0, .type = -1 };
+    check_variant(dir, &zero, PLUMB_EFORMAT, "block_count = 0");
+    const Edit longrope = { .scaling = "longrope", .type = -1 };
+    check_variant(dir, &longrope, PLUMB_EUNSUPPORTED, "'longrope'");
+    const Edit yarn = { .scaling = "yarn", .type = -1 };
+    check_variant(dir, &yarn, PLUMB_OK, "");
+    const Edit linear = { .scaling = "linear", .type = -1 };
+    check_variant(dir, &linear, PLUMB_OK, "");
+    const Edit tied = { .drop = "output.weight", .type = -1 };
+    check_variant(dir, &tied, PLUMB_OK, "");
+    rmdir(dir);
+}
+
 /* ------------------------------------------------------------- API checks */
 
 static void check_session_api(void)
@@ -332,6 +533,7 @@ static void check_session_api(void)
     CHECK(rc == PLUMB_OK, "open %s: %s", path, err.msg);
     if (rc < 0)
         return;
+    check_rope_of(m, NULL);
     rc = plumb_session_open(&s, m, &sp, &err);
     CHECK(rc == PLUMB_OK && plumb_session_n_ctx(s) == 4, "session of 4 positions: %s", err.msg);
     if (rc < 0)
@@ -444,6 +646,7 @@ int main(void)
         plumb_model_close(m);
     }
     check_session_api();
+    check_broken_models();
     check_detok();
     return test_done("test_golden");
 }

@@ -30,7 +30,9 @@ static const char usage_text[] =
     "                        ([n_prompt][n_vocab])\n"
     "      --greedy N        then decode N tokens by argmax; print their ids on line 2\n"
     "      --cpu TIER        kernel tier: c, avx2, avx512, avx512vnni, neon, dotprod\n"
+    "                        (default: $PLUMB_CPU, else the best)\n"
     "  -c, --ctx-size N      context length in tokens (default: what the run needs)\n"
+    "  -t, --threads N       worker threads (default: physical cores)\n"
     "  -h, --help            show this help\n";
 
 static int usage_error(const char *fmt, const char *arg)
@@ -166,7 +168,7 @@ int cmd_eval(int argc, char **argv)
 {
     const char *model_path = NULL, *prompt = NULL, *file = NULL, *tokens = NULL;
     const char *logits_out = NULL, *cpu = NULL;
-    long greedy = 0, n_ctx = 0;
+    long greedy = 0, n_ctx = 0, n_threads = 0;
     int all = 0, n_sources, rc = 1;
     PlumbError err = { 0 };
     PlumbModel *model = NULL;
@@ -215,6 +217,10 @@ int cmd_eval(int argc, char **argv)
         } else if (!strcmp(a, "--cpu")) {
             TAKES_VALUE(a);
             cpu = val;
+        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
+            TAKES_VALUE(a);
+            if (cli_parse_int(a, val, 1, 1024, &n_threads) < 0)
+                return 2;
         } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
             TAKES_VALUE(a);
             if (cli_parse_int(a, val, 1, 1L << 24, &n_ctx) < 0)
@@ -248,6 +254,7 @@ int cmd_eval(int argc, char **argv)
     }
 
     mp.cpu = cpu;
+    mp.n_threads = (int)n_threads;
     if (plumb_model_open(&model, model_path, &mp, &err) < 0) {
         rc = cli_fail(&err);
         goto done;
