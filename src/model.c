@@ -17,11 +17,21 @@
 
 /* ------------------------------------------------------------- metadata */
 
-/* Hyperparameters as read, before they are checked. */
+/* Hyperparameters as read from <arch>.* keys. */
 typedef struct HParams {
-    uint32_t n_layer, n_ctx_train, n_embd, n_ff, n_ff_exp, n_expert, n_expert_used;
-    uint32_t n_head, n_head_kv, key_length, value_length;
-    float rms_eps, freq_base;
+    uint32_t n_layer;       /* blocks */
+    uint32_t n_ctx_train;   /* tokens */
+    uint32_t n_embd;        /* model width */
+    uint32_t n_ff;          /* dense FFN width (0 when absent, qwen3moe) */
+    uint32_t n_ff_exp;      /* expert FFN width */
+    uint32_t n_expert;      /* experts per layer */
+    uint32_t n_expert_used; /* experts per token */
+    uint32_t n_head;        /* query heads */
+    uint32_t n_head_kv;     /* key/value heads */
+    uint32_t key_length;    /* floats per key head */
+    uint32_t value_length;  /* floats per value head */
+    float rms_eps;          /* RMSNorm epsilon */
+    float freq_base;        /* RoPE base */
 } HParams;
 
 /* "<arch>.<suffix>" */
@@ -548,8 +558,9 @@ static int utf8_next_ok(const unsigned char *seq, int n, unsigned char c)
 }
 
 typedef struct DetokOut {
-    char *buf;
-    size_t cap, n;
+    char *buf;  /* caller's buffer */
+    size_t cap; /* bytes it holds */
+    size_t n;   /* bytes written */
 } DetokOut;
 
 /* Whole characters only: a character that does not fit is dropped. */
