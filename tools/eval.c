@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,10 +36,18 @@ static const char usage_text[] =
     "  -t, --threads N       worker threads (default: physical cores)\n"
     "  -h, --help            show this help\n";
 
-static int usage_error(const char *fmt, const char *arg)
+static int usage_error(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+static int usage_error(const char *fmt, ...)
 {
+    va_list ap;
     fputs("plumb: eval: ", stderr);
-    fprintf(stderr, fmt, arg);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
     fputs("\n(see 'plumb eval --help')\n", stderr);
     return 2;
 }
@@ -231,12 +240,12 @@ int cmd_eval(int argc, char **argv)
 #undef TAKES_VALUE
     }
     if (!model_path)
-        return usage_error("%sa model is required (-m FILE)", "");
+        return usage_error("a model is required (-m FILE)");
     n_sources = (prompt != NULL) + (file != NULL) + (tokens != NULL);
     if (n_sources != 1)
-        return usage_error("%sgive exactly one of -p, -f and --tokens", "");
+        return usage_error("give exactly one of -p, -f and --tokens");
     if (all && !logits_out)
-        return usage_error("%s--all needs --logits OUT", "");
+        return usage_error("--all needs --logits OUT");
 
     if (tokens && parse_ids(tokens, &ids, &n_ids) < 0)
         return 1;
