@@ -128,6 +128,7 @@ static int write_logits(const char *path, const float *const *rows, size_t n_row
     if (fchmod(fd, 0666 & ~um) != 0 || !(f = fdopen(fd, "wb")))
         goto fail;
     fd = -1;
+    errno = 0; /* a short write without errno reports "write error" */
     for (size_t r = 0; r < n_rows; r++) {
         if (probe.c[0] == 1) {
             if (fwrite(rows[r], sizeof(float), n, f) != n)
