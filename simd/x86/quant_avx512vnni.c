@@ -1,5 +1,10 @@
 /*
- * quant_avx512vnni.c — AVX-512 VNNI kernels (in progress).
+ * quant_avx512vnni.c — the AVX-512 VNNI tier: the 512-bit dot products of
+ * x86_util.h compiled with -mavx512vnni, where the integer multiply-adds
+ * become vpdpbusd (the 32-element formats: one instruction per 64 products
+ * instead of maddubs + madd + add) and vpdpwssd (the sub-block scales of the
+ * K-quants and IQ4_XS: madd + add fused).  Everything else comes from the
+ * AVX-512 tier below it on the ladder.
  */
 #include "config.h"
 
@@ -8,5 +13,5 @@
 
 void plumb_dsp_init_avx512vnni(PlumbDsp *dsp)
 {
-    (void)dsp;
+    x86_install_dots512(dsp);
 }

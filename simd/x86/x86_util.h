@@ -183,4 +183,504 @@ static inline __m256i x86_pack_i32_to_i8(__m256i a, __m256i b, __m256i c, __m256
     return _mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
+/* ------------------------------------------------------------ 512-bit */
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512DQ__) && defined(__AVX512VL__)
+/*
+ * The 512-bit dot products, shared by the AVX-512 tier (quant_avx512.c) and
+ * the AVX-512 VNNI tier (quant_avx512vnni.c): each file compiles them with
+ * its own flags.  They follow the AVX2 kernels of quant_avx2.c step for step,
+ * two 256-bit halves at a time (two 32-element blocks, or two sub-blocks of a
+ * K-quant super-block).  Under __AVX512VNNI__ the integer multiply-adds are
+ * vpdpbusd (u8 x s8 four-way sums) and vpdpwssd (s16 x s16 pair sums added
+ * to the accumulator); without it the same sums come from maddubs and madd,
+ * which give the same integers because no pair sum of ours saturates int16
+ * (unsigned weight <= 128, |activation| <= 127).
+ */
+
+/* lo in bits 0..255, hi in bits 256..511. */
+static inline __m512i x86_join256(__m256i lo, __m256i hi)
+{
+    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+
+/* lo in float lanes 0..7, hi in lanes 8..15. */
+static inline __m512 x86_join_ps(float lo, float hi)
+{
+    return _mm512_insertf32x8(_mm512_set1_ps(lo), _mm256_set1_ps(hi), 1);
+}
+
+/* acc + four-way int32 sums of u * s (u unsigned bytes, s signed). */
+static inline __m512i x86_dpbusd512(__m512i acc, __m512i u, __m512i s)
+{
+#if defined(__AVX512VNNI__)
+    return _mm512_dpbusd_epi32(acc, u, s);
+#else
+    return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), _mm512_set1_epi16(1)));
+#endif
+}
+
+/* acc + pairwise int32 sums of a * b (int16 lanes). */
+static inline __m512i x86_dpwssd512(__m512i acc, __m512i a, __m512i b)
+{
+#if defined(__AVX512VNNI__)
+    return _mm512_dpwssd_epi32(acc, a, b);
+#else
+    return _mm512_add_epi32(acc, _mm512_madd_epi16(a, b));
+#endif
+}
+
+/* a with the sign of w applied (negated where w < 0): with |w| the operands
+ * of an unsigned x signed product equal to w * a (a != -128). */
+static inline __m512i x86_signed_by512(__m512i a, __m512i w)
+{
+    return _mm512_mask_sub_epi8(a, _mm512_movepi8_mask(w), _mm512_setzero_si512(), a);
+}
+
+/* Four-way int32 sums of w * a, both signed (a != -128), added to acc. */
+static inline __m512i x86_dot_s8s8_512(__m512i acc, __m512i w, __m512i a)
+{
+    return x86_dpbusd512(acc, _mm512_abs_epi8(w), x86_signed_by512(a, w));
+}
+
+/* int16 lane L of the result = lane base + L / 8 of a table (for scales
+ * per 16 elements: lanes of a maddubs result cover 2 elements each). */
+static inline __m512i x86_sel16_by8(int base)
+{
+    const __m512i step = x86_join256(_mm256_setr_epi16(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1),
+                                     _mm256_setr_epi16(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+    return _mm512_add_epi16(_mm512_set1_epi16((int16_t)base), step);
+}
+
+/* int16 lanes 0..15 = entry k, lanes 16..31 = entry k + 1 (per 32 elements). */
+static inline __m512i x86_sel16_by16(int k)
+{
+    return x86_join256(_mm256_set1_epi16((int16_t)k), _mm256_set1_epi16((int16_t)(k + 1)));
+}
+
+static inline __m512i x86_load512(const void *p)
+{
+    return _mm512_loadu_si512(p);
+}
+
+static inline __m256i x86_load256(const void *p)
+{
+    return _mm256_loadu_si256((const __m256i *)p);
+}
+
+/* Two 32-element nibble blocks: block p in the low half, q in the high. */
+static inline __m512i x86_nibbles32x2(const uint8_t *p, const uint8_t *q)
+{
+    return x86_join256(x86_nibbles32(p), x86_nibbles32(q));
+}
+
+static inline __m512i x86_iq4_codebook512(void)
+{
+    return _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)x86_iq4nl_values));
+}
+
+/* The 32-element formats go two blocks per step; an odd last block pairs
+ * with itself and its copy is scaled by 0. */
+
+static inline void x86_vec_dot_q4_0_q8_0_512(int64_t n, float *s, const void *w, const void *a)
+{
+    const PlumbBlockQ4_0 *x = w;
+    const PlumbBlockQ8_0 *y = a;
+    const int64_t nb = n / PLUMB_QK;
+    const __m512i off = _mm512_set1_epi8(8);
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; i += 2) {
+        const int64_t j = i + 1 < nb ? i + 1 : i;
+        const __m512i q = _mm512_sub_epi8(x86_nibbles32x2(x[i].qs, x[j].qs), off);
+        const __m512i v = x86_join256(x86_load256(y[i].qs), x86_load256(y[j].qs));
+        const __m512i p = x86_dot_s8s8_512(_mm512_setzero_si512(), q, v);
+        const float d0 = x86_fp16(x[i].d) * x86_fp16(y[i].d);
+        const float d1 = j != i ? x86_fp16(x[j].d) * x86_fp16(y[j].d) : 0.0f;
+        acc = _mm512_fmadd_ps(x86_join_ps(d0, d1), _mm512_cvtepi32_ps(p), acc);
+    }
+    *s = _mm512_reduce_add_ps(acc);
+}
+
+static inline void x86_vec_dot_q4_1_q8_1_512(int64_t n, float *s, const void *w, const void *a)
+{
+    const PlumbBlockQ4_1 *x = w;
+    const PlumbBlockQ8_1 *y = a;
+    const int64_t nb = n / PLUMB_QK;
+    __m512 acc = _mm512_setzero_ps();
+    float summs = 0.0f;
+    for (int64_t i = 0; i < nb; i += 2) {
+        const int64_t j = i + 1 < nb ? i + 1 : i;
+        const __m512i q = x86_nibbles32x2(x[i].qs, x[j].qs);
+        const __m512i v = x86_join256(x86_load256(y[i].qs), x86_load256(y[j].qs));
+        const __m512i p = x86_dpbusd512(_mm512_setzero_si512(), q, v);
+        const float d0 = x86_fp16(x[i].d) * x86_fp16(y[i].d);
+        const float d1 = j != i ? x86_fp16(x[j].d) * x86_fp16(y[j].d) : 0.0f;
+        acc = _mm512_fmadd_ps(x86_join_ps(d0, d1), _mm512_cvtepi32_ps(p), acc);
+        summs += x86_fp16(x[i].m) * x86_fp16(y[i].s);
+        if (j != i)
+            summs += x86_fp16(x[j].m) * x86_fp16(y[j].s);
+    }
+    *s = _mm512_reduce_add_ps(acc) + summs;
+}
+
+/* Q5 high bits of blocks i and j as a byte mask (bit e = element e of the
+ * pair). */
+static inline __mmask64 x86_q5_mask(const uint8_t *qh_i, const uint8_t *qh_j)
+{
+    return (__mmask64)((uint64_t)x86_load_u32(qh_i) | (uint64_t)x86_load_u32(qh_j) << 32);
+}
+
+static inline void x86_vec_dot_q5_0_q8_0_512(int64_t n, float *s, const void *w, const void *a)
+{
+    const PlumbBlockQ5_0 *x = w;
+    const PlumbBlockQ8_0 *y = a;
+    const int64_t nb = n / PLUMB_QK;
+    const __m512i f0 = _mm512_set1_epi8((char)0xf0);
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; i += 2) {
+        const int64_t j = i + 1 < nb ? i + 1 : i;
+        const __m512i nib = x86_nibbles32x2(x[i].qs, x[j].qs);
+        /* (nibble | bit << 4) - 16: the nibble where the bit is set, nibble | 0xf0 where clear */
+        const __m512i q = _mm512_mask_blend_epi8(x86_q5_mask(x[i].qh, x[j].qh), _mm512_or_si512(nib, f0), nib);
+        const __m512i v = x86_join256(x86_load256(y[i].qs), x86_load256(y[j].qs));
+        const __m512i p = x86_dot_s8s8_512(_mm512_setzero_si512(), q, v);
+        const float d0 = x86_fp16(x[i].d) * x86_fp16(y[i].d);
+        const float d1 = j != i ? x86_fp16(x[j].d) * x86_fp16(y[j].d) : 0.0f;
+        acc = _mm512_fmadd_ps(x86_join_ps(d0, d1), _mm512_cvtepi32_ps(p), acc);
+    }
+    *s = _mm512_reduce_add_ps(acc);
+}
+
+static inline void x86_vec_dot_q5_1_q8_1_512(int64_t n, float *s, const void *w, const void *a)
+{
+    const PlumbBlockQ5_1 *x = w;
+    const PlumbBlockQ8_1 *y = a;
+    const int64_t nb = n / PLUMB_QK;
+    const __m512i b4 = _mm512_set1_epi8(0x10);
+    __m512 acc = _mm512_setzero_ps();
+    float summs = 0.0f;
+    for (int64_t i = 0; i < nb; i += 2) {
+        const int64_t j = i + 1 < nb ? i + 1 : i;
+        const __m512i nib = x86_nibbles32x2(x[i].qs, x[j].qs);
+        const __m512i q = _mm512_mask_blend_epi8(x86_q5_mask(x[i].qh, x[j].qh), nib, _mm512_or_si512(nib, b4));
+        const __m512i v = x86_join256(x86_load256(y[i].qs), x86_load256(y[j].qs));
+        const __m512i p = x86_dpbusd512(_mm512_setzero_si512(), q, v);
+        const float d0 = x86_fp16(x[i].d) * x86_fp16(y[i].d);
+        const float d1 = j != i ? x86_fp16(x[j].d) * x86_fp16(y[j].d) : 0.0f;
+        acc = _mm512_fmadd_ps(x86_join_ps(d0, d1), _mm512_cvtepi32_ps(p), acc);
+        summs += x86_fp16(x[i].m) * x86_fp16(y[i].s);
+        if (j != i)
+            summs += x86_fp16(x[j].m) * x86_fp16(y[j].s);
+    }
+    *s = _mm512_reduce_add_ps(acc) + summs;
+}
+
+static inline void x86_vec_dot_q8_0_q8_0_512(int64_t n, float *s, const void *w, const void *a)
+{
+    const PlumbBlockQ8_0 *x = w;
+    const PlumbBlockQ8_0 *y = a;
+    const int64_t nb = n / PLUMB_QK;
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; i += 2) {
+        const int64_t j = i + 1 < nb ? i + 1 : i;
+        const __m512i q = x86_join256(x86_load256(x[i].qs), x86_load256(x[j].qs));
+        const __m512i v = x86_join256(x86_load256(y[i].qs), x86_load256(y[j].qs));
+        const __m512i p = x86_dot_s8s8_512(_mm512_setzero_si512(), q, v);
+        const float d0 = x86_fp16(x[i].d) * x86_fp16(y[i].d);
+        const float d1 = j != i ? x86_fp16(x[j].d) * x86_fp16(y[j].d) : 0.0f;
+        acc = _mm512_fmadd_ps(x86_join_ps(d0, d1), _mm512_cvtepi32_ps(p), acc);
+    }
+    *s = _mm512_reduce_add_ps(acc);
+}
+
+static inline void x86_vec_dot_iq4_nl_q8_0_512(int64_t n, float *s, const void *w, const void *a)
+{
+    const PlumbBlockIQ4_NL *x = w;
+    const PlumbBlockQ8_0 *y = a;
+    const int64_t nb = n / PLUMB_QK;
+    const __m512i book = x86_iq4_codebook512();
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; i += 2) {
+        const int64_t j = i + 1 < nb ? i + 1 : i;
+        const __m512i q = _mm512_shuffle_epi8(book, x86_nibbles32x2(x[i].qs, x[j].qs));
+        const __m512i v = x86_join256(x86_load256(y[i].qs), x86_load256(y[j].qs));
+        const __m512i p = x86_dot_s8s8_512(_mm512_setzero_si512(), q, v);
+        const float d0 = x86_fp16(y[i].d) * x86_fp16(x[i].d);
+        const float d1 = j != i ? x86_fp16(y[j].d) * x86_fp16(x[j].d) : 0.0f;
+        acc = _mm512_fmadd_ps(x86_join_ps(d0, d1), _mm512_cvtepi32_ps(p), acc);
+    }
+    *s = _mm512_reduce_add_ps(acc);
+}
+
+/* K-quants: per super-block, each step covers 64 consecutive elements, so
+ * the activations load straight from y->qs. */
+
+static inline void x86_vec_dot_q2_K_q8_K_512(int64_t n, float *s, const void *w, const void *a)
+{
+    const PlumbBlockQ2_K *x = w;
+    const PlumbBlockQ8_K *y = a;
+    const int64_t nb = n / PLUMB_QK_K;
+    const __m512i m3 = _mm512_set1_epi8(3);
+    __m512 acc = _mm512_setzero_ps();
+    __m256 accm = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        const __m128i packed = _mm_loadu_si128((const __m128i *)x[i].scales);
+        const __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(packed, _mm_set1_epi8(0x0f)));
+        const __m256i mn16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), _mm_set1_epi8(0x0f)));
+        const __m256i summs = _mm256_madd_epi16(x86_load256(y[i].bsums), mn16);
+        const __m512i sc = _mm512_castsi256_si512(sc16);
+        __m512i sumi = _mm512_setzero_si512();
+        for (int h = 0; h < 2; h++) {
+            const __m512i bits = _mm512_broadcast_i64x4(x86_load256(x[i].qs + 32 * h));
+            for (int pp = 0; pp < 4; pp += 2) { /* bit pairs pp (low half) and pp + 1 (high half) */
+                const __m512i sh = x86_join256(_mm256_set1_epi16((int16_t)(2 * pp)), _mm256_set1_epi16((int16_t)(2 * pp + 2)));
+                const __m512i q = _mm512_and_si512(_mm512_srlv_epi16(bits, sh), m3);
+                const __m512i p = _mm512_maddubs_epi16(q, x86_load512(y[i].qs + 128 * h + 32 * pp));
+                sumi = x86_dpwssd512(sumi, p, _mm512_permutexvar_epi16(x86_sel16_by8(8 * h + 2 * pp), sc));
+            }
+        }
+        const float dall = y[i].d * x86_fp16(x[i].d);
+        const float dmin = y[i].d * x86_fp16(x[i].dmin);
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(dall), _mm512_cvtepi32_ps(sumi), acc);
+        accm = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(summs), accm);
+    }
+    *s = _mm512_reduce_add_ps(acc) - x86_hsum_ps256(accm);
+}
+
+static inline void x86_vec_dot_q3_K_q8_K_512(int64_t n, float *s, const void *w, const void *a)
+{
+    const PlumbBlockQ3_K *x = w;
+    const PlumbBlockQ8_K *y = a;
+    const int64_t nb = n / PLUMB_QK_K;
+    const __m512i m3 = _mm512_set1_epi8(3), four = _mm512_set1_epi8(4);
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        const __m256i sc16 = _mm256_cvtepi8_epi16(x86_q3_K_scales(x[i].scales));
+        const __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(x86_load256(y[i].bsums), sc16), 2);
+        const __m512i sc = _mm512_castsi256_si512(sc16);
+        const __m512i hm = _mm512_broadcast_i64x4(x86_load256(x[i].hmask));
+        __m512i sumi = _mm512_setzero_si512();
+        for (int h = 0; h < 2; h++) {
+            const __m512i bits = _mm512_broadcast_i64x4(x86_load256(x[i].qs + 32 * h));
+            for (int pp = 0; pp < 4; pp += 2) {
+                const __m512i sh = x86_join256(_mm256_set1_epi16((int16_t)(2 * pp)), _mm256_set1_epi16((int16_t)(2 * pp + 2)));
+                const __m512i hbit = x86_join256(_mm256_set1_epi8((char)(1 << (4 * h + pp))),
+                                                 _mm256_set1_epi8((char)(1 << (4 * h + pp + 1))));
+                __m512i q = _mm512_and_si512(_mm512_srlv_epi16(bits, sh), m3);
+                /* the unsigned value q + 4 (0..7): add 4 where the high bit is set */
+                q = _mm512_mask_add_epi8(q, _mm512_test_epi8_mask(hm, hbit), q, four);
+                const __m512i p = _mm512_maddubs_epi16(q, x86_load512(y[i].qs + 128 * h + 32 * pp));
+                sumi = x86_dpwssd512(sumi, p, _mm512_permutexvar_epi16(x86_sel16_by8(8 * h + 2 * pp), sc));
+            }
+        }
+        sumi = _mm512_sub_epi32(sumi, _mm512_zextsi256_si512(corr));
+        const float d = x86_fp16(x[i].d) * y[i].d;
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc);
+    }
+    *s = _mm512_reduce_add_ps(acc);
+}
+
+static inline float x86_dot_q45_K_512(int64_t nb, const uint8_t *base, size_t stride, size_t off_scales,
+                                      size_t off_qh, size_t off_qs, const PlumbBlockQ8_K *y, int five)
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0f), b4 = _mm512_set1_epi8(0x10);
+    /* fifth bit: bit 0 of the shifted qh for the low nibbles, bit 1 for the high */
+    const __m512i hshift = x86_join256(_mm256_set1_epi16(4), _mm256_set1_epi16(3));
+    __m512 acc = _mm512_setzero_ps();
+    __m128 accm = _mm_setzero_ps();
+    for (int64_t i = 0; i < nb; i++, base += stride) {
+        const uint16_t *dd = (const uint16_t *)base;
+        const uint8_t *qs = base + off_qs;
+        const __m256i sm = _mm256_cvtepu8_epi16(x86_q4_K_scales_mins(base + off_scales));
+        const __m256i bsums = x86_load256(y[i].bsums);
+        const __m128i bs2 = _mm_hadd_epi16(_mm256_castsi256_si128(bsums), _mm256_extracti128_si256(bsums, 1));
+        const __m128i summ = _mm_madd_epi16(_mm256_extracti128_si256(sm, 1), bs2);
+        const __m512i sc = _mm512_castsi256_si512(sm);
+        __m512i hb = five ? _mm512_broadcast_i64x4(x86_load256(base + off_qh)) : _mm512_setzero_si512();
+        __m512i sumi = _mm512_setzero_si512();
+        for (int c = 0; c < 4; c++) {
+            const __m256i bits = x86_load256(qs + 32 * c);
+            __m512i q = _mm512_and_si512(x86_join256(bits, _mm256_srli_epi16(bits, 4)), m4);
+            if (five) {
+                q = _mm512_or_si512(q, _mm512_and_si512(_mm512_sllv_epi16(hb, hshift), b4));
+                hb = _mm512_srli_epi16(hb, 2);
+            }
+            const __m512i p = _mm512_maddubs_epi16(q, x86_load512(y[i].qs + 64 * c));
+            sumi = x86_dpwssd512(sumi, p, _mm512_permutexvar_epi16(x86_sel16_by16(2 * c), sc));
+        }
+        const float d = x86_fp16(x86_load_u16(dd)) * y[i].d;
+        const float dmin = x86_fp16(x86_load_u16(dd + 1)) * y[i].d;
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc);
+        accm = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(summ), accm);
+    }
+    accm = _mm_add_ps(accm, _mm_movehl_ps(accm, accm));
+    accm = _mm_add_ss(accm, _mm_movehdup_ps(accm));
+    return _mm512_reduce_add_ps(acc) - _mm_cvtss_f32(accm);
+}
+
+static inline void x86_vec_dot_q4_K_q8_K_512(int64_t n, float *s, const void *w, const void *a)
+{
+    *s = x86_dot_q45_K_512(n / PLUMB_QK_K, w, sizeof(PlumbBlockQ4_K), offsetof(PlumbBlockQ4_K, scales), 0,
+                           offsetof(PlumbBlockQ4_K, qs), a, 0);
+}
+
+static inline void x86_vec_dot_q5_K_q8_K_512(int64_t n, float *s, const void *w, const void *a)
+{
+    *s = x86_dot_q45_K_512(n / PLUMB_QK_K, w, sizeof(PlumbBlockQ5_K), offsetof(PlumbBlockQ5_K, scales),
+                           offsetof(PlumbBlockQ5_K, qh), offsetof(PlumbBlockQ5_K, qs), a, 1);
+}
+
+static inline void x86_vec_dot_q6_K_q8_K_512(int64_t n, float *s, const void *w, const void *a)
+{
+    const PlumbBlockQ6_K *x = w;
+    const PlumbBlockQ8_K *y = a;
+    const int64_t nb = n / PLUMB_QK_K;
+    const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
+    /* top bits to bits 4..5: pairs 0 / 1 for the first 64 elements, 2 / 3 for the next */
+    const __m512i sh01 = x86_join256(_mm256_set1_epi16(4), _mm256_set1_epi16(2));
+    const __m512i sh23 = x86_join256(_mm256_set1_epi16(0), _mm256_set1_epi16(2));
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales));
+        const __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(x86_load256(y[i].bsums), sc16), 5);
+        const __m512i sc = _mm512_castsi256_si512(sc16);
+        __m512i sumi = _mm512_setzero_si512();
+        for (int h = 0; h < 2; h++) {
+            const __m512i l = x86_load512(x[i].ql + 64 * h);
+            const __m512i hh = _mm512_broadcast_i64x4(x86_load256(x[i].qh + 32 * h));
+            const __m512i q01 = _mm512_or_si512(_mm512_and_si512(l, m4), _mm512_and_si512(_mm512_sllv_epi16(hh, sh01), m30));
+            const __m512i q23 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
+                                                _mm512_and_si512(_mm512_srlv_epi16(hh, sh23), m30));
+            const __m512i p01 = _mm512_maddubs_epi16(q01, x86_load512(y[i].qs + 128 * h));
+            const __m512i p23 = _mm512_maddubs_epi16(q23, x86_load512(y[i].qs + 128 * h + 64));
+            sumi = x86_dpwssd512(sumi, p01, _mm512_permutexvar_epi16(x86_sel16_by8(8 * h), sc));
+            sumi = x86_dpwssd512(sumi, p23, _mm512_permutexvar_epi16(x86_sel16_by8(8 * h + 4), sc));
+        }
+        sumi = _mm512_sub_epi32(sumi, _mm512_zextsi256_si512(corr));
+        const float d = x86_fp16(x[i].d) * y[i].d;
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc);
+    }
+    *s = _mm512_reduce_add_ps(acc);
+}
+
+static inline void x86_vec_dot_iq4_xs_q8_K_512(int64_t n, float *s, const void *w, const void *a)
+{
+    const PlumbBlockIQ4_XS *x = w;
+    const PlumbBlockQ8_K *y = a;
+    const int64_t nb = n / PLUMB_QK_K;
+    const __m512i book = x86_iq4_codebook512();
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        const __m512i sc = _mm512_castsi128_si512(x86_iq4_xs_scales(x[i].scales_l, x[i].scales_h));
+        __m512i sumi = _mm512_setzero_si512();
+        for (int ib = 0; ib < 8; ib += 2) {
+            const __m512i q = _mm512_shuffle_epi8(book, x86_nibbles32x2(x[i].qs + 16 * ib, x[i].qs + 16 * ib + 16));
+            const __m512i v = x86_load512(y[i].qs + 32 * ib);
+            const __m512i p = _mm512_maddubs_epi16(_mm512_abs_epi8(q), x86_signed_by512(v, q));
+            sumi = x86_dpwssd512(sumi, p, _mm512_permutexvar_epi16(x86_sel16_by16(ib), sc));
+        }
+        const float d = x86_fp16(x[i].d) * y[i].d;
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc);
+    }
+    *s = _mm512_reduce_add_ps(acc);
+}
+
+/* Float dots: four accumulators of 16 lanes, masked tail. */
+
+static inline void x86_vec_dot_f32_f32_512(int64_t n, float *s, const void *w, const void *a)
+{
+    const float *x = w, *y = a;
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    __m512 acc2 = _mm512_setzero_ps(), acc3 = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i), acc0);
+        acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(y + i + 16), acc1);
+        acc2 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 32), _mm512_loadu_ps(y + i + 32), acc2);
+        acc3 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 48), _mm512_loadu_ps(y + i + 48), acc3);
+    }
+    for (; i + 16 <= n; i += 16)
+        acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i), acc0);
+    if (i < n) {
+        const __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
+        acc1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, x + i), _mm512_maskz_loadu_ps(k, y + i), acc1);
+    }
+    *s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
+}
+
+static inline __m512 x86_load_f16x16(const uint16_t *p, __mmask16 k)
+{
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, p));
+}
+
+static inline __m512 x86_load_bf16x16(const uint16_t *p, __mmask16 k)
+{
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(k, p)), 16));
+}
+
+static inline void x86_vec_dot_f16_f16_512(int64_t n, float *s, const void *w, const void *a)
+{
+    const uint16_t *x = w, *y = a;
+    const __mmask16 all = 0xffff;
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    __m512 acc2 = _mm512_setzero_ps(), acc3 = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        acc0 = _mm512_fmadd_ps(x86_load_f16x16(x + i, all), x86_load_f16x16(y + i, all), acc0);
+        acc1 = _mm512_fmadd_ps(x86_load_f16x16(x + i + 16, all), x86_load_f16x16(y + i + 16, all), acc1);
+        acc2 = _mm512_fmadd_ps(x86_load_f16x16(x + i + 32, all), x86_load_f16x16(y + i + 32, all), acc2);
+        acc3 = _mm512_fmadd_ps(x86_load_f16x16(x + i + 48, all), x86_load_f16x16(y + i + 48, all), acc3);
+    }
+    for (; i + 16 <= n; i += 16)
+        acc0 = _mm512_fmadd_ps(x86_load_f16x16(x + i, all), x86_load_f16x16(y + i, all), acc0);
+    if (i < n) {
+        const __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
+        acc1 = _mm512_fmadd_ps(x86_load_f16x16(x + i, k), x86_load_f16x16(y + i, k), acc1);
+    }
+    *s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
+}
+
+static inline void x86_vec_dot_bf16_bf16_512(int64_t n, float *s, const void *w, const void *a)
+{
+    const uint16_t *x = w, *y = a;
+    const __mmask16 all = 0xffff;
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    __m512 acc2 = _mm512_setzero_ps(), acc3 = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        acc0 = _mm512_fmadd_ps(x86_load_bf16x16(x + i, all), x86_load_bf16x16(y + i, all), acc0);
+        acc1 = _mm512_fmadd_ps(x86_load_bf16x16(x + i + 16, all), x86_load_bf16x16(y + i + 16, all), acc1);
+        acc2 = _mm512_fmadd_ps(x86_load_bf16x16(x + i + 32, all), x86_load_bf16x16(y + i + 32, all), acc2);
+        acc3 = _mm512_fmadd_ps(x86_load_bf16x16(x + i + 48, all), x86_load_bf16x16(y + i + 48, all), acc3);
+    }
+    for (; i + 16 <= n; i += 16)
+        acc0 = _mm512_fmadd_ps(x86_load_bf16x16(x + i, all), x86_load_bf16x16(y + i, all), acc0);
+    if (i < n) {
+        const __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
+        acc1 = _mm512_fmadd_ps(x86_load_bf16x16(x + i, k), x86_load_bf16x16(y + i, k), acc1);
+    }
+    *s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
+}
+
+/* Install the 512-bit dot products (both AVX-512 tiers). */
+static inline void x86_install_dots512(PlumbDsp *dsp)
+{
+    dsp->vec_dot[PLUMB_QTYPE_F32] = x86_vec_dot_f32_f32_512;
+    dsp->vec_dot[PLUMB_QTYPE_F16] = x86_vec_dot_f16_f16_512;
+    dsp->vec_dot[PLUMB_QTYPE_BF16] = x86_vec_dot_bf16_bf16_512;
+    dsp->vec_dot[PLUMB_QTYPE_Q4_0] = x86_vec_dot_q4_0_q8_0_512;
+    dsp->vec_dot[PLUMB_QTYPE_Q4_1] = x86_vec_dot_q4_1_q8_1_512;
+    dsp->vec_dot[PLUMB_QTYPE_Q5_0] = x86_vec_dot_q5_0_q8_0_512;
+    dsp->vec_dot[PLUMB_QTYPE_Q5_1] = x86_vec_dot_q5_1_q8_1_512;
+    dsp->vec_dot[PLUMB_QTYPE_Q8_0] = x86_vec_dot_q8_0_q8_0_512;
+    dsp->vec_dot[PLUMB_QTYPE_Q2_K] = x86_vec_dot_q2_K_q8_K_512;
+    dsp->vec_dot[PLUMB_QTYPE_Q3_K] = x86_vec_dot_q3_K_q8_K_512;
+    dsp->vec_dot[PLUMB_QTYPE_Q4_K] = x86_vec_dot_q4_K_q8_K_512;
+    dsp->vec_dot[PLUMB_QTYPE_Q5_K] = x86_vec_dot_q5_K_q8_K_512;
+    dsp->vec_dot[PLUMB_QTYPE_Q6_K] = x86_vec_dot_q6_K_q8_K_512;
+    dsp->vec_dot[PLUMB_QTYPE_IQ4_NL] = x86_vec_dot_iq4_nl_q8_0_512;
+    dsp->vec_dot[PLUMB_QTYPE_IQ4_XS] = x86_vec_dot_iq4_xs_q8_K_512;
+}
+#endif /* AVX-512 F, BW, DQ, VL */
+
 #endif
