@@ -13,10 +13,12 @@
  * reduce whole vectors, so the lane layout does not matter.
  *
  * Arithmetic contract (see quant/quant_ref.c): every kernel sums exact
- * integer products per block or sub-block, applies the integer sub-block
- * scales in 32-bit integers (no overflow for any input: the worst case,
- * Q6_K, stays below 2^28), and only then scales by the float block scales.
- * The float summation order differs from the reference, so results agree
+ * integer products per block or sub-block.  The 32-element formats, Q2_K
+ * and IQ4_XS then scale and add in float exactly as the reference does, so
+ * they give its bits.  Q3_K to Q6_K apply the integer sub-block scales in
+ * 32-bit integers (no overflow for any input: the worst case, Q6_K, stays
+ * below 2^28) and scale by the float super-block scales once; their float
+ * summation order differs from the reference's eight lanes, so they agree
  * within the rounding bound checkdsp allows, not bit for bit.
  *
  * Everything is static inline: no ISA code leaks into the core library.
@@ -113,36 +115,43 @@ static inline int32_t arm_k_mins(const int16_t bsums[16], const uint8_t mn[8])
 
 /* ------------------------------------------------------------ 32-element formats */
 
+/*
+ * Each block's integer sum is exact, and the float part is the reference's
+ * expression for that type, in its order, one block after another: these
+ * dot products give the same bits as quant/quant_ref.c.
+ */
+
+/* The exact sum of the 32 products of one block. */
+static inline int32_t arm_block_sum(int8x16_t w0, int8x16_t w1, const int8_t *a)
+{
+    return vaddvq_s32(arm_dot_s8x2(vdupq_n_s32(0), w0, w1, vld1q_s8(a), vld1q_s8(a + 16)));
+}
+
 static inline float arm_dot_q4_0(int64_t n, const void *w, const void *a)
 {
     const PlumbBlockQ4_0 *x = w;
     const PlumbBlockQ8_0 *y = a;
     const int8x16_t eight = vdupq_n_s8(8);
-    float32x4_t sum = vdupq_n_f32(0.0f);
+    float sum = 0.0f;
     for (int64_t i = 0; i < n / PLUMB_QK; i++) {
         const uint8x16_t q = vld1q_u8(x[i].qs);
-        const int8x16_t lo = vsubq_s8(arm_lo4(q), eight), hi = vsubq_s8(arm_hi4(q), eight);
-        const int32x4_t acc = arm_dot_s8x2(vdupq_n_s32(0), lo, hi,
-                                           vld1q_s8(y[i].qs), vld1q_s8(y[i].qs + 16));
-        sum = vmlaq_n_f32(sum, vcvtq_f32_s32(acc), arm_fp16(x[i].d) * arm_fp16(y[i].d));
+        const int32_t sumi = arm_block_sum(vsubq_s8(arm_lo4(q), eight), vsubq_s8(arm_hi4(q), eight), y[i].qs);
+        sum += (float)sumi * arm_fp16(x[i].d) * arm_fp16(y[i].d);
     }
-    return vaddvq_f32(sum);
+    return sum;
 }
 
 static inline float arm_dot_q4_1(int64_t n, const void *w, const void *a)
 {
     const PlumbBlockQ4_1 *x = w;
     const PlumbBlockQ8_1 *y = a;
-    float32x4_t sum = vdupq_n_f32(0.0f);
-    float summ = 0.0f;
+    float sum = 0.0f;
     for (int64_t i = 0; i < n / PLUMB_QK; i++) {
         const uint8x16_t q = vld1q_u8(x[i].qs);
-        const int32x4_t acc = arm_dot_s8x2(vdupq_n_s32(0), arm_lo4(q), arm_hi4(q),
-                                           vld1q_s8(y[i].qs), vld1q_s8(y[i].qs + 16));
-        sum = vmlaq_n_f32(sum, vcvtq_f32_s32(acc), arm_fp16(x[i].d) * arm_fp16(y[i].d));
-        summ += arm_fp16(x[i].m) * arm_fp16(y[i].s);
+        const int32_t sumi = arm_block_sum(arm_lo4(q), arm_hi4(q), y[i].qs);
+        sum += arm_fp16(x[i].d) * arm_fp16(y[i].d) * (float)sumi + arm_fp16(x[i].m) * arm_fp16(y[i].s);
     }
-    return vaddvq_f32(sum) + summ;
+    return sum;
 }
 
 static inline float arm_dot_q5_0(int64_t n, const void *w, const void *a)
@@ -150,52 +159,46 @@ static inline float arm_dot_q5_0(int64_t n, const void *w, const void *a)
     const PlumbBlockQ5_0 *x = w;
     const PlumbBlockQ8_0 *y = a;
     const int8x16_t sixteen = vdupq_n_s8(16);
-    float32x4_t sum = vdupq_n_f32(0.0f);
+    float sum = 0.0f;
     for (int64_t i = 0; i < n / PLUMB_QK; i++) {
         uint8x16_t hl, hh;
         arm_q5_bits(x[i].qh, &hl, &hh);
         const uint8x16_t q = vld1q_u8(x[i].qs);
         const int8x16_t lo = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(vandq_u8(q, vdupq_n_u8(0x0f)), hl)), sixteen);
         const int8x16_t hi = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(q, 4), hh)), sixteen);
-        const int32x4_t acc = arm_dot_s8x2(vdupq_n_s32(0), lo, hi,
-                                           vld1q_s8(y[i].qs), vld1q_s8(y[i].qs + 16));
-        sum = vmlaq_n_f32(sum, vcvtq_f32_s32(acc), arm_fp16(x[i].d) * arm_fp16(y[i].d));
+        const int32_t sumi = arm_block_sum(lo, hi, y[i].qs);
+        sum += arm_fp16(x[i].d) * arm_fp16(y[i].d) * (float)sumi;
     }
-    return vaddvq_f32(sum);
+    return sum;
 }
 
 static inline float arm_dot_q5_1(int64_t n, const void *w, const void *a)
 {
     const PlumbBlockQ5_1 *x = w;
     const PlumbBlockQ8_1 *y = a;
-    float32x4_t sum = vdupq_n_f32(0.0f);
-    float summ = 0.0f;
+    float sum = 0.0f;
     for (int64_t i = 0; i < n / PLUMB_QK; i++) {
         uint8x16_t hl, hh;
         arm_q5_bits(x[i].qh, &hl, &hh);
         const uint8x16_t q = vld1q_u8(x[i].qs);
         const int8x16_t lo = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(q, vdupq_n_u8(0x0f)), hl));
         const int8x16_t hi = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(q, 4), hh));
-        const int32x4_t acc = arm_dot_s8x2(vdupq_n_s32(0), lo, hi,
-                                           vld1q_s8(y[i].qs), vld1q_s8(y[i].qs + 16));
-        sum = vmlaq_n_f32(sum, vcvtq_f32_s32(acc), arm_fp16(x[i].d) * arm_fp16(y[i].d));
-        summ += arm_fp16(x[i].m) * arm_fp16(y[i].s);
+        const int32_t sumi = arm_block_sum(lo, hi, y[i].qs);
+        sum += arm_fp16(x[i].d) * arm_fp16(y[i].d) * (float)sumi + arm_fp16(x[i].m) * arm_fp16(y[i].s);
     }
-    return vaddvq_f32(sum) + summ;
+    return sum;
 }
 
 static inline float arm_dot_q8_0(int64_t n, const void *w, const void *a)
 {
     const PlumbBlockQ8_0 *x = w;
     const PlumbBlockQ8_0 *y = a;
-    float32x4_t sum = vdupq_n_f32(0.0f);
+    float sum = 0.0f;
     for (int64_t i = 0; i < n / PLUMB_QK; i++) {
-        const int32x4_t acc = arm_dot_s8x2(vdupq_n_s32(0),
-                                           vld1q_s8(x[i].qs), vld1q_s8(x[i].qs + 16),
-                                           vld1q_s8(y[i].qs), vld1q_s8(y[i].qs + 16));
-        sum = vmlaq_n_f32(sum, vcvtq_f32_s32(acc), arm_fp16(x[i].d) * arm_fp16(y[i].d));
+        const int32_t sumi = arm_block_sum(vld1q_s8(x[i].qs), vld1q_s8(x[i].qs + 16), y[i].qs);
+        sum += (float)sumi * (arm_fp16(x[i].d) * arm_fp16(y[i].d));
     }
-    return vaddvq_f32(sum);
+    return sum;
 }
 
 static inline float arm_dot_iq4_nl(int64_t n, const void *w, const void *a)
@@ -203,16 +206,15 @@ static inline float arm_dot_iq4_nl(int64_t n, const void *w, const void *a)
     const PlumbBlockIQ4_NL *x = w;
     const PlumbBlockQ8_0 *y = a;
     const int8x16_t book = vld1q_s8(plumb_iq4nl_values);
-    float32x4_t sum = vdupq_n_f32(0.0f);
+    float sum = 0.0f;
     for (int64_t i = 0; i < n / PLUMB_QK; i++) {
         const uint8x16_t q = vld1q_u8(x[i].qs);
         const int8x16_t lo = vqtbl1q_s8(book, vandq_u8(q, vdupq_n_u8(0x0f)));
         const int8x16_t hi = vqtbl1q_s8(book, vshrq_n_u8(q, 4));
-        const int32x4_t acc = arm_dot_s8x2(vdupq_n_s32(0), lo, hi,
-                                           vld1q_s8(y[i].qs), vld1q_s8(y[i].qs + 16));
-        sum = vmlaq_n_f32(sum, vcvtq_f32_s32(acc), arm_fp16(x[i].d) * arm_fp16(y[i].d));
+        const int32_t sumi = arm_block_sum(lo, hi, y[i].qs);
+        sum += arm_fp16(y[i].d) * arm_fp16(x[i].d) * (float)sumi;
     }
-    return vaddvq_f32(sum);
+    return sum;
 }
 
 /* ------------------------------------------------------------ K formats (256 elements) */
@@ -389,7 +391,8 @@ static inline float arm_dot_q6_K(int64_t n, const void *w, const void *a)
 }
 
 /* IQ4_XS: sub-block ib is qs[16ib .. 16ib+16), low nibbles its first 16
- * elements, high nibbles the last 16, through the IQ4_NL codebook. */
+ * elements, high nibbles the last 16, through the IQ4_NL codebook.  The
+ * float part is the reference's, per sub-block, so the bits are too. */
 static inline float arm_dot_iq4_xs(int64_t n, const void *w, const void *a)
 {
     const PlumbBlockIQ4_XS *x = w;
@@ -397,16 +400,16 @@ static inline float arm_dot_iq4_xs(int64_t n, const void *w, const void *a)
     const int8x16_t book = vld1q_s8(plumb_iq4nl_values);
     float sum = 0.0f;
     for (int64_t i = 0; i < n / PLUMB_QK_K; i++) {
+        const float d4d8 = arm_fp16(x[i].d) * y[i].d;
         const int8_t *q8 = y[i].qs;
-        int32x4_t isum = vdupq_n_s32(0);
         for (int ib = 0; ib < PLUMB_QK_K / 32; ib++, q8 += 32) {
             const uint8x16_t q = vld1q_u8(x[i].qs + 16 * ib);
             const int8x16_t lo = vqtbl1q_s8(book, vandq_u8(q, vdupq_n_u8(0x0f)));
             const int8x16_t hi = vqtbl1q_s8(book, vshrq_n_u8(q, 4));
-            const int32x4_t d = arm_dot_s8x2(vdupq_n_s32(0), lo, hi, vld1q_s8(q8), vld1q_s8(q8 + 16));
-            isum = vmlaq_n_s32(isum, d, simd_iq4_xs_scale(x[i].scales_l, x[i].scales_h, ib));
+            const int32_t sumi = arm_block_sum(lo, hi, q8);
+            const float dl = d4d8 * (float)simd_iq4_xs_scale(x[i].scales_l, x[i].scales_h, ib);
+            sum += dl * (float)sumi;
         }
-        sum += arm_fp16(x[i].d) * y[i].d * (float)vaddvq_s32(isum);
     }
     return sum;
 }
