@@ -30,13 +30,23 @@
  * within each 128-bit lane (pshufb pattern). */
 #define SEL16(k) _mm256_set1_epi16((int16_t)(((2 * (k) + 1) << 8) | (2 * (k))))
 
-/* int16 scales: low 128-bit lane all sc[k], high lane all sc[k+1], from the
- * 16 scales held as int16 in sc16 (k even). */
-static inline __m256i scale_pair(__m256i sc16, int k)
+/* Scales per 16 elements for the 64 elements of bit pair p of a 128-element
+ * half: bc holds the half's 8 scales (int16) in both 128-bit lanes; the
+ * result has scale 2p in the low lane and 2p + 1 in the high lane (the
+ * lanes of a maddubs result cover elements 0..15 and 16..31). */
+static inline __m256i scale_pair(__m256i bc, int p)
 {
-    const __m256i dup = _mm256_permutevar8x32_epi32(sc16, _mm256_set1_epi32(k / 2));
-    return _mm256_shuffle_epi8(dup, _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1,
-                                                     2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3));
+    const char a = (char)(4 * p), b = (char)(4 * p + 2);
+    return _mm256_shuffle_epi8(bc, _mm256_setr_epi8(a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a,
+                                                    a + 1, a, a + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1, b,
+                                                    b + 1, b, b + 1, b, b + 1, b, b + 1));
+}
+
+/* The two halves' scales of 16 int16 scales, each in both lanes. */
+static inline void scale_halves(__m256i sc16, __m256i bc[2])
+{
+    bc[0] = _mm256_permute2x128_si256(sc16, sc16, 0x00);
+    bc[1] = _mm256_permute2x128_si256(sc16, sc16, 0x11);
 }
 
 /* 32 signed bytes -> 32 floats at y, each (float)q * d. */
@@ -246,8 +256,11 @@ static void vec_dot_q2_K_q8_K(int64_t n, float *s, const void *w, const void *a)
         const __m256i mn16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), _mm_set1_epi8(0x0f)));
         const __m256i bsums = _mm256_loadu_si256((const __m256i *)y[i].bsums);
         const __m256i summs = _mm256_madd_epi16(bsums, mn16);
+        __m256i bc[2];
+        scale_halves(sc16, bc);
         const int8_t *q8 = y[i].qs;
         __m256i sumi = _mm256_setzero_si256();
+#pragma GCC unroll 2
         for (int h = 0; h < 2; h++) {
             const __m256i bits = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * h));
             const __m256i q0 = _mm256_and_si256(bits, m3);
@@ -259,10 +272,10 @@ static void vec_dot_q2_K_q8_K(int64_t n, float *s, const void *w, const void *a)
             __m256i p2 = _mm256_maddubs_epi16(q2, _mm256_loadu_si256((const __m256i *)(q8 + 64)));
             __m256i p3 = _mm256_maddubs_epi16(q3, _mm256_loadu_si256((const __m256i *)(q8 + 96)));
             q8 += 128;
-            p0 = _mm256_madd_epi16(p0, scale_pair(sc16, 8 * h + 0));
-            p1 = _mm256_madd_epi16(p1, scale_pair(sc16, 8 * h + 2));
-            p2 = _mm256_madd_epi16(p2, scale_pair(sc16, 8 * h + 4));
-            p3 = _mm256_madd_epi16(p3, scale_pair(sc16, 8 * h + 6));
+            p0 = _mm256_madd_epi16(p0, scale_pair(bc[h], 0));
+            p1 = _mm256_madd_epi16(p1, scale_pair(bc[h], 1));
+            p2 = _mm256_madd_epi16(p2, scale_pair(bc[h], 2));
+            p3 = _mm256_madd_epi16(p3, scale_pair(bc[h], 3));
             sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(_mm256_add_epi32(p0, p1), _mm256_add_epi32(p2, p3)));
         }
         const float dall = y[i].d * x86_fp16(x[i].d);
@@ -294,8 +307,11 @@ static void vec_dot_q3_K_q8_K(int64_t n, float *s, const void *w, const void *a)
         const __m256i bsums = _mm256_loadu_si256((const __m256i *)y[i].bsums);
         const __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(bsums, sc16), 2);
         const __m256i hm = _mm256_loadu_si256((const __m256i *)x[i].hmask);
+        __m256i bc[2];
+        scale_halves(sc16, bc);
         const int8_t *q8 = y[i].qs;
         __m256i sumi = _mm256_setzero_si256();
+#pragma GCC unroll 2
         for (int h = 0; h < 2; h++) {
             const __m256i bits = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * h));
             const __m256i q0 = _mm256_or_si256(_mm256_and_si256(bits, m3),
@@ -311,10 +327,10 @@ static void vec_dot_q3_K_q8_K(int64_t n, float *s, const void *w, const void *a)
             __m256i p2 = _mm256_maddubs_epi16(q2, _mm256_loadu_si256((const __m256i *)(q8 + 64)));
             __m256i p3 = _mm256_maddubs_epi16(q3, _mm256_loadu_si256((const __m256i *)(q8 + 96)));
             q8 += 128;
-            p0 = _mm256_madd_epi16(p0, scale_pair(sc16, 8 * h + 0));
-            p1 = _mm256_madd_epi16(p1, scale_pair(sc16, 8 * h + 2));
-            p2 = _mm256_madd_epi16(p2, scale_pair(sc16, 8 * h + 4));
-            p3 = _mm256_madd_epi16(p3, scale_pair(sc16, 8 * h + 6));
+            p0 = _mm256_madd_epi16(p0, scale_pair(bc[h], 0));
+            p1 = _mm256_madd_epi16(p1, scale_pair(bc[h], 1));
+            p2 = _mm256_madd_epi16(p2, scale_pair(bc[h], 2));
+            p3 = _mm256_madd_epi16(p3, scale_pair(bc[h], 3));
             sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(_mm256_add_epi32(p0, p1), _mm256_add_epi32(p2, p3)));
         }
         sumi = _mm256_sub_epi32(sumi, corr);
@@ -330,19 +346,20 @@ static inline float dot_q45_K(int64_t nb, const uint8_t *base, size_t stride, si
                               size_t off_qh, size_t off_qs, const PlumbBlockQ8_K *y, int five)
 {
     const __m256i m4 = _mm256_set1_epi8(0x0f), b4 = _mm256_set1_epi8(0x10);
-    __m256 acc = _mm256_setzero_ps();
-    __m128 accm = _mm_setzero_ps();
+    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++, base += stride) {
         const uint16_t *dd = (const uint16_t *)base; /* d, dmin: first in both layouts */
         const uint8_t *qs = base + off_qs;
-        const __m256i sm = _mm256_cvtepu8_epi16(x86_q4_K_scales_mins(base + off_scales));
-        const __m256i bsums = _mm256_loadu_si256((const __m256i *)y[i].bsums);
-        const __m128i bs2 = _mm_hadd_epi16(_mm256_castsi256_si128(bsums), _mm256_extracti128_si256(bsums, 1));
-        const __m128i summ = _mm_madd_epi16(_mm256_extracti128_si256(sm, 1), bs2);
-        const __m256i sc = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(sm));
+        const __m128i sm8 = x86_q4_K_scales_mins(base + off_scales);
+        /* mins, each twice (one per 16-element activation sum) */
+        const __m256i mn = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(sm8, _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12,
+                                                                                     13, 13, 14, 14, 15, 15)));
+        const __m256i summ = _mm256_madd_epi16(mn, _mm256_loadu_si256((const __m256i *)y[i].bsums));
+        const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm8));
         const int8_t *q8 = y[i].qs;
         __m256i hb = five ? _mm256_loadu_si256((const __m256i *)(base + off_qh)) : _mm256_setzero_si256();
         __m256i sumi = _mm256_setzero_si256();
+#pragma GCC unroll 4
         for (int c = 0; c < 4; c++) {
             const __m256i bits = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
             __m256i lo = _mm256_and_si256(bits, m4);
@@ -361,11 +378,9 @@ static inline float dot_q45_K(int64_t nb, const uint8_t *base, size_t stride, si
         const float d = x86_fp16(x86_load_u16(dd)) * y[i].d;
         const float dmin = x86_fp16(x86_load_u16(dd + 1)) * y[i].d;
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
-        accm = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(summ), accm);
+        accm = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(summ), accm);
     }
-    accm = _mm_add_ps(accm, _mm_movehl_ps(accm, accm));
-    accm = _mm_add_ss(accm, _mm_movehdup_ps(accm));
-    return x86_hsum_ps256(acc) - _mm_cvtss_f32(accm);
+    return x86_hsum_ps256(_mm256_sub_ps(acc, accm));
 }
 
 static void vec_dot_q4_K_q8_K(int64_t n, float *s, const void *w, const void *a)
@@ -393,8 +408,11 @@ static void vec_dot_q6_K_q8_K(int64_t n, float *s, const void *w, const void *a)
         const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales));
         const __m256i bsums = _mm256_loadu_si256((const __m256i *)y[i].bsums);
         const __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(bsums, sc16), 5);
+        __m256i bc[2];
+        scale_halves(sc16, bc);
         const int8_t *q8 = y[i].qs;
         __m256i sumi = _mm256_setzero_si256();
+#pragma GCC unroll 2
         for (int h = 0; h < 2; h++) {
             const __m256i l0 = _mm256_loadu_si256((const __m256i *)(x[i].ql + 64 * h));
             const __m256i l1 = _mm256_loadu_si256((const __m256i *)(x[i].ql + 64 * h + 32));
@@ -409,10 +427,10 @@ static void vec_dot_q6_K_q8_K(int64_t n, float *s, const void *w, const void *a)
             __m256i p2 = _mm256_maddubs_epi16(q2, _mm256_loadu_si256((const __m256i *)(q8 + 64)));
             __m256i p3 = _mm256_maddubs_epi16(q3, _mm256_loadu_si256((const __m256i *)(q8 + 96)));
             q8 += 128;
-            p0 = _mm256_madd_epi16(p0, scale_pair(sc16, 8 * h + 0));
-            p1 = _mm256_madd_epi16(p1, scale_pair(sc16, 8 * h + 2));
-            p2 = _mm256_madd_epi16(p2, scale_pair(sc16, 8 * h + 4));
-            p3 = _mm256_madd_epi16(p3, scale_pair(sc16, 8 * h + 6));
+            p0 = _mm256_madd_epi16(p0, scale_pair(bc[h], 0));
+            p1 = _mm256_madd_epi16(p1, scale_pair(bc[h], 1));
+            p2 = _mm256_madd_epi16(p2, scale_pair(bc[h], 2));
+            p3 = _mm256_madd_epi16(p3, scale_pair(bc[h], 3));
             sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(_mm256_add_epi32(p0, p1), _mm256_add_epi32(p2, p3)));
         }
         sumi = _mm256_sub_epi32(sumi, corr);
@@ -433,6 +451,7 @@ static void vec_dot_iq4_xs_q8_K(int64_t n, float *s, const void *w, const void *
         const __m256i sc = _mm256_broadcastsi128_si256(x86_iq4_xs_scales(x[i].scales_l, x[i].scales_h));
         const int8_t *q8 = y[i].qs;
         __m256i sum0 = _mm256_setzero_si256(), sum1 = _mm256_setzero_si256();
+#pragma GCC unroll 4
         for (int ib = 0; ib < 8; ib += 2) {
             const __m256i w0 = _mm256_shuffle_epi8(book, x86_nibbles32(x[i].qs + 16 * ib));
             const __m256i w1 = _mm256_shuffle_epi8(book, x86_nibbles32(x[i].qs + 16 * ib + 16));
@@ -747,6 +766,7 @@ static void to_float_q2_K(const void *vx, float *y, int64_t n)
     const __m256i m3 = _mm256_set1_epi8(3);
     for (int64_t i = 0; i < n / PLUMB_QK_K; i++) {
         const float d = x86_fp16(x[i].d), dmin = x86_fp16(x[i].dmin);
+#pragma GCC unroll 2
         for (int h = 0; h < 2; h++) {
             const __m256i bits = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * h));
             for (int p = 0; p < 4; p++, y += 32) {
@@ -770,6 +790,7 @@ static void to_float_q3_K(const void *vx, float *y, int64_t n)
         int8_t sc[16];
         _mm_storeu_si128((__m128i *)sc, x86_q3_K_scales(x[i].scales));
         const __m256i hm = _mm256_loadu_si256((const __m256i *)x[i].hmask);
+#pragma GCC unroll 2
         for (int h = 0; h < 2; h++) {
             const __m256i bits = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * h));
             for (int p = 0; p < 4; p++, y += 32) {

@@ -118,16 +118,19 @@ static inline __m256i x86_dot_u8s8_i32(__m256i w, __m256i a)
 }
 
 /* Q4_K / Q5_K: the 8 scales (low 8 bytes) and 8 mins (high 8 bytes) of the
- * 12 packed scale bytes, as in simd_scale_min_k4. */
+ * 12 packed scale bytes, as in simd_scale_min_k4.  Reads 16 bytes: in both
+ * block layouts the scales are followed by more of the block. */
 static inline __m128i x86_q4_K_scales_mins(const uint8_t *packed)
 {
-    uint32_t u[3], s[4];
-    memcpy(u, packed, 12);
-    s[0] = u[0] & 0x3f3f3f3fu;                                        /* scales 0..3 */
-    s[1] = (u[2] & 0x0f0f0f0fu) | ((u[0] >> 2) & 0x30303030u);      /* scales 4..7 */
-    s[2] = u[1] & 0x3f3f3f3fu;                                        /* mins 0..3 */
-    s[3] = ((u[2] >> 4) & 0x0f0f0f0fu) | ((u[1] >> 2) & 0x30303030u); /* mins 4..7 */
-    return _mm_setr_epi32((int32_t)s[0], (int32_t)s[1], (int32_t)s[2], (int32_t)s[3]);
+    const __m128i u = _mm_loadu_si128((const __m128i *)packed); /* u0 u1 u2 (u3 unused) */
+    /* low bits: scales 0..3 = u0 & 0x3f, 4..7 = u2 & 0x0f; mins 0..3 = u1 & 0x3f, 4..7 = (u2 >> 4) & 0x0f */
+    const __m128i a = _mm_shuffle_epi32(u, _MM_SHUFFLE(2, 1, 2, 0));
+    const __m128i lo = _mm_and_si128(_mm_srlv_epi32(a, _mm_setr_epi32(0, 0, 0, 4)),
+                                     _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
+    /* top 2 bits of scales / mins 4..7: bits 6..7 of u0 / u1 */
+    const __m128i b = _mm_shuffle_epi32(u, _MM_SHUFFLE(1, 1, 0, 0));
+    const __m128i hi = _mm_and_si128(_mm_srli_epi32(b, 2), _mm_setr_epi32(0, 0x30303030, 0, 0x30303030));
+    return _mm_or_si128(lo, hi);
 }
 
 /* Q3_K: the 16 signed scales (minus 32) of the 12 packed bytes, as in
@@ -430,8 +433,10 @@ static inline void x86_vec_dot_q2_K_q8_K_512(int64_t n, float *s, const void *w,
         const __m256i summs = _mm256_madd_epi16(x86_load256(y[i].bsums), mn16);
         const __m512i sc = _mm512_castsi256_si512(sc16);
         __m512i sumi = _mm512_setzero_si512();
+        #pragma GCC unroll 4
         for (int h = 0; h < 2; h++) {
             const __m512i bits = _mm512_broadcast_i64x4(x86_load256(x[i].qs + 32 * h));
+            #pragma GCC unroll 4
             for (int pp = 0; pp < 4; pp += 2) { /* bit pairs pp (low half) and pp + 1 (high half) */
                 const __m512i sh = x86_join256(_mm256_set1_epi16((int16_t)(2 * pp)), _mm256_set1_epi16((int16_t)(2 * pp + 2)));
                 const __m512i q = _mm512_and_si512(_mm512_srlv_epi16(bits, sh), m3);
@@ -460,8 +465,10 @@ static inline void x86_vec_dot_q3_K_q8_K_512(int64_t n, float *s, const void *w,
         const __m512i sc = _mm512_castsi256_si512(sc16);
         const __m512i hm = _mm512_broadcast_i64x4(x86_load256(x[i].hmask));
         __m512i sumi = _mm512_setzero_si512();
+        #pragma GCC unroll 4
         for (int h = 0; h < 2; h++) {
             const __m512i bits = _mm512_broadcast_i64x4(x86_load256(x[i].qs + 32 * h));
+            #pragma GCC unroll 4
             for (int pp = 0; pp < 4; pp += 2) {
                 const __m512i sh = x86_join256(_mm256_set1_epi16((int16_t)(2 * pp)), _mm256_set1_epi16((int16_t)(2 * pp + 2)));
                 const __m512i hbit = x86_join256(_mm256_set1_epi8((char)(1 << (4 * h + pp))),
@@ -498,6 +505,7 @@ static inline float x86_dot_q45_K_512(int64_t nb, const uint8_t *base, size_t st
         const __m512i sc = _mm512_castsi256_si512(sm);
         __m512i hb = five ? _mm512_broadcast_i64x4(x86_load256(base + off_qh)) : _mm512_setzero_si512();
         __m512i sumi = _mm512_setzero_si512();
+        #pragma GCC unroll 4
         for (int c = 0; c < 4; c++) {
             const __m256i bits = x86_load256(qs + 32 * c);
             __m512i q = _mm512_and_si512(x86_join256(bits, _mm256_srli_epi16(bits, 4)), m4);
@@ -545,6 +553,7 @@ static inline void x86_vec_dot_q6_K_q8_K_512(int64_t n, float *s, const void *w,
         const __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(x86_load256(y[i].bsums), sc16), 5);
         const __m512i sc = _mm512_castsi256_si512(sc16);
         __m512i sumi = _mm512_setzero_si512();
+        #pragma GCC unroll 4
         for (int h = 0; h < 2; h++) {
             const __m512i l = x86_load512(x[i].ql + 64 * h);
             const __m512i hh = _mm512_broadcast_i64x4(x86_load256(x[i].qh + 32 * h));
@@ -573,6 +582,7 @@ static inline void x86_vec_dot_iq4_xs_q8_K_512(int64_t n, float *s, const void *
     for (int64_t i = 0; i < nb; i++) {
         const __m512i sc = _mm512_castsi128_si512(x86_iq4_xs_scales(x[i].scales_l, x[i].scales_h));
         __m512i sumi = _mm512_setzero_si512();
+        #pragma GCC unroll 4
         for (int ib = 0; ib < 8; ib += 2) {
             const __m512i q = _mm512_shuffle_epi8(book, x86_nibbles32x2(x[i].qs + 16 * ib, x[i].qs + 16 * ib + 16));
             const __m512i v = x86_load512(y[i].qs + 32 * ib);
