@@ -522,9 +522,46 @@ static double dot_magnitude(int t, int act, const void *w, const void *a, int64_
     return s;
 }
 
+/* One vec_dot case: weights of shape ws against activations of shape as. */
+static void vec_dot_case(const char *kernel, int t, int act, PlumbVecDotFn fn, int64_t n, int ws, int as,
+                         size_t woff, size_t aoff)
+{
+    char what[200];
+    const size_t wrs = plumb_qtype_row_size((uint32_t)t, (uint64_t)n);
+    const size_t ars = plumb_qtype_row_size((uint32_t)act, (uint64_t)n);
+    CdRng r = case_rng();
+    CdBuf w, a, out;
+    float *xf = xmalloc((size_t)n * sizeof *xf);
+    float e = 0.0f, g;
+    buf(&w, wrs, woff, 0);
+    make_weights(t, w.p, n, ws, &r);
+    make_floats(xf, n, as, &r);
+    buf(&a, ars, aoff, 0);
+    ref.from_float[act](xf, a.p, n);
+    free(xf);
+    buf(&out, sizeof(float), 0, CD_POISON);
+    snprintf(what, sizeof what, "n=%" PRId64 " weights %s at +%zu, activations %s at +%zu", n, wshape_names[ws],
+             woff, ashape_names[as], aoff);
+    ref.vec_dot[t](n, &e, w.p, a.p);
+    Call c = { .kind = K_DOT, .fn.dot = fn, .in0 = w.p, .in1 = a.p, .out = out.p, .n = n };
+    cases_run++;
+    if (!guarded(kernel, &c, what) && canaries_ok(kernel, &out, what)) {
+        memcpy(&g, out.p, sizeof g);
+        const double mag = dot_magnitude(t, act, w.p, a.p, n);
+        const double tol = DOT_EPS * mag + DOT_ABS;
+        const double err = fabs((double)g - (double)e);
+        if (!(err <= tol) && !(isnan(e) && isnan(g)) && !(isinf(e) && e == g))
+            fail(kernel, "%s: expected %.9g, got %.9g (|diff| %.3g > %.3g = %.0e * sum|w*a| %.6g)", what, e, g, err,
+                 tol, DOT_EPS, mag);
+    }
+    cd_buf_free(&w);
+    cd_buf_free(&a);
+    cd_buf_free(&out);
+}
+
 static void check_vec_dot(int t, PlumbVecDotFn fn)
 {
-    char kernel[64], what[200];
+    char kernel[64];
     int64_t lens[16];
     const PlumbQTraits *tr = plumb_qtype_traits((uint32_t)t);
     const int act = tr->act;
@@ -541,43 +578,14 @@ static void check_vec_dot(int t, PlumbVecDotFn fn)
     for (int li = 0; li < nl; li++) {
         for (int ws = 0; ws < W_NSHAPES; ws++) {
             for (int as = 0; as < A_NSHAPES; as++) {
-                if (as == A_TIES)
+                /* random weights meet every activation shape (several draws of
+                 * the random ones); edge weights meet a few */
+                const int reps = ws == W_RANDOM && (as == A_NORMAL || as == A_SPIKES) ? 4 : 1;
+                if (as == A_TIES || (ws != W_RANDOM && as != A_NORMAL && as != A_CONST && as != A_ALTERNATE))
                     continue;
-                if (ws != W_RANDOM && as != A_NORMAL && as != A_CONST && as != A_ALTERNATE)
-                    continue; /* edge weights against a few activation shapes */
-                const int64_t n = lens[li];
-                const size_t wrs = plumb_qtype_row_size((uint32_t)t, (uint64_t)n);
-                const size_t ars = plumb_qtype_row_size((uint32_t)act, (uint64_t)n);
-                const size_t woff = align_of(t) * (size_t)((li + as) % 4);
-                const size_t aoff = align_of(act) * (size_t)((li + ws) % 3);
-                CdRng r = case_rng();
-                CdBuf w, a, out;
-                float *xf = xmalloc((size_t)n * sizeof *xf);
-                buf(&w, wrs, woff, 0);
-                make_weights(t, w.p, n, ws, &r);
-                make_floats(xf, n, as, &r);
-                buf(&a, ars, aoff, 0);
-                ref.from_float[act](xf, a.p, n);
-                free(xf);
-                buf(&out, sizeof(float), 0, CD_POISON);
-                snprintf(what, sizeof what, "n=%" PRId64 " weights %s at +%zu, activations %s at +%zu", n,
-                         wshape_names[ws], woff, ashape_names[as], aoff);
-                float e = 0.0f, g;
-                ref.vec_dot[t](n, &e, w.p, a.p);
-                Call c = { .kind = K_DOT, .fn.dot = fn, .in0 = w.p, .in1 = a.p, .out = out.p, .n = n };
-                cases_run++;
-                if (!guarded(kernel, &c, what) && canaries_ok(kernel, &out, what)) {
-                    memcpy(&g, out.p, sizeof g);
-                    const double mag = dot_magnitude(t, act, w.p, a.p, n);
-                    const double tol = DOT_EPS * mag + DOT_ABS;
-                    const double err = fabs((double)g - (double)e);
-                    if (!(err <= tol) && !(isnan(e) && isnan(g)) && !(isinf(e) && e == g))
-                        fail(kernel, "%s: expected %.9g, got %.9g (|diff| %.3g > %.3g = %.0e * sum|w*a| %.6g)", what,
-                             e, g, err, tol, DOT_EPS, mag);
-                }
-                cd_buf_free(&w);
-                cd_buf_free(&a);
-                cd_buf_free(&out);
+                for (int rep = 0; rep < reps; rep++)
+                    vec_dot_case(kernel, t, act, fn, lens[li], ws, as, align_of(t) * (size_t)((li + as + rep) % 4),
+                                 align_of(act) * (size_t)((li + ws + rep) % 3));
             }
         }
     }
