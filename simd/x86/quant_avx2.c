@@ -108,27 +108,34 @@ static inline __m256i q5_values(const uint8_t *qs, const uint8_t *qh)
 
 /* ------------------------------------------------------------ 32-element dots */
 
+/* Q4_0: sum((u - 8) * a) = sum(u * a) - sum(8 * a) over the unsigned
+ * nibbles u, both halves from maddubs (no int16 overflow: 15*127*2 and
+ * 8*127*2), one subtraction instead of the sign trick's two signs. */
+static inline __m256i q4_0_dot(const uint8_t *qs, const int8_t *a8)
+{
+    const __m256i a = _mm256_loadu_si256((const __m256i *)a8);
+    const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(x86_nibbles32(qs), a),
+                                       _mm256_maddubs_epi16(_mm256_set1_epi8(8), a));
+    return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+}
+
 static void vec_dot_q4_0_q8_0(int64_t n, float *s, const void *w, const void *a)
 {
     const PlumbBlockQ4_0 *x = w;
     const PlumbBlockQ8_0 *y = a;
     const int64_t nb = n / PLUMB_QK;
-    const __m256i off = _mm256_set1_epi8(8);
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 1 < nb; i += 2) {
-        const __m256i q0 = _mm256_sub_epi8(x86_nibbles32(x[i].qs), off);
-        const __m256i q1 = _mm256_sub_epi8(x86_nibbles32(x[i + 1].qs), off);
-        const __m256i p0 = x86_dot_s8s8_i32(q0, _mm256_loadu_si256((const __m256i *)y[i].qs));
-        const __m256i p1 = x86_dot_s8s8_i32(q1, _mm256_loadu_si256((const __m256i *)y[i + 1].qs));
+        const __m256i p0 = q4_0_dot(x[i].qs, y[i].qs);
+        const __m256i p1 = q4_0_dot(x[i + 1].qs, y[i + 1].qs);
         const float d0 = x86_fp16(x[i].d) * x86_fp16(y[i].d);
         const float d1 = x86_fp16(x[i + 1].d) * x86_fp16(y[i + 1].d);
         acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d0), _mm256_cvtepi32_ps(p0), acc0);
         acc1 = _mm256_fmadd_ps(_mm256_set1_ps(d1), _mm256_cvtepi32_ps(p1), acc1);
     }
     if (i < nb) {
-        const __m256i q0 = _mm256_sub_epi8(x86_nibbles32(x[i].qs), off);
-        const __m256i p0 = x86_dot_s8s8_i32(q0, _mm256_loadu_si256((const __m256i *)y[i].qs));
+        const __m256i p0 = q4_0_dot(x[i].qs, y[i].qs);
         const float d0 = x86_fp16(x[i].d) * x86_fp16(y[i].d);
         acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d0), _mm256_cvtepi32_ps(p0), acc0);
     }
