@@ -2,9 +2,8 @@
  * quant_avx512.c — AVX-512 (F, BW, DQ, VL) kernels of the quant types: the
  * 512-bit dot products (x86_util.h, shared with the VNNI tier), the
  * activation quantisers and dequantisation.  plumb_dsp_init_avx512()
- * installs them and the vector ops of vec_avx512.c; the entries it leaves
- * alone (BF16 quantiser; Q4_1, Q5_0, Q5_1, Q2_K, Q3_K dequantisation) keep
- * the AVX2 kernels of the tier below.
+ * installs them and the vector ops of vec_avx512.c (topk keeps the AVX2
+ * kernel of the tier below).
  *
  * The promises are those of the AVX2 tier (quant_avx2.c): quantisers give
  * the C bytes, dequantisers the C bits, dot products the C value up to float
@@ -122,6 +121,22 @@ static void from_float_f16(const float *x, void *vy, int64_t n)
         y[i] = to_fp16(x[i]);
 }
 
+/* bf16: round to nearest even; a NaN keeps its top bits and is quieted. */
+static void from_float_bf16(const float *x, void *vy, int64_t n)
+{
+    uint16_t *y = vy;
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        const __m512 v = _mm512_maskz_loadu_ps(k, x + i);
+        const __m512i u = _mm512_castps_si512(v);
+        const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+        __m512i r = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), odd), 16);
+        const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+        r = _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
+        _mm256_mask_storeu_epi16(y + i, k, _mm512_cvtepi32_epi16(r));
+    }
+}
+
 /* ------------------------------------------------------------ dequantisers */
 
 /* 16 signed bytes -> 16 floats, (float)q * d. */
@@ -171,6 +186,91 @@ static void to_float_q4_0(const void *vx, float *y, int64_t n)
     const PlumbBlockQ4_0 *x = vx;
     for (int64_t i = 0; i < n / PLUMB_QK; i++, y += PLUMB_QK)
         store32_mul(y, _mm256_sub_epi8(x86_nibbles32(x[i].qs), _mm256_set1_epi8(8)), _mm512_set1_ps(x86_fp16(x[i].d)));
+}
+
+/* 16 signed bytes -> 16 floats, (float)q * d + m. */
+static inline void store16_mul_add(float *y, __m128i q, __m512 d, __m512 m)
+{
+    _mm512_storeu_ps(y, _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)), d), m));
+}
+
+static inline void store32_mul_add(float *y, __m256i q, __m512 d, __m512 m)
+{
+    store16_mul_add(y, _mm256_castsi256_si128(q), d, m);
+    store16_mul_add(y + 16, _mm256_extracti128_si256(q, 1), d, m);
+}
+
+/* Q5 blocks: the 32 five-bit values, high bit from qh (bit j = element j). */
+static inline __m256i q5_values(const uint8_t *qs, const uint8_t *qh)
+{
+    return _mm256_mask_blend_epi8(x86_load_u32(qh), x86_nibbles32(qs),
+                                  _mm256_or_si256(x86_nibbles32(qs), _mm256_set1_epi8(0x10)));
+}
+
+static void to_float_q4_1(const void *vx, float *y, int64_t n)
+{
+    const PlumbBlockQ4_1 *x = vx;
+    for (int64_t i = 0; i < n / PLUMB_QK; i++, y += PLUMB_QK)
+        store32_mul_add(y, x86_nibbles32(x[i].qs), _mm512_set1_ps(x86_fp16(x[i].d)), _mm512_set1_ps(x86_fp16(x[i].m)));
+}
+
+static void to_float_q5_0(const void *vx, float *y, int64_t n)
+{
+    const PlumbBlockQ5_0 *x = vx;
+    for (int64_t i = 0; i < n / PLUMB_QK; i++, y += PLUMB_QK)
+        store32_mul(y, _mm256_sub_epi8(q5_values(x[i].qs, x[i].qh), _mm256_set1_epi8(16)),
+                    _mm512_set1_ps(x86_fp16(x[i].d)));
+}
+
+static void to_float_q5_1(const void *vx, float *y, int64_t n)
+{
+    const PlumbBlockQ5_1 *x = vx;
+    for (int64_t i = 0; i < n / PLUMB_QK; i++, y += PLUMB_QK)
+        store32_mul_add(y, q5_values(x[i].qs, x[i].qh), _mm512_set1_ps(x86_fp16(x[i].d)),
+                        _mm512_set1_ps(x86_fp16(x[i].m)));
+}
+
+static void to_float_q2_K(const void *vx, float *y, int64_t n)
+{
+    const PlumbBlockQ2_K *x = vx;
+    const __m256i m3 = _mm256_set1_epi8(3);
+    for (int64_t i = 0; i < n / PLUMB_QK_K; i++) {
+        const float d = x86_fp16(x[i].d), dmin = x86_fp16(x[i].dmin);
+        for (int h = 0; h < 2; h++) {
+            const __m256i bits = x86_load256(x[i].qs + 32 * h);
+            for (int p = 0; p < 4; p++, y += 32) {
+                const __m256i q = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * p), m3);
+                const uint8_t s0 = x[i].scales[8 * h + 2 * p], s1 = x[i].scales[8 * h + 2 * p + 1];
+                store16_mul_sub(y, _mm256_castsi256_si128(q), _mm512_set1_ps(d * (float)(s0 & 0xf)),
+                                _mm512_set1_ps(dmin * (float)(s0 >> 4)));
+                store16_mul_sub(y + 16, _mm256_extracti128_si256(q, 1), _mm512_set1_ps(d * (float)(s1 & 0xf)),
+                                _mm512_set1_ps(dmin * (float)(s1 >> 4)));
+            }
+        }
+    }
+}
+
+static void to_float_q3_K(const void *vx, float *y, int64_t n)
+{
+    const PlumbBlockQ3_K *x = vx;
+    const __m256i m3 = _mm256_set1_epi8(3), m4 = _mm256_set1_epi8(4);
+    for (int64_t i = 0; i < n / PLUMB_QK_K; i++) {
+        const float d = x86_fp16(x[i].d);
+        int8_t sc[16];
+        _mm_storeu_si128((__m128i *)sc, x86_q3_K_scales(x[i].scales));
+        const __m256i hm = x86_load256(x[i].hmask);
+        for (int h = 0; h < 2; h++) {
+            const __m256i bits = x86_load256(x[i].qs + 32 * h);
+            for (int p = 0; p < 4; p++, y += 32) {
+                const __m256i lo = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * p), m3);
+                /* minus 4 where the high bit is clear */
+                const __mmask32 set = _mm256_test_epi8_mask(hm, _mm256_set1_epi8((char)(1 << (4 * h + p))));
+                const __m256i q = _mm256_mask_sub_epi8(_mm256_sub_epi8(lo, m4), set, lo, _mm256_setzero_si256());
+                store16_mul(y, _mm256_castsi256_si128(q), _mm512_set1_ps(d * (float)sc[8 * h + 2 * p]));
+                store16_mul(y + 16, _mm256_extracti128_si256(q, 1), _mm512_set1_ps(d * (float)sc[8 * h + 2 * p + 1]));
+            }
+        }
+    }
 }
 
 static void to_float_q8_0(const void *vx, float *y, int64_t n)
@@ -272,6 +372,7 @@ void plumb_dsp_init_avx512(PlumbDsp *dsp)
     x86_install_dots512(dsp);
 
     dsp->from_float[PLUMB_QTYPE_F16] = from_float_f16;
+    dsp->from_float[PLUMB_QTYPE_BF16] = from_float_bf16;
     dsp->from_float[PLUMB_QTYPE_Q8_0] = from_float_q8_0;
     dsp->from_float[PLUMB_QTYPE_Q8_1] = from_float_q8_1;
     dsp->from_float[PLUMB_QTYPE_Q8_K] = from_float_q8_K;
@@ -279,6 +380,11 @@ void plumb_dsp_init_avx512(PlumbDsp *dsp)
     dsp->to_float[PLUMB_QTYPE_F16] = to_float_f16;
     dsp->to_float[PLUMB_QTYPE_BF16] = to_float_bf16;
     dsp->to_float[PLUMB_QTYPE_Q4_0] = to_float_q4_0;
+    dsp->to_float[PLUMB_QTYPE_Q4_1] = to_float_q4_1;
+    dsp->to_float[PLUMB_QTYPE_Q5_0] = to_float_q5_0;
+    dsp->to_float[PLUMB_QTYPE_Q5_1] = to_float_q5_1;
+    dsp->to_float[PLUMB_QTYPE_Q2_K] = to_float_q2_K;
+    dsp->to_float[PLUMB_QTYPE_Q3_K] = to_float_q3_K;
     dsp->to_float[PLUMB_QTYPE_Q8_0] = to_float_q8_0;
     dsp->to_float[PLUMB_QTYPE_IQ4_NL] = to_float_iq4_nl;
     dsp->to_float[PLUMB_QTYPE_Q4_K] = to_float_q4_K;
