@@ -139,6 +139,24 @@ static void topk_c(const float *x, int64_t n, int k, int32_t *idx)
     }
 }
 
+/* The tiled products of the C tier: the definition of dsp->gemm, one
+ * vec_dot per (row, token). */
+#define GEMM_REF(name, dot)                                                                    \
+    static void name(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,     \
+                     const void *const *a, float *const *y, int64_t nt)                        \
+    {                                                                                          \
+        for (int64_t r = r0; r < r1; r++)                                                      \
+            for (int64_t t = 0; t < nt; t++)                                                   \
+                dot(n, &y[t][r], (const char *)w + (uint64_t)r * w_stride, a[t]);              \
+    }
+GEMM_REF(gemm_q4_0_c, plumb_vec_dot_q4_0_q8_0_c)
+GEMM_REF(gemm_q8_0_c, plumb_vec_dot_q8_0_q8_0_c)
+GEMM_REF(gemm_q4_K_c, plumb_vec_dot_q4_K_q8_K_c)
+GEMM_REF(gemm_q5_K_c, plumb_vec_dot_q5_K_q8_K_c)
+GEMM_REF(gemm_q6_K_c, plumb_vec_dot_q6_K_q8_K_c)
+GEMM_REF(gemm_iq4_xs_c, plumb_vec_dot_iq4_xs_q8_K_c)
+#undef GEMM_REF
+
 void plumb_dsp_init_c(PlumbDsp *dsp)
 {
     memset(dsp, 0, sizeof *dsp);
@@ -190,14 +208,23 @@ void plumb_dsp_init_c(PlumbDsp *dsp)
     dsp->axpy = axpy_c;
     dsp->scale = scale_c;
     dsp->topk = topk_c;
+
+    dsp->gemm[PLUMB_QTYPE_Q4_0] = gemm_q4_0_c;
+    dsp->gemm[PLUMB_QTYPE_Q8_0] = gemm_q8_0_c;
+    dsp->gemm[PLUMB_QTYPE_Q4_K] = gemm_q4_K_c;
+    dsp->gemm[PLUMB_QTYPE_Q5_K] = gemm_q5_K_c;
+    dsp->gemm[PLUMB_QTYPE_Q6_K] = gemm_q6_K_c;
+    dsp->gemm[PLUMB_QTYPE_IQ4_XS] = gemm_iq4_xs_c;
 }
 
 void plumb_dsp_init(PlumbDsp *dsp, unsigned flags)
 {
     plumb_dsp_init_c(dsp);
 #if PLUMB_HAVE_AVX2
-    if (flags & PLUMB_CPU_AVX2)
+    if (flags & PLUMB_CPU_AVX2) {
         plumb_dsp_init_avx2(dsp);
+        plumb_dsp_init_avx2_gemm(dsp);
+    }
 #endif
 #if PLUMB_HAVE_AVX512
     if (flags & PLUMB_CPU_AVX512)
@@ -215,5 +242,14 @@ void plumb_dsp_init(PlumbDsp *dsp, unsigned flags)
     if (flags & PLUMB_CPU_DOTPROD)
         plumb_dsp_init_dotprod(dsp);
 #endif
+    {
+        /* A C tiled product left under a tier's faster vec_dot would be a
+         * step down: drop it, so the caller loops over the tier's vec_dot. */
+        PlumbDsp ref;
+        plumb_dsp_init_c(&ref);
+        for (int t = 0; t < PLUMB_QTYPE_COUNT; t++)
+            if (dsp->gemm[t] && dsp->gemm[t] == ref.gemm[t] && dsp->vec_dot[t] != ref.vec_dot[t])
+                dsp->gemm[t] = NULL;
+    }
     dsp->flags = flags;
 }

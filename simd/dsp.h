@@ -20,6 +20,15 @@
 typedef void (*PlumbToFloatFn)(const void *x, float *y, int64_t n);
 typedef void (*PlumbFromFloatFn)(const float *x, void *y, int64_t n);
 typedef void (*PlumbVecDotFn)(int64_t n, float *s, const void *w, const void *a);
+/* Tiled matrix product: for r0 <= r < r1 and t < nt,
+ *   y[t][r] = vec_dot(n, row r, a[t])
+ * where row r (n elements of the weight type) starts at w + r * w_stride and
+ * a[t] holds n elements of the activation type.  Each weight block is
+ * unpacked once for several tokens.  Every y[t][r] is computed with the same
+ * operations whatever r0, r1, nt and the position of r and t in their tiles,
+ * so splitting rows or tokens differently gives the same bits. */
+typedef void (*PlumbGemmFn)(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,
+                            const void *const *a, float *const *y, int64_t nt);
 
 typedef struct PlumbDsp {
     unsigned flags;                                /* PLUMB_CPU_* tiers in use */
@@ -43,6 +52,8 @@ typedef struct PlumbDsp {
     void (*scale)(float *y, float a, int64_t n);
     /* indices of the k largest of x[0..n), largest first, lower index first on ties */
     void (*topk)(const float *x, int64_t n, int k, int32_t *idx);
+    /* tiled weight x activations products (NULL: the caller loops over vec_dot) */
+    PlumbGemmFn gemm[PLUMB_QTYPE_COUNT];
 } PlumbDsp;
 
 /* Fill dsp for the given tier flags (a subset of plumb_cpu_detect()). */
@@ -52,6 +63,8 @@ void plumb_dsp_init(PlumbDsp *dsp, unsigned flags);
 void plumb_dsp_init_c(PlumbDsp *dsp);
 /* Tier initialisers: each overwrites the entries it implements. */
 void plumb_dsp_init_avx2(PlumbDsp *dsp);
+/* The AVX2 tiled products (simd/x86/gemm_avx2.c), installed after plumb_dsp_init_avx2(). */
+void plumb_dsp_init_avx2_gemm(PlumbDsp *dsp);
 void plumb_dsp_init_avx512(PlumbDsp *dsp);
 void plumb_dsp_init_avx512vnni(PlumbDsp *dsp);
 void plumb_dsp_init_neon(PlumbDsp *dsp);

@@ -8,7 +8,7 @@
 
 void plumb_attn(const PlumbDsp *dsp, const PlumbKVCache *kv, int32_t layer,
                 const PlumbAttnShape *shape, const float *q, float *out, int64_t n,
-                int32_t pos0, float *scores)
+                int32_t pos0, int32_t h0, int32_t h1, float *scores)
 {
     const int32_t hd = shape->head_dim;
     const int32_t group = shape->n_head / shape->n_head_kv;
@@ -17,7 +17,7 @@ void plumb_attn(const PlumbDsp *dsp, const PlumbKVCache *kv, int32_t layer,
 
     for (int64_t t = 0; t < n; t++) {
         const int32_t n_kv = pos0 + (int32_t)t + 1; /* causal: keys 0..pos */
-        for (int32_t h = 0; h < shape->n_head; h++) {
+        for (int32_t h = h0; h < h1; h++) {
             const int32_t g = h / group;
             const float *qh = q + t * width_q + (int64_t)h * hd;
             float *oh = out + t * width_q + (int64_t)h * hd;

@@ -7,7 +7,10 @@
  *   p    = softmax(s)                             (max-subtracted, in float)
  *   o_h  = sum_j p[j] v_g[j]
  * as ggml's soft_max with the scale applied to the scores.  The cache must
- * already hold the keys and values of the new tokens.
+ * already hold the keys and values of the new tokens.  Each call covers the
+ * query heads [h0, h1) of every token, so threads split the heads: every
+ * output element is written by one call, with the same operations whatever
+ * the split.
  */
 #ifndef PLUMB_ATTN_H
 #define PLUMB_ATTN_H
@@ -23,10 +26,10 @@ typedef struct PlumbAttnShape {
     int32_t head_dim;  /* floats per head */
 } PlumbAttnShape;
 
-/* q: [n][n_head*head_dim] roped queries; out: [n][n_head*head_dim];
- * scores: scratch of pos0 + n floats. */
+/* q: [n][n_head*head_dim] roped queries; out: [n][n_head*head_dim], heads
+ * [h0, h1) written; scores: scratch of pos0 + n floats. */
 void plumb_attn(const PlumbDsp *dsp, const PlumbKVCache *kv, int32_t layer,
                 const PlumbAttnShape *shape, const float *q, float *out, int64_t n,
-                int32_t pos0, float *scores);
+                int32_t pos0, int32_t h0, int32_t h1, float *scores);
 
 #endif

@@ -37,22 +37,32 @@ int plumb_fwd_init(PlumbFwd *f, const PlumbModel *m, int32_t n_batch, int32_t n_
         max_in = (size_t)in->n_ff;
     f->n_batch = n_batch;
     f->n_ctx = n_ctx;
+    f->n_threads = m->n_threads > 0 ? m->n_threads : 1;
+    if (f->n_threads > 1) {
+        if ((rc = plumb_threadpool_open(&f->tp, f->n_threads, err)) < 0) {
+            plumb_fwd_free(f);
+            return rc;
+        }
+        f->n_threads = plumb_threadpool_n_threads(f->tp);
+    }
     f->x = malloc(B * E * sizeof(float));
     f->xb = malloc(B * E * sizeof(float));
     f->xb2 = malloc(B * E * sizeof(float));
     f->q = malloc(B * nq * sizeof(float));
     f->att = malloc(B * nq * sizeof(float));
-    f->scores = malloc((size_t)n_ctx * sizeof(float));
+    f->scores = malloc((size_t)f->n_threads * (size_t)n_ctx * sizeof(float));
     f->rope_cos = malloc(B * half * sizeof(float));
     f->rope_sin = malloc(B * half * sizeof(float));
     /* activation rows are at most 4 bytes an element (float32) */
     f->mm.q_cap = (uint64_t)B * max_in * sizeof(float);
     f->mm.q = malloc(f->mm.q_cap);
+    f->mm.q2 = malloc(f->mm.q_cap);
     f->mm.n_cap = n_batch;
     f->mm.a = malloc(B * sizeof *f->mm.a);
-    f->mm.y = malloc(B * sizeof *f->mm.y);
+    f->mm.a2 = malloc(B * sizeof *f->mm.a2);
+    f->mm.y = malloc(PLUMB_MATMUL_MAX_TASKS * B * sizeof *f->mm.y);
     if (!f->x || !f->xb || !f->xb2 || !f->q || !f->att || !f->scores || !f->rope_cos ||
-        !f->rope_sin || !f->mm.q || !f->mm.a || !f->mm.y)
+        !f->rope_sin || !f->mm.q || !f->mm.q2 || !f->mm.a || !f->mm.a2 || !f->mm.y)
         goto nomem;
     if (m->is_moe) {
         if ((rc = plumb_moe_init(&f->moe, m, n_batch, err)) < 0) {
@@ -89,9 +99,12 @@ void plumb_fwd_free(PlumbFwd *f)
     free(f->ff_up);
     free(f->ff_hid);
     free(f->mm.q);
+    free(f->mm.q2);
     free(f->mm.a);
+    free(f->mm.a2);
     free(f->mm.y);
     plumb_moe_free(&f->moe);
+    plumb_threadpool_close(f->tp);
     memset(f, 0, sizeof *f);
 }
 
@@ -126,13 +139,13 @@ void plumb_rope_cache(const PlumbRope *r, int32_t pos, float *cos_out, float *si
 /* ------------------------------------------------------------- the pass */
 
 /* In place: RMSNorm with weight w, then RoPE, on each of n_heads heads of
- * every token's row (row stride `stride` floats). */
+ * the rows of tokens [t0, t1) (row stride `stride` floats). */
 static void norm_rope_heads(const PlumbModel *m, const PlumbFwd *f, float *rows, int64_t stride,
-                            int64_t n, int32_t n_heads, const float *w)
+                            int64_t t0, int64_t t1, int32_t n_heads, const float *w)
 {
     const PlumbDsp *dsp = &m->dsp;
     const int32_t hd = m->info.head_dim;
-    for (int64_t t = 0; t < n; t++) {
+    for (int64_t t = t0; t < t1; t++) {
         const float *c = f->rope_cos + t * (hd / 2), *s = f->rope_sin + t * (hd / 2);
         for (int32_t h = 0; h < n_heads; h++) {
             float *v = rows + t * stride + (int64_t)h * hd;
@@ -142,16 +155,49 @@ static void norm_rope_heads(const PlumbModel *m, const PlumbFwd *f, float *rows,
     }
 }
 
+/* The attention of one layer after the Q, K, V products: per-head norms
+ * and RoPE split by token, then attention split by query head. */
+typedef struct AttnRun {
+    const PlumbModel *m;
+    const PlumbLayer *L;
+    PlumbFwd *f;
+    const PlumbKVCache *kv;
+    float *kcache;       /* keys of the new tokens (row stride kv->width) */
+    int32_t layer;       /* layer index */
+    int32_t pos0;        /* position of the first new token */
+    int64_t n;           /* new tokens */
+} AttnRun;
+
+static void attn_worker(void *arg, int ith, int nth)
+{
+    const AttnRun *r = arg;
+    const PlumbModelInfo *in = &r->m->info;
+    const PlumbAttnShape shape = { in->n_head, in->n_head_kv, in->head_dim };
+    const int64_t nq = (int64_t)in->n_head * in->head_dim;
+    int64_t lo, hi;
+
+    plumb_matmul_split(r->n, 1, ith, nth, &lo, &hi);
+    norm_rope_heads(r->m, r->f, r->f->q, nq, lo, hi, in->n_head, r->L->q_norm);
+    norm_rope_heads(r->m, r->f, r->kcache, r->kv->width, lo, hi, in->n_head_kv, r->L->k_norm);
+    if (r->f->tp && nth > 1)
+        plumb_threadpool_barrier(r->f->tp);
+    plumb_matmul_split(in->n_head, 1, ith, nth, &lo, &hi);
+    plumb_attn(&r->m->dsp, r->kv, r->layer, &shape, r->f->q, r->f->att, r->n, r->pos0,
+               (int32_t)lo, (int32_t)hi, r->f->scores + (int64_t)ith * r->f->n_ctx);
+}
+
 static void ffn_dense(const PlumbModel *m, const PlumbLayer *L, PlumbFwd *f, const float *x,
                       float *out, int64_t n)
 {
     const PlumbDsp *dsp = &m->dsp;
     const int64_t E = m->info.n_embd, FF = m->info.n_ff;
-    plumb_matmul(dsp, &L->ffn_gate, 0, x, E, f->ff_gate, FF, n, &f->mm);
-    plumb_matmul(dsp, &L->ffn_up, 0, x, E, f->ff_up, FF, n, &f->mm);
+    const PlumbWeight *gu[2] = { &L->ffn_gate, &L->ffn_up };
+    float *const gu_out[2] = { f->ff_gate, f->ff_up };
+    const int64_t gu_stride[2] = { FF, FF };
+    plumb_matmul_multi(f->tp, dsp, gu, 2, x, E, gu_out, gu_stride, n, &f->mm);
     for (int64_t t = 0; t < n; t++)
         dsp->swiglu(f->ff_hid + t * FF, f->ff_gate + t * FF, f->ff_up + t * FF, FF);
-    plumb_matmul(dsp, &L->ffn_down, 0, f->ff_hid, FF, out, E, n, &f->mm);
+    plumb_matmul(f->tp, dsp, &L->ffn_down, 0, f->ff_hid, FF, out, E, n, &f->mm);
 }
 
 void plumb_forward(const PlumbModel *m, PlumbFwd *f, PlumbKVCache *kv, const int32_t *ids,
@@ -163,7 +209,6 @@ void plumb_forward(const PlumbModel *m, PlumbFwd *f, PlumbKVCache *kv, const int
     const int64_t nq = (int64_t)in->n_head * hd, width = kv->width;
     const int32_t pos0 = kv->n_used;
     const float eps = in->rms_eps;
-    const PlumbAttnShape shape = { in->n_head, in->n_head_kv, in->head_dim };
 
     /* token embeddings */
     for (int64_t t = 0; t < n; t++) {
@@ -178,17 +223,20 @@ void plumb_forward(const PlumbModel *m, PlumbFwd *f, PlumbKVCache *kv, const int
     for (int32_t l = 0; l < in->n_layer; l++) {
         const PlumbLayer *L = &m->layers[l];
         float *kcache = plumb_kv_k(kv, l, pos0), *vcache = plumb_kv_v(kv, l, pos0);
+        const PlumbWeight *qkv[3] = { &L->wq, &L->wk, &L->wv };
+        float *const qkv_out[3] = { f->q, kcache, vcache };
+        const int64_t qkv_stride[3] = { nq, width, width };
+        AttnRun ar = { m, L, f, kv, kcache, l, pos0, n };
 
         /* attention: Q to the run state, K and V straight into the cache */
         for (int64_t t = 0; t < n; t++)
             dsp->rmsnorm(f->xb + t * E, f->x + t * E, L->attn_norm, E, eps);
-        plumb_matmul(dsp, &L->wq, 0, f->xb, E, f->q, nq, n, &f->mm);
-        plumb_matmul(dsp, &L->wk, 0, f->xb, E, kcache, width, n, &f->mm);
-        plumb_matmul(dsp, &L->wv, 0, f->xb, E, vcache, width, n, &f->mm);
-        norm_rope_heads(m, f, f->q, nq, n, in->n_head, L->q_norm);
-        norm_rope_heads(m, f, kcache, width, n, in->n_head_kv, L->k_norm);
-        plumb_attn(dsp, kv, l, &shape, f->q, f->att, n, pos0, f->scores);
-        plumb_matmul(dsp, &L->wo, 0, f->att, nq, f->xb2, E, n, &f->mm);
+        plumb_matmul_multi(f->tp, dsp, qkv, 3, f->xb, E, qkv_out, qkv_stride, n, &f->mm);
+        if (f->tp)
+            plumb_threadpool_run(f->tp, attn_worker, &ar);
+        else
+            attn_worker(&ar, 0, 1);
+        plumb_matmul(f->tp, dsp, &L->wo, 0, f->att, nq, f->xb2, E, n, &f->mm);
         for (int64_t i = 0; i < n * E; i++)
             f->x[i] += f->xb2[i];
 
@@ -196,7 +244,7 @@ void plumb_forward(const PlumbModel *m, PlumbFwd *f, PlumbKVCache *kv, const int
         for (int64_t t = 0; t < n; t++)
             dsp->rmsnorm(f->xb + t * E, f->x + t * E, L->ffn_norm, E, eps);
         if (m->is_moe)
-            plumb_moe_forward(m, L, &f->moe, &f->mm, f->xb, f->xb2, n);
+            plumb_moe_forward(m, L, &f->moe, &f->mm, f->tp, f->xb, f->xb2, n);
         else
             ffn_dense(m, L, f, f->xb, f->xb2, n);
         for (int64_t i = 0; i < n * E; i++)
@@ -209,7 +257,7 @@ void plumb_forward(const PlumbModel *m, PlumbFwd *f, PlumbKVCache *kv, const int
         const int64_t first = n - n_out;
         for (int64_t t = first; t < n; t++)
             dsp->rmsnorm(f->xb + t * E, f->x + t * E, m->output_norm, E, eps);
-        plumb_matmul(dsp, &m->output, 0, f->xb + first * E, E, logits, in->n_vocab, n_out,
+        plumb_matmul(f->tp, dsp, &m->output, 0, f->xb + first * E, E, logits, in->n_vocab, n_out,
                      &f->mm);
     }
 }

@@ -6,6 +6,13 @@
  * context of n_ctx positions, so evaluating a token allocates nothing.  The
  * pass reads the model (immutable) and appends the new tokens' keys and
  * values to the session's cache.
+ *
+ * PlumbFwd owns a thread pool of the model's n_threads.  Every matrix
+ * product splits its rows across the pool, attention splits the query
+ * heads, and the MoE block runs as one pool run in phases (see moe.h).
+ * Each output element is computed by exactly one thread with the same
+ * operations whatever the number of threads, so the logits do not depend
+ * on it.
  */
 #ifndef PLUMB_FORWARD_H
 #define PLUMB_FORWARD_H
@@ -16,6 +23,7 @@
 #include "matmul.h"
 #include "model.h"
 #include "moe.h"
+#include "threadpool.h"
 
 typedef struct PlumbFwd {
     int32_t n_batch;  /* most tokens one plumb_forward() call takes */
@@ -25,7 +33,7 @@ typedef struct PlumbFwd {
     float *xb2;       /* [n_batch][n_embd] output of a sub-layer */
     float *q;         /* [n_batch][n_head * head_dim] queries */
     float *att;       /* [n_batch][n_head * head_dim] attention output */
-    float *scores;    /* [n_ctx] attention scores of one head */
+    float *scores;    /* [n_threads][n_ctx] attention scores of one head, per thread */
     float *rope_cos;  /* [n_batch][head_dim / 2] per position of the batch */
     float *rope_sin;  /* [n_batch][head_dim / 2] */
     float *ff_gate;   /* [n_batch][n_ff] dense FFN (qwen3) */
@@ -33,6 +41,8 @@ typedef struct PlumbFwd {
     float *ff_hid;    /* [n_batch][n_ff] */
     PlumbMatmulScratch mm; /* quantised activations of n_batch rows */
     PlumbMoE moe;     /* expert scratch (qwen3moe) */
+    PlumbThreadpool *tp; /* owned; NULL with one thread */
+    int n_threads;    /* threads of the pool, caller included (>= 1) */
 } PlumbFwd;
 
 int plumb_fwd_init(PlumbFwd *f, const PlumbModel *m, int32_t n_batch, int32_t n_ctx,

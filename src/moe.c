@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include "err.h"
 #include "moe.h"
 
@@ -43,10 +46,15 @@ int plumb_moe_init(PlumbMoE *s, const PlumbModel *m, int32_t n_batch, PlumbError
     s->up = malloc(B * K * FF * sizeof(float));
     s->hid = malloc(B * K * FF * sizeof(float));
     s->down = malloc(B * K * E * sizeof(float));
-    s->a = malloc(B * K * sizeof(*s->a));
-    s->y = malloc(B * K * sizeof(*s->y));
+    s->ain = malloc(B * K * sizeof(*s->ain));
+    s->aup = malloc(B * K * sizeof(*s->aup));
+    s->ahid = malloc(B * K * sizeof(*s->ahid));
+    s->yg = malloc(B * K * sizeof(*s->yg));
+    s->yu = malloc(B * K * sizeof(*s->yu));
+    s->yd = malloc(B * K * sizeof(*s->yd));
     if (!s->probs || !s->sel || !s->w || !s->count || !s->order || !s->qgate || !s->qup ||
-        !s->qdown || !s->gate || !s->up || !s->hid || !s->down || !s->a || !s->y) {
+        !s->qdown || !s->gate || !s->up || !s->hid || !s->down || !s->ain || !s->aup ||
+        !s->ahid || !s->yg || !s->yu || !s->yd) {
         plumb_moe_free(s);
         return plumb_err(err, PLUMB_ENOMEM, "out of memory for the expert buffers");
     }
@@ -69,18 +77,22 @@ void plumb_moe_free(PlumbMoE *s)
     free(s->up);
     free(s->hid);
     free(s->down);
-    free(s->a);
-    free(s->y);
+    free(s->ain);
+    free(s->aup);
+    free(s->ahid);
+    free(s->yg);
+    free(s->yu);
+    free(s->yd);
     memset(s, 0, sizeof *s);
 }
 
 /* Router: probabilities, the chosen experts and their renormalised weights. */
 static void route(const PlumbModel *m, const PlumbLayer *L, PlumbMoE *s,
-                  PlumbMatmulScratch *ms, const float *x, int64_t n)
+                  PlumbMatmulScratch *ms, PlumbThreadpool *tp, const float *x, int64_t n)
 {
     const PlumbDsp *dsp = &m->dsp;
     const int32_t NE = m->info.n_expert, K = m->info.n_expert_used;
-    plumb_matmul(dsp, &L->gate_inp, 0, x, m->info.n_embd, s->probs, NE, n, ms);
+    plumb_matmul(tp, dsp, &L->gate_inp, 0, x, m->info.n_embd, s->probs, NE, n, ms);
     for (int64_t t = 0; t < n; t++) {
         float *p = s->probs + t * NE;
         int32_t *sel = s->sel + t * K;
@@ -123,64 +135,147 @@ static void group_by_expert(PlumbMoE *s, int32_t NE, int32_t K, int64_t n)
     s->count[0] = 0;
 }
 
-/* Apply matrix stack w (expert e) to the gathered pairs of e: the input of
- * pair p is row (by_token ? p / K : p) of q (stride qb), its output row p of
- * y (stride y_stride). */
-static void expert_matmul(const PlumbDsp *dsp, const PlumbWeight *w, PlumbMoE *s, int32_t e,
-                          int32_t K, const void *q, uint64_t qb, int by_token, float *y,
-                          int64_t y_stride)
+/* Tell the kernel which expert matrices the next phase reads, so a model
+ * larger than memory pages them in ahead of the reads. */
+static void advise_experts(const PlumbLayer *L, const PlumbMoE *s, int32_t NE)
 {
-    const int32_t begin = s->count[e], end = s->count[e + 1];
-    for (int32_t i = begin; i < end; i++) {
-        const int32_t p = s->order[i];
-        const int64_t src = by_token ? p / K : p;
-        s->a[i - begin] = (const char *)q + (uint64_t)src * qb;
-        s->y[i - begin] = y + (int64_t)p * y_stride;
+#ifdef MADV_WILLNEED
+    const PlumbWeight *ws[3] = { &L->gate_exps, &L->up_exps, &L->down_exps };
+    const long psz = sysconf(_SC_PAGESIZE);
+    const uintptr_t page = psz > 0 ? (uintptr_t)psz : 4096;
+    for (int32_t e = 0; e < NE; e++) {
+        if (s->count[e] == s->count[e + 1])
+            continue;
+        for (int i = 0; i < 3; i++) {
+            const uintptr_t b = (uintptr_t)ws[i]->data + (uintptr_t)e * ws[i]->mat_bytes;
+            const uintptr_t lo = b & ~(page - 1), hi = b + ws[i]->mat_bytes;
+            /* advice only: a failure changes nothing but speed */
+            (void)madvise((void *)lo, (size_t)(hi - lo), MADV_WILLNEED);
+        }
     }
-    plumb_matmul_rows(dsp, w, e, s->a, s->y, end - begin, 0, w->ne1);
+#else
+    (void)L, (void)s, (void)NE;
+#endif
+}
+
+typedef struct MoeRun {
+    const PlumbModel *m;
+    const PlumbLayer *L;
+    PlumbMoE *s;
+    PlumbThreadpool *tp;  /* NULL when run on the caller only */
+    const float *x;       /* [n][n_embd] normed input */
+    float *out;           /* [n][n_embd] */
+    int64_t n;            /* tokens */
+    int two_types;        /* gate and up take different activation types */
+} MoeRun;
+
+static void sync_threads(PlumbThreadpool *tp, int nth)
+{
+    if (tp && nth > 1)
+        plumb_threadpool_barrier(tp);
+}
+
+static void moe_worker(void *arg, int ith, int nth)
+{
+    const MoeRun *r = arg;
+    const PlumbModel *m = r->m;
+    const PlumbLayer *L = r->L;
+    PlumbMoE *s = r->s;
+    const PlumbDsp *dsp = &m->dsp;
+    const int32_t NE = m->info.n_expert, K = m->info.n_expert_used;
+    const int64_t E = m->info.n_embd, FF = m->info.n_ff_exp, n = r->n;
+    const uint64_t qg = plumb_matmul_act_bytes(&L->gate_exps);
+    const uint64_t qu = plumb_matmul_act_bytes(&L->up_exps);
+    const uint64_t qd = plumb_matmul_act_bytes(&L->down_exps);
+    int64_t lo, hi;
+
+    /* (0) each token quantised once per activation type */
+    plumb_matmul_split(n, 1, ith, nth, &lo, &hi);
+    plumb_matmul_quantize(dsp, &L->gate_exps, r->x + lo * E, E, hi - lo,
+                          (char *)s->qgate + (uint64_t)lo * qg, qg);
+    if (r->two_types)
+        plumb_matmul_quantize(dsp, &L->up_exps, r->x + lo * E, E, hi - lo,
+                              (char *)s->qup + (uint64_t)lo * qu, qu);
+    sync_threads(r->tp, nth);
+
+    /* (1) this thread's share of the gate and up rows of every chosen expert */
+    plumb_matmul_split(FF, 8, ith, nth, &lo, &hi);
+    for (int32_t e = 0; e < NE; e++) {
+        const int32_t b = s->count[e], cnt = s->count[e + 1] - b;
+        if (cnt == 0)
+            continue;
+        plumb_matmul_rows(dsp, &L->gate_exps, e, s->ain + b, s->yg + b, cnt, lo, hi);
+        plumb_matmul_rows(dsp, &L->up_exps, e, s->aup + b, s->yu + b, cnt, lo, hi);
+    }
+    sync_threads(r->tp, nth);
+
+    /* (2) SwiGLU and quantisation of this thread's (token, expert) pairs */
+    plumb_matmul_split(n * K, 1, ith, nth, &lo, &hi);
+    for (int64_t p = lo; p < hi; p++) {
+        dsp->swiglu(s->hid + p * FF, s->gate + p * FF, s->up + p * FF, FF);
+        plumb_matmul_quantize(dsp, &L->down_exps, s->hid + p * FF, FF, 1,
+                              (char *)s->qdown + (uint64_t)p * qd, qd);
+    }
+    sync_threads(r->tp, nth);
+
+    /* (3) this thread's share of the down rows, then of the weighted sum */
+    plumb_matmul_split(E, 8, ith, nth, &lo, &hi);
+    if (lo >= hi)
+        return;
+    for (int32_t e = 0; e < NE; e++) {
+        const int32_t b = s->count[e], cnt = s->count[e + 1] - b;
+        if (cnt == 0)
+            continue;
+        plumb_matmul_rows(dsp, &L->down_exps, e, s->ahid + b, s->yd + b, cnt, lo, hi);
+    }
+    /* in rank order, as llama.cpp adds the expert outputs */
+    for (int64_t t = 0; t < n; t++) {
+        float *o = r->out + t * E + lo;
+        memset(o, 0, (size_t)(hi - lo) * sizeof *o);
+        for (int32_t j = 0; j < K; j++)
+            dsp->axpy(o, s->w[t * K + j], s->down + (t * K + j) * E + lo, hi - lo);
+    }
 }
 
 void plumb_moe_forward(const PlumbModel *m, const PlumbLayer *L, PlumbMoE *s,
-                       PlumbMatmulScratch *ms, const float *x, float *out, int64_t n)
+                       PlumbMatmulScratch *ms, PlumbThreadpool *tp, const float *x, float *out,
+                       int64_t n)
 {
-    const PlumbDsp *dsp = &m->dsp;
     const int32_t NE = m->info.n_expert, K = m->info.n_expert_used;
     const int64_t E = m->info.n_embd, FF = m->info.n_ff_exp;
     const uint64_t qg = plumb_matmul_act_bytes(&L->gate_exps);
     const uint64_t qu = plumb_matmul_act_bytes(&L->up_exps);
     const uint64_t qd = plumb_matmul_act_bytes(&L->down_exps);
-    const void *qup;
+    const int two = L->up_exps.act != L->gate_exps.act;
+    const void *qup = two ? s->qup : s->qgate;
+    const uint64_t qub = two ? qu : qg;
+    MoeRun r;
 
-    route(m, L, s, ms, x, n);
+    route(m, L, s, ms, tp, x, n);
     group_by_expert(s, NE, K, n);
-
-    /* each token quantised once per activation type */
-    plumb_matmul_quantize(dsp, &L->gate_exps, x, E, n, s->qgate, qg);
-    qup = s->qgate;
-    if (L->up_exps.act != L->gate_exps.act) {
-        plumb_matmul_quantize(dsp, &L->up_exps, x, E, n, s->qup, qu);
-        qup = s->qup;
+    if (s->advise)
+        advise_experts(L, s, NE);
+    /* gathered pointers, in expert order: position i holds pair order[i] */
+    for (int64_t i = 0; i < n * K; i++) {
+        const int32_t p = s->order[i];
+        const int64_t t = p / K;
+        s->ain[i] = (const char *)s->qgate + (uint64_t)t * qg;
+        s->aup[i] = (const char *)qup + (uint64_t)t * qub;
+        s->ahid[i] = (const char *)s->qdown + (uint64_t)p * qd;
+        s->yg[i] = s->gate + (int64_t)p * FF;
+        s->yu[i] = s->up + (int64_t)p * FF;
+        s->yd[i] = s->down + (int64_t)p * E;
     }
-    for (int32_t e = 0; e < NE; e++) {
-        if (s->count[e] == s->count[e + 1])
-            continue;
-        expert_matmul(dsp, &L->gate_exps, s, e, K, s->qgate, qg, 1, s->gate, FF);
-        expert_matmul(dsp, &L->up_exps, s, e, K, qup, qu, 1, s->up, FF);
-    }
-    for (int64_t p = 0; p < n * K; p++)
-        dsp->swiglu(s->hid + p * FF, s->gate + p * FF, s->up + p * FF, FF);
-    plumb_matmul_quantize(dsp, &L->down_exps, s->hid, FF, n * K, s->qdown, qd);
-    for (int32_t e = 0; e < NE; e++) {
-        if (s->count[e] == s->count[e + 1])
-            continue;
-        expert_matmul(dsp, &L->down_exps, s, e, K, s->qdown, qd, 0, s->down, E);
-    }
-
-    /* weighted sum in rank order, as llama.cpp adds the expert outputs */
-    for (int64_t t = 0; t < n; t++) {
-        float *o = out + t * E;
-        memset(o, 0, (size_t)E * sizeof *o);
-        for (int32_t j = 0; j < K; j++)
-            dsp->axpy(o, s->w[t * K + j], s->down + (t * K + j) * E, E);
-    }
+    r.m = m;
+    r.L = L;
+    r.s = s;
+    r.tp = tp && plumb_threadpool_n_threads(tp) > 1 ? tp : NULL;
+    r.x = x;
+    r.out = out;
+    r.n = n;
+    r.two_types = two;
+    if (r.tp)
+        plumb_threadpool_run(r.tp, moe_worker, &r);
+    else
+        moe_worker(&r, 0, 1);
 }

@@ -12,6 +12,15 @@
  * and e's three matrices are read once per batch, not once per token.
  * PlumbMoE is scratch owned by the forward state, sized for a batch of
  * n_batch tokens at init; nothing is allocated per call.
+ *
+ * Threads: one pool run per layer in three phases separated by barriers.
+ * (1) every thread computes the same share of the gate and up rows of every
+ * chosen expert (so a skewed routing still splits evenly); (2) SwiGLU and
+ * the quantisation of the hidden rows, split by (token, expert) pair;
+ * (3) every thread computes its share of the down rows of every chosen
+ * expert and then, for those output elements only, the weighted sum in rank
+ * order.  Each element is computed by one thread with the same operations
+ * whatever the number of threads.
  */
 #ifndef PLUMB_MOE_H
 #define PLUMB_MOE_H
@@ -20,6 +29,7 @@
 
 #include "matmul.h"
 #include "model.h"
+#include "threadpool.h"
 
 typedef struct PlumbMoE {
     int32_t n_batch;   /* tokens the buffers hold */
@@ -35,15 +45,22 @@ typedef struct PlumbMoE {
     float *up;         /* [n_batch * n_used][n_ff_exp] */
     float *hid;        /* [n_batch * n_used][n_ff_exp] silu(gate) * up */
     float *down;       /* [n_batch * n_used][n_embd] expert outputs */
-    const void **a;    /* [n_batch * n_used] gathered activation rows */
-    float **y;         /* [n_batch * n_used] gathered output rows */
+    const void **ain;  /* [n_batch * n_used] gate input rows, in expert order */
+    const void **aup;  /* [n_batch * n_used] up input rows, in expert order */
+    const void **ahid; /* [n_batch * n_used] quantised hidden rows, in expert order */
+    float **yg;        /* [n_batch * n_used] gate output rows, in expert order */
+    float **yu;        /* [n_batch * n_used] up output rows, in expert order */
+    float **yd;        /* [n_batch * n_used] down output rows, in expert order */
+    int advise;        /* non-zero: madvise(WILLNEED) the chosen experts' rows */
 } PlumbMoE;
 
 int plumb_moe_init(PlumbMoE *s, const PlumbModel *m, int32_t n_batch, PlumbError *err);
 void plumb_moe_free(PlumbMoE *s);
 
-/* out[t] = MoE(x[t]) for t < n (n <= n_batch); x, out: [n][n_embd]. */
+/* out[t] = MoE(x[t]) for t < n (n <= n_batch); x, out: [n][n_embd].  tp
+ * may be NULL (everything on the caller). */
 void plumb_moe_forward(const PlumbModel *m, const PlumbLayer *L, PlumbMoE *s,
-                       PlumbMatmulScratch *ms, const float *x, float *out, int64_t n);
+                       PlumbMatmulScratch *ms, PlumbThreadpool *tp, const float *x, float *out,
+                       int64_t n);
 
 #endif

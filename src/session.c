@@ -18,7 +18,7 @@
 #include "model.h"
 #include "sampler.h"
 
-#define SESSION_BATCH 64       /* tokens per forward call during prefill */
+#define SESSION_BATCH 512      /* tokens per forward call during prefill */
 #define SESSION_DEFAULT_CTX 4096
 
 struct PlumbSession {
