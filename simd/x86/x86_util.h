@@ -19,6 +19,14 @@
 #include <stdint.h>
 #include <string.h>
 
+/* The kernels that promise C's bits (dequantisers, rope, axpy, scale) write
+ * every multiply and add apart; none may be fused into an FMA behind their
+ * back.  GCC does not contract in ISO C mode (-std=c11); clang does unless
+ * told, for the rest of each file that includes this header. */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 #include "dsp.h"
 #include "simd_util.h"
 
