@@ -12,6 +12,10 @@
  *  - vec_dot, dot_f32: |got - C| <= DOT_EPS * S + DOT_ABS, where S is the
  *    sum of |w_i * a_i| over the dequantised operands (plus |offset_i * a_i|
  *    for the types whose dot subtracts a min term separately);
+ *  - gemm: each output within the vec_dot bound of C's dot product, the same
+ *    bits whatever the tiling of rows and tokens, nothing written outside
+ *    the rows asked for (a NULL gemm is allowed: the caller loops over
+ *    vec_dot);
  *  - rmsnorm, softmax, swiglu: within a few ULP (the *_ULPS constants),
  *    or within FLT_MIN for results in the subnormal range.
  * Quantised activations are produced by the C quantisers, so their values
@@ -138,6 +142,7 @@ typedef struct Call {
         void (*axpy)(float *, float, const float *, int64_t);
         void (*scale)(float *, float, int64_t);
         void (*topk)(const float *, int64_t, int, int32_t *);
+        PlumbGemmFn gemm;
     } fn;
     const void *in0, *in1, *in2; /* inputs */
     void *out;                   /* output */
@@ -145,9 +150,11 @@ typedef struct Call {
     float f;                     /* eps / a */
     int k;
     float result;                /* dot_f32 */
+    uint64_t stride;             /* gemm: bytes between weight rows */
+    int64_t r0, r1, nt;          /* gemm: rows and tokens */
 } Call;
 
-enum { K_TOF, K_FROMF, K_DOT, K_RMS, K_ROPE, K_SOFTMAX, K_SWIGLU, K_DOTF, K_AXPY, K_SCALE, K_TOPK };
+enum { K_TOF, K_FROMF, K_DOT, K_RMS, K_ROPE, K_SOFTMAX, K_SWIGLU, K_DOTF, K_AXPY, K_SCALE, K_TOPK, K_GEMM };
 
 static void run_call(void *arg)
 {
@@ -164,6 +171,7 @@ static void run_call(void *arg)
     case K_AXPY: c->fn.axpy(c->out, c->f, c->in0, c->n); break;
     case K_SCALE: c->fn.scale(c->out, c->f, c->n); break;
     case K_TOPK: c->fn.topk(c->in0, c->n, c->k, c->out); break;
+    case K_GEMM: c->fn.gemm(c->n, c->in0, c->stride, c->r0, c->r1, c->in1, c->out, c->nt); break;
     }
 }
 
@@ -581,7 +589,7 @@ static void check_vec_dot(int t, PlumbVecDotFn fn)
                 /* random weights meet every activation shape (several draws of
                  * the random ones); edge weights meet a few */
                 const int reps = ws == W_RANDOM && (as == A_NORMAL || as == A_SPIKES) ? 4 : 1;
-                if (as == A_TIES || (ws != W_RANDOM && as != A_NORMAL && as != A_CONST && as != A_ALTERNATE))
+                if (as == A_TIES || (ws != W_RANDOM && as != A_NORMAL && as != A_SMALL && as != A_CONST && as != A_ALTERNATE))
                     continue;
                 for (int rep = 0; rep < reps; rep++)
                     vec_dot_case(kernel, t, act, fn, lens[li], ws, as, align_of(t) * (size_t)((li + as + rep) % 4),
@@ -658,7 +666,7 @@ static void check_rmsnorm(void (*fn)(float *, const float *, const float *, int6
 static void check_rope(void (*fn)(float *, const float *, const float *, int64_t))
 {
     const char *kernel = "rope_neox";
-    static const int64_t lens[] = { 2, 4, 6, 14, 16, 18, 34, 64, 66, 128, 256 };
+    static const int64_t lens[] = { 2, 4, 6, 7, 14, 16, 18, 33, 34, 64, 66, 128, 256 };
     char what[128];
     if (!wanted(kernel))
         return;
@@ -898,6 +906,135 @@ static void check_topk(void (*fn)(const float *, int64_t, int, int32_t *))
     }
 }
 
+/* ------------------------------------------------------------ tiled products */
+
+/*
+ * gemm: y[t][r] for rows r0 <= r < r1 of a weight matrix (rows w_stride bytes
+ * apart) and nt activation rows.  Each y[t][r] must be within the vec_dot
+ * bound of the C dot product, entries outside [r0, r1) untouched, and the
+ * value of every (r, t) the same bits whatever the tiling: the whole range
+ * in one call, one row at a time, one token at a time.
+ */
+static void gemm_case(const char *kernel, int t, PlumbGemmFn fn, int64_t n, int64_t rows, int64_t nt, int ws,
+                      size_t stride_pad, size_t woff)
+{
+    char what[200];
+    const PlumbQTraits *tr = plumb_qtype_traits((uint32_t)t);
+    const int act = tr->act;
+    const size_t rs = plumb_qtype_row_size((uint32_t)t, (uint64_t)n);
+    const size_t ars = plumb_qtype_row_size((uint32_t)act, (uint64_t)n);
+    const uint64_t stride = rs + stride_pad;
+    const int64_t r0 = rows > 2 ? 1 : 0, r1 = rows > 3 ? rows - 1 : rows;
+    CdRng r = case_rng();
+    CdBuf w, abuf, ybuf[3];
+    const void **ap = xmalloc((size_t)nt * sizeof *ap);
+    float **yp[3];
+    float *xf = xmalloc((size_t)n * sizeof *xf);
+    int ok = 1;
+
+    buf(&w, stride * (size_t)rows, woff, 0);
+    for (int64_t i = 0; i < rows; i++)
+        make_weights(t, w.p + (size_t)i * stride, n, ws, &r);
+    buf(&abuf, ars * (size_t)nt, 0, 0);
+    for (int64_t k = 0; k < nt; k++) {
+        make_floats(xf, n, (int)(k % 3 == 2 ? A_SPIKES : A_NORMAL), &r);
+        ref.from_float[act](xf, abuf.p + (size_t)k * ars, n);
+        ap[k] = abuf.p + (size_t)k * ars;
+    }
+    free(xf);
+    /* three outputs: whole range, row by row, token by token */
+    for (int v = 0; v < 3; v++) {
+        buf(&ybuf[v], sizeof(float) * (size_t)(rows * nt), 0, CD_POISON);
+        yp[v] = xmalloc((size_t)nt * sizeof *yp[v]);
+        for (int64_t k = 0; k < nt; k++)
+            yp[v][k] = (float *)ybuf[v].p + k * rows;
+    }
+    snprintf(what, sizeof what, "n=%" PRId64 " rows %" PRId64 "..%" PRId64 " of %" PRId64 ", %" PRId64
+             " tokens, weights %s, stride %" PRIu64 " at +%zu", n, r0, r1, rows, nt, wshape_names[ws], stride, woff);
+    cases_run++;
+
+    Call c = { .kind = K_GEMM, .fn.gemm = fn, .in0 = w.p, .in1 = ap, .out = yp[0], .n = n, .stride = stride,
+               .r0 = r0, .r1 = r1, .nt = nt };
+    if (guarded(kernel, &c, what))
+        ok = 0;
+    for (int64_t i = r0; ok && i < r1; i++) {
+        c.out = yp[1];
+        c.r0 = i;
+        c.r1 = i + 1;
+        if (guarded(kernel, &c, what))
+            ok = 0;
+    }
+    for (int64_t k = 0; ok && k < nt; k++) {
+        c.in1 = ap + k;
+        c.out = yp[2] + k;
+        c.r0 = r0;
+        c.r1 = r1;
+        c.nt = 1;
+        if (guarded(kernel, &c, what))
+            ok = 0;
+    }
+    for (int v = 0; ok && v < 3; v++)
+        ok = canaries_ok(kernel, &ybuf[v], what);
+    for (int64_t k = 0; ok && k < nt; k++) {
+        for (int64_t i = 0; ok && i < rows; i++) {
+            const float g = yp[0][k][i];
+            if (i < r0 || i >= r1) {
+                const uint32_t poison = 0x01010101u * CD_POISON;
+                if (cd_bits(g) != poison || cd_bits(yp[1][k][i]) != poison || cd_bits(yp[2][k][i]) != poison) {
+                    fail(kernel, "%s: wrote y[%" PRId64 "][%" PRId64 "], outside rows %" PRId64 "..%" PRId64, what, k, i,
+                         r0, r1);
+                    ok = 0;
+                }
+                continue;
+            }
+            if (cd_bits(g) != cd_bits(yp[1][k][i]) || cd_bits(g) != cd_bits(yp[2][k][i])) {
+                fail(kernel, "%s: y[%" PRId64 "][%" PRId64 "] depends on the tiling: %.9g in one call, %.9g row by row, "
+                     "%.9g token by token", what, k, i, g, yp[1][k][i], yp[2][k][i]);
+                ok = 0;
+                break;
+            }
+            const void *row = w.p + (size_t)i * stride;
+            float e = 0.0f;
+            ref.vec_dot[t](n, &e, row, ap[k]);
+            const double mag = dot_magnitude(t, act, row, ap[k], n);
+            const double tol = DOT_EPS * mag + DOT_ABS, err = fabs((double)g - (double)e);
+            if (!(err <= tol) && !(isnan(e) && isnan(g))) {
+                fail(kernel, "%s: y[%" PRId64 "][%" PRId64 "]: expected %.9g, got %.9g (|diff| %.3g > %.3g)", what, k, i, e,
+                     g, err, tol);
+                ok = 0;
+            }
+        }
+    }
+    for (int v = 0; v < 3; v++) {
+        cd_buf_free(&ybuf[v]);
+        free(yp[v]);
+    }
+    cd_buf_free(&w);
+    cd_buf_free(&abuf);
+    free(ap);
+}
+
+static void check_gemm(int t, PlumbGemmFn fn)
+{
+    char kernel[64];
+    static const int64_t blocks[] = { 1, 3, 8 };
+    static const int64_t rows[] = { 1, 3, 5, 8, 13 };
+    static const int64_t tokens[] = { 1, 2, 3, 4, 5, 7, 9 };
+    const PlumbQTraits *tr = plumb_qtype_traits((uint32_t)t);
+    snprintf(kernel, sizeof kernel, "gemm %s", tr->name);
+    if (!wanted(kernel))
+        return;
+    kernels_checked++;
+    kernel_failed = 0;
+    for (size_t bi = 0; bi < sizeof blocks / sizeof blocks[0]; bi++)
+        for (size_t ri = 0; ri < sizeof rows / sizeof rows[0]; ri++)
+            for (size_t ti = 0; ti < sizeof tokens / sizeof tokens[0]; ti++) {
+                const int ws = (bi + ri + ti) % 5 == 4 ? (int)((ri + ti) % W_NSHAPES) : W_RANDOM;
+                gemm_case(kernel, t, fn, blocks[bi] * tr->blck, rows[ri], tokens[ti], ws, 2 * ((ri + ti) % 3),
+                          2 * ((bi + ti) % 4));
+            }
+}
+
 /* ------------------------------------------------------------ one tier */
 
 /* A kernel is checked when its entry differs from C's and from every tier
@@ -909,7 +1046,7 @@ static int n_seen;
 static int fresh(const void *tier_fn, const void *c_fn, const char *slot)
 {
     if (!tier_fn) {
-        if (c_fn)
+        if (c_fn && strncmp(slot, "gemm", 4) != 0) /* a NULL gemm means: loop over vec_dot */
             fail(slot, "entry is NULL where the C tier has a kernel");
         return 0;
     }
@@ -941,6 +1078,9 @@ static void check_tier(unsigned flags)
         snprintf(slot, sizeof slot, "vec_dot %s", tn);
         if (FRESH(vec_dot[t], slot))
             check_vec_dot(t, d.vec_dot[t]);
+        snprintf(slot, sizeof slot, "gemm %s", tn);
+        if (FRESH(gemm[t], slot))
+            check_gemm(t, d.gemm[t]);
     }
     if (FRESH(rmsnorm, "rmsnorm"))
         check_rmsnorm(d.rmsnorm);
@@ -1063,6 +1203,30 @@ static void bench_tier(unsigned flags, int is_c)
             bench_one(name, &c, is_c || d.vec_dot[t] != ref.vec_dot[t]);
         }
     }
+    /* tiled products: 16 rows of 2048 against 4 activation rows */
+    for (int t = 0; t < PLUMB_QTYPE_COUNT; t++) {
+        const PlumbQTraits *tr = plumb_qtype_traits((uint32_t)t);
+        if (!tr || !ref.gemm[t] || tr->act < 0)
+            continue;
+        const size_t rs = plumb_qtype_row_size((uint32_t)t, 2048), ars = plumb_qtype_row_size((uint32_t)tr->act, 2048);
+        uint8_t *gw = xmalloc(16 * rs), *ga = xmalloc(4 * ars);
+        float *gy = xmalloc(4 * 16 * sizeof *gy), *gyp[4];
+        const void *gap[4];
+        for (int i = 0; i < 16; i++)
+            make_weights(t, gw + (size_t)i * rs, 2048, W_RANDOM, &r);
+        for (int k = 0; k < 4; k++) {
+            ref.from_float[tr->act](xf, ga + (size_t)k * ars, 2048);
+            gap[k] = ga + (size_t)k * ars;
+            gyp[k] = gy + 16 * k;
+        }
+        snprintf(name, sizeof name, "gemm %s 2048 16x4", tr->name);
+        Call c = { .kind = K_GEMM, .fn.gemm = d.gemm[t], .in0 = gw, .in1 = gap, .out = gyp, .n = 2048,
+                   .stride = rs, .r0 = 0, .r1 = 16, .nt = 4 };
+        bench_one(name, &c, d.gemm[t] && (is_c || d.gemm[t] != ref.gemm[t]));
+        free(gw);
+        free(ga);
+        free(gy);
+    }
     for (int t = 0; t < PLUMB_QTYPE_COUNT; t++) {
         if (d.from_float[t]) {
             snprintf(name, sizeof name, "from_float %s 2048", plumb_qtype_name((uint32_t)t));
@@ -1124,7 +1288,8 @@ static void print_bench(void)
     printf("\n%-26s", "kernel, elements");
     for (int c = 0; c < n_cols; c++)
         printf(c ? " %10s %7s" : " %10s", bench_cols[c], "x c");
-    printf("\n(%s per call, minimum of 15 batches; '-': the C kernel is used)\n", CD_TICK_UNIT);
+    printf("\n(%s per call, minimum of 15 batches; '-': no kernel of the tier's own: the C one,\n"
+           " or for gemm none, the caller looping over vec_dot)\n", CD_TICK_UNIT);
     for (int i = 0; i < n_rows; i++) {
         printf("%-26s", rows[i].name);
         for (int c = 0; c < n_cols; c++) {
