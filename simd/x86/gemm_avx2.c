@@ -1,6 +1,27 @@
 /*
  * gemm_avx2.c — AVX2 tiled products of weight rows with several activation
  * rows (dsp->gemm, see dsp.h).
+ *
+ * Shape of every kernel: a tile of 4 weight rows times up to 4 tokens.  Two
+ * weight blocks are unpacked into one 256-bit register (first block in the
+ * low lane, second in the high lane) once per tile and multiplied with each
+ * token's activations by maddubs (unsigned weight bytes x signed activation
+ * bytes).  The exact integer sums of the 4 rows are folded by horizontal
+ * adds into one register, [row0..row3 of the first block | row0..row3 of
+ * the second], converted to float once and accumulated with one FMA per
+ * token against the products of the weight and activation scales.
+ *
+ * Same bits whatever the tiling: the integer sums are exact, and row s of a
+ * tile always accumulates its even blocks in lane s and its odd blocks in
+ * lane s+4, in block order, with the same float operations; the result is
+ * lane s + lane s+4.  A tile with fewer than 4 rows repeats its last row,
+ * and a row with an odd number of blocks pairs the last one with an empty
+ * block (zero weights, zero scale), so every row of every call goes through
+ * the same operations (checkdsp checks this bit for bit).
+ *
+ * Against the C definition (one vec_dot per row and token): the integer
+ * sums per block are the same, their scaling and summation are float in
+ * another order, so results differ by a few roundings of the sum of |w*a|.
  */
 #include "config.h"
 
@@ -9,9 +30,222 @@
 
 #include "dsp.h"
 #include "qtypes.h"
+#include "quant_ref.h"
 #include "x86_util.h"
+
+#define TILE_ROWS 4
+#define TILE_TOKENS 4
+
+#if defined(__GNUC__)
+#define GEMM_INLINE static inline __attribute__((always_inline))
+#define UNROLL _Pragma("GCC unroll 4")
+#else
+#define GEMM_INLINE static inline
+#define UNROLL
+#endif
+
+/* Two 16-byte halves into one register: lo in the low lane. */
+static inline __m256i load_2x128(const void *lo, const void *hi)
+{
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)lo)),
+                                   _mm_loadu_si128((const __m128i *)hi), 1);
+}
+
+/* [row0..row3 of block A | row0..row3 of block B] from the four rows'
+ * int32 partial sums [A: 4 lanes | B: 4 lanes]. */
+static inline __m256i fold_rows(__m256i i0, __m256i i1, __m256i i2, __m256i i3)
+{
+    return _mm256_hadd_epi32(_mm256_hadd_epi32(i0, i1), _mm256_hadd_epi32(i2, i3));
+}
+
+/* y[t][row[s]] = lane s + lane s+4 of acc[t], for the tile's real rows. */
+static inline void store_tile(const __m256 *acc, int T, float *const *y, const int64_t *row,
+                              int n_rows)
+{
+    for (int t = 0; t < T; t++) {
+        float v[8];
+        _mm256_storeu_ps(v, acc[t]);
+        for (int s = 0; s < n_rows; s++)
+            y[t][row[s]] = v[s] + v[s + 4];
+    }
+}
+
+/* ------------------------------------------------------------ Q4_0 x Q8_0 */
+
+/*
+ * Q4_0 weights are nibbles q in [0, 15] standing for q - 8; maddubs takes
+ * them as they are and 8 * sum(a) per block comes off the folded int32 sums.
+ * Per token and block pair the activation side is prepared once per call
+ * (Q4Prep): that correction and the activation scales, laid out as the
+ * folded sums are.  Blocks are taken four at a time (two pairs): the first
+ * pair's scaled sums are added to the second's by one FMA and the result to
+ * the accumulator, so the loop-carried chain is one add per four blocks.
+ * A row's last 1-3 blocks go through the same step from zero-padded copies.
+ */
+typedef struct Q4Prep {
+    __m256i corr;  /* [8*sum(a_A) x4 | 8*sum(a_B) x4] int32 */
+    __m256 scale;  /* [d_A x4 | d_B x4] activation scales */
+} Q4Prep;
+
+#define PREP_BYTES 49152 /* stack for the prepared activations of a token chunk */
+#define CHUNK_TOKENS 16  /* most tokens prepared at once */
+
+static void q8_0_prep(const PlumbBlockQ8_0 *a, int64_t nb, int64_t n_pairs, Q4Prep *p)
+{
+    const __m256i one8 = _mm256_set1_epi8(1), one16 = _mm256_set1_epi16(1);
+    for (int64_t k = 0; k < n_pairs; k++) {
+        int32_t sum[2] = { 0, 0 };
+        float d[2] = { 0.0f, 0.0f };
+        for (int j = 0; j < 2; j++) {
+            const int64_t b = 2 * k + j;
+            if (b >= nb)
+                continue;
+            sum[j] = x86_hsum_epi32_256(_mm256_madd_epi16(
+                _mm256_maddubs_epi16(one8, _mm256_loadu_si256((const __m256i *)a[b].qs)), one16));
+            d[j] = x86_fp16(a[b].d);
+        }
+        p[k].corr = _mm256_setr_epi32(8 * sum[0], 8 * sum[0], 8 * sum[0], 8 * sum[0], 8 * sum[1],
+                                      8 * sum[1], 8 * sum[1], 8 * sum[1]);
+        p[k].scale = _mm256_setr_ps(d[0], d[0], d[0], d[0], d[1], d[1], d[1], d[1]);
+    }
+}
+
+/* Weight scales of blocks (b, b+1) of the four rows: [rows' d_b | rows' d_b+1]. */
+static inline __m256 q4_0_scales(const PlumbBlockQ4_0 *const *x, int64_t b)
+{
+    const __m128i h = _mm_setr_epi16((short)x[0][b].d, (short)x[1][b].d, (short)x[2][b].d,
+                                     (short)x[3][b].d, (short)x[0][b + 1].d, (short)x[1][b + 1].d,
+                                     (short)x[2][b + 1].d, (short)x[3][b + 1].d);
+    return _mm256_cvtph_ps(h);
+}
+
+/* Folded exact sums of the pair (b, b+1) of the four rows with token a,
+ * less the correction: [rows of b | rows of b+1]. */
+static inline __m256i q4_0_fold(const __m256i *lo, const __m256i *hi, const PlumbBlockQ8_0 *a,
+                                int64_t b, __m256i corr)
+{
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m256i alo = load_2x128(a[b].qs, a[b + 1].qs);
+    const __m256i ahi = load_2x128(a[b].qs + 16, a[b + 1].qs + 16);
+    __m256i i32[TILE_ROWS];
+    UNROLL
+    for (int s = 0; s < TILE_ROWS; s++)
+        i32[s] = _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(lo[s], alo),
+                                                    _mm256_maddubs_epi16(hi[s], ahi)),
+                                   ones);
+    return _mm256_sub_epi32(fold_rows(i32[0], i32[1], i32[2], i32[3]), corr);
+}
+
+static inline void q4_0_unpack(const PlumbBlockQ4_0 *const *x, int64_t b, __m256i *lo, __m256i *hi)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    UNROLL
+    for (int s = 0; s < TILE_ROWS; s++) {
+        const __m256i v = load_2x128(x[s][b].qs, x[s][b + 1].qs);
+        lo[s] = _mm256_and_si256(v, m4);
+        hi[s] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+    }
+}
+
+/* Blocks b..b+3 of the tile: acc[t] += (pair 0 scaled) + (pair 1 scaled). */
+GEMM_INLINE void q4_0_step(const PlumbBlockQ4_0 *const *x, int64_t b, const PlumbBlockQ8_0 *const *a,
+                           int64_t ab, const Q4Prep *const *prep, int64_t k, __m256 *acc, int T)
+{
+    __m256i lo[TILE_ROWS], hi[TILE_ROWS];
+    __m256 part[TILE_TOKENS];
+    const __m256 sw0 = q4_0_scales(x, b), sw1 = q4_0_scales(x, b + 2);
+    q4_0_unpack(x, b, lo, hi);
+    UNROLL
+    for (int t = 0; t < T; t++)
+        part[t] = _mm256_mul_ps(_mm256_cvtepi32_ps(q4_0_fold(lo, hi, a[t], ab, prep[t][k].corr)),
+                                _mm256_mul_ps(sw0, prep[t][k].scale));
+    q4_0_unpack(x, b + 2, lo, hi);
+    UNROLL
+    for (int t = 0; t < T; t++)
+        acc[t] = _mm256_add_ps(acc[t], _mm256_fmadd_ps(
+            _mm256_cvtepi32_ps(q4_0_fold(lo, hi, a[t], ab + 2, prep[t][k + 1].corr)),
+            _mm256_mul_ps(sw1, prep[t][k + 1].scale), part[t]));
+}
+
+GEMM_INLINE void q4_0_tile(int64_t nb, const PlumbBlockQ4_0 *const *x, const PlumbBlockQ8_0 *const *a,
+                           const Q4Prep *const *prep, __m256 *acc, int T)
+{
+    const int64_t main = nb & ~(int64_t)3;
+    UNROLL
+    for (int t = 0; t < T; t++)
+        acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < main; b += 4)
+        q4_0_step(x, b, a, b, prep, b / 2, acc, T);
+    if (main < nb) {
+        /* the last 1-3 blocks, zero-padded to four */
+        PlumbBlockQ4_0 xw[TILE_ROWS][4];
+        PlumbBlockQ8_0 aw[TILE_TOKENS][4];
+        const PlumbBlockQ4_0 *xp[TILE_ROWS];
+        const PlumbBlockQ8_0 *ap[TILE_TOKENS];
+        memset(xw, 0, sizeof xw);
+        memset(aw, 0, sizeof aw);
+        for (int s = 0; s < TILE_ROWS; s++) {
+            memcpy(xw[s], x[s] + main, (size_t)(nb - main) * sizeof xw[s][0]);
+            xp[s] = xw[s];
+        }
+        for (int t = 0; t < T; t++) {
+            memcpy(aw[t], a[t] + main, (size_t)(nb - main) * sizeof aw[t][0]);
+            ap[t] = aw[t];
+        }
+        q4_0_step(xp, 0, ap, 0, prep, main / 2, acc, T);
+    }
+}
+
+static void gemm_q4_0_q8_0(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,
+                           const void *const *a, float *const *y, int64_t nt)
+{
+    Q4Prep buf[PREP_BYTES / sizeof(Q4Prep)];
+    const int64_t nb = n / PLUMB_QK;
+    const int64_t n_pairs = ((nb + 3) & ~(int64_t)3) / 2; /* padded to whole steps */
+    int64_t chunk = (int64_t)(sizeof buf / sizeof buf[0]) / n_pairs;
+    if (chunk < 1) {
+        /* rows too long for the stack buffer: the C definition */
+        for (int64_t r = r0; r < r1; r++)
+            for (int64_t t = 0; t < nt; t++)
+                plumb_vec_dot_q4_0_q8_0_c(n, &y[t][r], (const char *)w + (uint64_t)r * w_stride, a[t]);
+        return;
+    }
+    if (chunk > CHUNK_TOKENS)
+        chunk = CHUNK_TOKENS;
+    for (int64_t c0 = 0; c0 < nt; c0 += chunk) {
+        const int64_t nc = nt - c0 < chunk ? nt - c0 : chunk;
+        for (int64_t t = 0; t < nc; t++)
+            q8_0_prep(a[c0 + t], nb, n_pairs, buf + t * n_pairs);
+        for (int64_t r = r0; r < r1; r += TILE_ROWS) {
+            const PlumbBlockQ4_0 *x[TILE_ROWS];
+            int64_t row[TILE_ROWS];
+            const int n_rows = r1 - r < TILE_ROWS ? (int)(r1 - r) : TILE_ROWS;
+            for (int s = 0; s < TILE_ROWS; s++) {
+                row[s] = r + (s < n_rows ? s : n_rows - 1);
+                x[s] = (const PlumbBlockQ4_0 *)((const char *)w + (uint64_t)row[s] * w_stride);
+            }
+            for (int64_t t0 = 0; t0 < nc; t0 += TILE_TOKENS) {
+                const PlumbBlockQ8_0 *at[TILE_TOKENS];
+                const Q4Prep *pt[TILE_TOKENS];
+                __m256 acc[TILE_TOKENS];
+                const int T = nc - t0 < TILE_TOKENS ? (int)(nc - t0) : TILE_TOKENS;
+                for (int t = 0; t < T; t++) {
+                    at[t] = a[c0 + t0 + t];
+                    pt[t] = buf + (t0 + t) * n_pairs;
+                }
+                switch (T) {
+                case 1: q4_0_tile(nb, x, at, pt, acc, 1); break;
+                case 2: q4_0_tile(nb, x, at, pt, acc, 2); break;
+                case 3: q4_0_tile(nb, x, at, pt, acc, 3); break;
+                default: q4_0_tile(nb, x, at, pt, acc, 4); break;
+                }
+                store_tile(acc, T, y + c0 + t0, row, n_rows);
+            }
+        }
+    }
+}
 
 void plumb_dsp_init_avx2_gemm(PlumbDsp *dsp)
 {
-    (void)dsp;
+    dsp->gemm[PLUMB_QTYPE_Q4_0] = gemm_q4_0_q8_0;
 }
