@@ -452,22 +452,34 @@ static void vec_dot_iq4_xs_q8_K(int64_t n, float *s, const void *w, const void *
     const PlumbBlockIQ4_XS *x = w;
     const PlumbBlockQ8_K *y = a;
     const int64_t nb = n / PLUMB_QK_K;
-    const __m256i book = iq4_codebook();
+    const __m256i book = iq4_codebook(), m4 = _mm256_set1_epi8(0x0f);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
         const __m256i sc = _mm256_broadcastsi128_si256(x86_iq4_xs_scales(x[i].scales_l, x[i].scales_h));
         const int8_t *q8 = y[i].qs;
         __m256i sum0 = _mm256_setzero_si256(), sum1 = _mm256_setzero_si256();
+        /* Sub-blocks ib and ib + 1 at once, lanes by sub-block: the 32 bytes
+         * of their nibbles give the first 16 elements of both (low nibbles)
+         * and the last 16 of both (high nibbles), met by the activations
+         * loaded half by half; one scale vector serves both. */
 #pragma GCC unroll 4
         for (int ib = 0; ib < 8; ib += 2) {
-            const __m256i w0 = _mm256_shuffle_epi8(book, x86_nibbles32(x[i].qs + 16 * ib));
-            const __m256i w1 = _mm256_shuffle_epi8(book, x86_nibbles32(x[i].qs + 16 * ib + 16));
-            const __m256i a0 = _mm256_loadu_si256((const __m256i *)(q8 + 32 * ib));
-            const __m256i a1 = _mm256_loadu_si256((const __m256i *)(q8 + 32 * ib + 32));
+            const __m256i bits = _mm256_loadu_si256((const __m256i *)(x[i].qs + 16 * ib));
+            const __m256i w0 = _mm256_shuffle_epi8(book, _mm256_and_si256(bits, m4));
+            const __m256i w1 = _mm256_shuffle_epi8(book, _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4));
+            const __m256i a0 = _mm256_loadu2_m128i((const __m128i *)(q8 + 32 * ib + 32), (const __m128i *)(q8 + 32 * ib));
+            const __m256i a1 = _mm256_loadu2_m128i((const __m128i *)(q8 + 32 * ib + 48), (const __m128i *)(q8 + 32 * ib + 16));
             const __m256i p0 = _mm256_maddubs_epi16(_mm256_sign_epi8(w0, w0), _mm256_sign_epi8(a0, w0));
             const __m256i p1 = _mm256_maddubs_epi16(_mm256_sign_epi8(w1, w1), _mm256_sign_epi8(a1, w1));
-            sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(p0, _mm256_shuffle_epi8(sc, SEL16(ib))));
-            sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(p1, _mm256_shuffle_epi8(sc, SEL16(ib + 1))));
+            const __m256i scl = _mm256_shuffle_epi8(sc, _mm256_setr_epi8(
+                (char)(2 * ib), (char)(2 * ib + 1), (char)(2 * ib), (char)(2 * ib + 1), (char)(2 * ib), (char)(2 * ib + 1),
+                (char)(2 * ib), (char)(2 * ib + 1), (char)(2 * ib), (char)(2 * ib + 1), (char)(2 * ib), (char)(2 * ib + 1),
+                (char)(2 * ib), (char)(2 * ib + 1), (char)(2 * ib), (char)(2 * ib + 1), (char)(2 * ib + 2), (char)(2 * ib + 3),
+                (char)(2 * ib + 2), (char)(2 * ib + 3), (char)(2 * ib + 2), (char)(2 * ib + 3), (char)(2 * ib + 2),
+                (char)(2 * ib + 3), (char)(2 * ib + 2), (char)(2 * ib + 3), (char)(2 * ib + 2), (char)(2 * ib + 3),
+                (char)(2 * ib + 2), (char)(2 * ib + 3), (char)(2 * ib + 2), (char)(2 * ib + 3)));
+            sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(p0, scl));
+            sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(p1, scl));
         }
         const float d = x86_fp16(x[i].d) * y[i].d;
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_add_epi32(sum0, sum1)), acc);
