@@ -108,15 +108,27 @@ static inline __m256i q5_values(const uint8_t *qs, const uint8_t *qh)
 
 /* ------------------------------------------------------------ 32-element dots */
 
-/* Q4_0: sum((u - 8) * a) = sum(u * a) - sum(8 * a) over the unsigned
- * nibbles u, both halves from maddubs (no int16 overflow: 15*127*2 and
- * 8*127*2), one subtraction instead of the sign trick's two signs. */
-static inline __m256i q4_0_dot(const uint8_t *qs, const int8_t *a8)
+/* Q4_0, two blocks i and j per step, lanes by block: the low nibbles of
+ * both (their first 16 elements) and the high nibbles (last 16) meet the
+ * activations loaded half by half.  sum((u - 8) * a) = sum(u * a) -
+ * sum(8 * a) over the unsigned nibbles u, all four parts pairwise int16
+ * sums from maddubs (|sum| <= 2 * (15 + 8) * 127 * 2, no overflow). */
+static inline __m256i q4_0_dot2(const uint8_t *qi, const uint8_t *qj, const int8_t *ai, const int8_t *aj)
 {
-    const __m256i a = _mm256_loadu_si256((const __m256i *)a8);
-    const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(x86_nibbles32(qs), a),
-                                       _mm256_maddubs_epi16(_mm256_set1_epi8(8), a));
-    return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+    const __m256i m4 = _mm256_set1_epi8(0x0f), eight = _mm256_set1_epi8(8);
+    const __m256i bits = _mm256_loadu2_m128i((const __m128i *)qj, (const __m128i *)qi);
+    const __m256i lo = _mm256_and_si256(bits, m4), hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+    const __m256i a0 = _mm256_loadu2_m128i((const __m128i *)aj, (const __m128i *)ai);
+    const __m256i a1 = _mm256_loadu2_m128i((const __m128i *)(aj + 16), (const __m128i *)(ai + 16));
+    const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, a0), _mm256_maddubs_epi16(hi, a1));
+    const __m256i c = _mm256_add_epi16(_mm256_maddubs_epi16(eight, a0), _mm256_maddubs_epi16(eight, a1));
+    return _mm256_madd_epi16(_mm256_sub_epi16(p, c), _mm256_set1_epi16(1));
+}
+
+/* d_i in float lanes 0..3, d_j in lanes 4..7. */
+static inline __m256 scale2(float di, float dj)
+{
+    return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_set1_ps(di)), _mm_set1_ps(dj), 1);
 }
 
 static void vec_dot_q4_0_q8_0(int64_t n, float *s, const void *w, const void *a)
@@ -126,18 +138,19 @@ static void vec_dot_q4_0_q8_0(int64_t n, float *s, const void *w, const void *a)
     const int64_t nb = n / PLUMB_QK;
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     int64_t i = 0;
-    for (; i + 1 < nb; i += 2) {
-        const __m256i p0 = q4_0_dot(x[i].qs, y[i].qs);
-        const __m256i p1 = q4_0_dot(x[i + 1].qs, y[i + 1].qs);
-        const float d0 = x86_fp16(x[i].d) * x86_fp16(y[i].d);
-        const float d1 = x86_fp16(x[i + 1].d) * x86_fp16(y[i + 1].d);
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d0), _mm256_cvtepi32_ps(p0), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(d1), _mm256_cvtepi32_ps(p1), acc1);
+    for (; i + 3 < nb; i += 4) {
+        const __m256i p0 = q4_0_dot2(x[i].qs, x[i + 1].qs, y[i].qs, y[i + 1].qs);
+        const __m256i p1 = q4_0_dot2(x[i + 2].qs, x[i + 3].qs, y[i + 2].qs, y[i + 3].qs);
+        const __m256 d0 = scale2(x86_fp16(x[i].d) * x86_fp16(y[i].d), x86_fp16(x[i + 1].d) * x86_fp16(y[i + 1].d));
+        const __m256 d1 = scale2(x86_fp16(x[i + 2].d) * x86_fp16(y[i + 2].d), x86_fp16(x[i + 3].d) * x86_fp16(y[i + 3].d));
+        acc0 = _mm256_fmadd_ps(d0, _mm256_cvtepi32_ps(p0), acc0);
+        acc1 = _mm256_fmadd_ps(d1, _mm256_cvtepi32_ps(p1), acc1);
     }
-    if (i < nb) {
-        const __m256i p0 = q4_0_dot(x[i].qs, y[i].qs);
-        const float d0 = x86_fp16(x[i].d) * x86_fp16(y[i].d);
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d0), _mm256_cvtepi32_ps(p0), acc0);
+    for (; i < nb; i += 2) { /* an odd last block pairs with itself, its copy scaled by 0 */
+        const int64_t j = i + 1 < nb ? i + 1 : i;
+        const __m256i p0 = q4_0_dot2(x[i].qs, x[j].qs, y[i].qs, y[j].qs);
+        const float dj = j != i ? x86_fp16(x[j].d) * x86_fp16(y[j].d) : 0.0f;
+        acc0 = _mm256_fmadd_ps(scale2(x86_fp16(x[i].d) * x86_fp16(y[i].d), dj), _mm256_cvtepi32_ps(p0), acc0);
     }
     *s = x86_hsum_ps256(_mm256_add_ps(acc0, acc1));
 }
