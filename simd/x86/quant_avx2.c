@@ -108,21 +108,49 @@ static inline __m256i q5_values(const uint8_t *qs, const uint8_t *qh)
 
 /* ------------------------------------------------------------ 32-element dots */
 
-/* Q4_0, two blocks i and j per step, lanes by block: the low nibbles of
- * both (their first 16 elements) and the high nibbles (last 16) meet the
- * activations loaded half by half.  sum((u - 8) * a) = sum(u * a) -
- * sum(8 * a) over the unsigned nibbles u, all four parts pairwise int16
- * sums from maddubs (|sum| <= 2 * (15 + 8) * 127 * 2, no overflow). */
-static inline __m256i q4_0_dot2(const uint8_t *qi, const uint8_t *qj, const int8_t *ai, const int8_t *aj)
+/*
+ * The 4- and 5-bit 32-element formats go two blocks i and j per 256-bit
+ * step, lanes by block: the low nibbles of both (their first 16 elements)
+ * and the high nibbles (the last 16) meet the activations loaded half by
+ * half, and one madd, convert and FMA serve the pair.  The weights are
+ * taken unsigned (u = value + bias) and bias * sum(a) taken off:
+ * sum((u - bias) * a) = sum(u * a) - sum(bias * a), all pairwise int16 sums
+ * from maddubs; |sum| <= 2 * (31 + 16) * 127 * 2 < 32768, no overflow.
+ */
+typedef struct {
+    __m256i lo, hi; /* unsigned weights: first / last 16 elements of i | of j */
+} Pair;
+
+static inline Pair pair_nibbles(const uint8_t *qi, const uint8_t *qj)
 {
-    const __m256i m4 = _mm256_set1_epi8(0x0f), eight = _mm256_set1_epi8(8);
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
     const __m256i bits = _mm256_loadu2_m128i((const __m128i *)qj, (const __m128i *)qi);
-    const __m256i lo = _mm256_and_si256(bits, m4), hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+    const Pair p = { _mm256_and_si256(bits, m4), _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4) };
+    return p;
+}
+
+/* Q5: add the fifth bits (bit e of qh = element e). */
+static inline Pair pair_q5(const uint8_t *qi, const uint8_t *hi_i, const uint8_t *qj, const uint8_t *hi_j)
+{
+    const uint32_t hbi = x86_load_u32(hi_i), hbj = x86_load_u32(hi_j);
+    const __m256i b4 = _mm256_set1_epi8(0x10);
+    Pair p = pair_nibbles(qi, qj);
+    p.lo = _mm256_or_si256(p.lo, _mm256_and_si256(x86_bits_to_bytes32((hbi & 0xffffu) | hbj << 16), b4));
+    p.hi = _mm256_or_si256(p.hi, _mm256_and_si256(x86_bits_to_bytes32(hbi >> 16 | (hbj & 0xffff0000u)), b4));
+    return p;
+}
+
+/* int32 lanes 0..3: partial sums of block i, 4..7: of block j. */
+static inline __m256i pair_dot(Pair w, const int8_t *ai, const int8_t *aj, int bias)
+{
     const __m256i a0 = _mm256_loadu2_m128i((const __m128i *)aj, (const __m128i *)ai);
     const __m256i a1 = _mm256_loadu2_m128i((const __m128i *)(aj + 16), (const __m128i *)(ai + 16));
-    const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, a0), _mm256_maddubs_epi16(hi, a1));
-    const __m256i c = _mm256_add_epi16(_mm256_maddubs_epi16(eight, a0), _mm256_maddubs_epi16(eight, a1));
-    return _mm256_madd_epi16(_mm256_sub_epi16(p, c), _mm256_set1_epi16(1));
+    __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(w.lo, a0), _mm256_maddubs_epi16(w.hi, a1));
+    if (bias) {
+        const __m256i b = _mm256_set1_epi8((char)bias);
+        p = _mm256_sub_epi16(p, _mm256_add_epi16(_mm256_maddubs_epi16(b, a0), _mm256_maddubs_epi16(b, a1)));
+    }
+    return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
 }
 
 /* d_i in float lanes 0..3, d_j in lanes 4..7. */
@@ -131,81 +159,40 @@ static inline __m256 scale2(float di, float dj)
     return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_set1_ps(di)), _mm_set1_ps(dj), 1);
 }
 
-static void vec_dot_q4_0_q8_0(int64_t n, float *s, const void *w, const void *a)
-{
-    const PlumbBlockQ4_0 *x = w;
-    const PlumbBlockQ8_0 *y = a;
-    const int64_t nb = n / PLUMB_QK;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 3 < nb; i += 4) {
-        const __m256i p0 = q4_0_dot2(x[i].qs, x[i + 1].qs, y[i].qs, y[i + 1].qs);
-        const __m256i p1 = q4_0_dot2(x[i + 2].qs, x[i + 3].qs, y[i + 2].qs, y[i + 3].qs);
-        const __m256 d0 = scale2(x86_fp16(x[i].d) * x86_fp16(y[i].d), x86_fp16(x[i + 1].d) * x86_fp16(y[i + 1].d));
-        const __m256 d1 = scale2(x86_fp16(x[i + 2].d) * x86_fp16(y[i + 2].d), x86_fp16(x[i + 3].d) * x86_fp16(y[i + 3].d));
-        acc0 = _mm256_fmadd_ps(d0, _mm256_cvtepi32_ps(p0), acc0);
-        acc1 = _mm256_fmadd_ps(d1, _mm256_cvtepi32_ps(p1), acc1);
+/* One kernel per format: blocks in pairs, an odd last block paired with
+ * itself and its copy scaled by 0; MIN_TERM(x, y) is what a block adds
+ * besides its scaled integer sum (Q4_1 / Q5_1: m * s). */
+#define PAIR_DOT(name, WT, AT, BIAS, WEIGHTS, MIN_TERM)                                             \
+    static void name(int64_t n, float *s, const void *w, const void *a)                              \
+    {                                                                                                \
+        const WT *x = w;                                                                             \
+        const AT *y = a;                                                                             \
+        const int64_t nb = n / PLUMB_QK;                                                             \
+        __m256 acc = _mm256_setzero_ps();                                                            \
+        float summs = 0.0f;                                                                          \
+        for (int64_t i = 0; i < nb; i += 2) {                                                        \
+            const int64_t j = i + 1 < nb ? i + 1 : i;                                                \
+            const __m256i p = pair_dot(WEIGHTS, y[i].qs, y[j].qs, BIAS);                             \
+            const float di = x86_fp16(x[i].d) * x86_fp16(y[i].d);                                    \
+            const float dj = j != i ? x86_fp16(x[j].d) * x86_fp16(y[j].d) : 0.0f;                    \
+            acc = _mm256_fmadd_ps(scale2(di, dj), _mm256_cvtepi32_ps(p), acc);                       \
+            summs += MIN_TERM(x[i], y[i]);                                                           \
+            if (j != i)                                                                              \
+                summs += MIN_TERM(x[j], y[j]);                                                       \
+        }                                                                                            \
+        *s = x86_hsum_ps256(acc) + summs;                                                            \
     }
-    for (; i < nb; i += 2) { /* an odd last block pairs with itself, its copy scaled by 0 */
-        const int64_t j = i + 1 < nb ? i + 1 : i;
-        const __m256i p0 = q4_0_dot2(x[i].qs, x[j].qs, y[i].qs, y[j].qs);
-        const float dj = j != i ? x86_fp16(x[j].d) * x86_fp16(y[j].d) : 0.0f;
-        acc0 = _mm256_fmadd_ps(scale2(x86_fp16(x[i].d) * x86_fp16(y[i].d), dj), _mm256_cvtepi32_ps(p0), acc0);
-    }
-    *s = x86_hsum_ps256(_mm256_add_ps(acc0, acc1));
-}
+#define NO_MIN(x, y) 0.0f
+#define MIN_M_S(x, y) (x86_fp16((x).m) * x86_fp16((y).s))
 
-static void vec_dot_q4_1_q8_1(int64_t n, float *s, const void *w, const void *a)
-{
-    const PlumbBlockQ4_1 *x = w;
-    const PlumbBlockQ8_1 *y = a;
-    const int64_t nb = n / PLUMB_QK;
-    __m256 acc = _mm256_setzero_ps();
-    float summs = 0.0f;
-    for (int64_t i = 0; i < nb; i++) {
-        const __m256i p = x86_dot_u8s8_i32(x86_nibbles32(x[i].qs),
-                                           _mm256_loadu_si256((const __m256i *)y[i].qs));
-        const float d = x86_fp16(x[i].d) * x86_fp16(y[i].d);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(p), acc);
-        summs += x86_fp16(x[i].m) * x86_fp16(y[i].s);
-    }
-    *s = x86_hsum_ps256(acc) + summs;
-}
+PAIR_DOT(vec_dot_q4_0_q8_0, PlumbBlockQ4_0, PlumbBlockQ8_0, 8, pair_nibbles(x[i].qs, x[j].qs), NO_MIN)
+PAIR_DOT(vec_dot_q5_0_q8_0, PlumbBlockQ5_0, PlumbBlockQ8_0, 16, pair_q5(x[i].qs, x[i].qh, x[j].qs, x[j].qh), NO_MIN)
+PAIR_DOT(vec_dot_q4_1_q8_1, PlumbBlockQ4_1, PlumbBlockQ8_1, 0, pair_nibbles(x[i].qs, x[j].qs), MIN_M_S)
+PAIR_DOT(vec_dot_q5_1_q8_1, PlumbBlockQ5_1, PlumbBlockQ8_1, 0, pair_q5(x[i].qs, x[i].qh, x[j].qs, x[j].qh), MIN_M_S)
 
-static void vec_dot_q5_0_q8_0(int64_t n, float *s, const void *w, const void *a)
-{
-    const PlumbBlockQ5_0 *x = w;
-    const PlumbBlockQ8_0 *y = a;
-    const int64_t nb = n / PLUMB_QK;
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = 0; i < nb; i++) {
-        /* (nibble | bit << 4) - 16: where the bit is clear, nibble | 0xf0 */
-        const __m256i hb = x86_bits_to_bytes32(x86_load_u32(x[i].qh));
-        const __m256i q = _mm256_or_si256(x86_nibbles32(x[i].qs),
-                                          _mm256_andnot_si256(hb, _mm256_set1_epi8((char)0xf0)));
-        const __m256i p = x86_dot_s8s8_i32(q, _mm256_loadu_si256((const __m256i *)y[i].qs));
-        const float d = x86_fp16(x[i].d) * x86_fp16(y[i].d);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(p), acc);
-    }
-    *s = x86_hsum_ps256(acc);
-}
-
-static void vec_dot_q5_1_q8_1(int64_t n, float *s, const void *w, const void *a)
-{
-    const PlumbBlockQ5_1 *x = w;
-    const PlumbBlockQ8_1 *y = a;
-    const int64_t nb = n / PLUMB_QK;
-    __m256 acc = _mm256_setzero_ps();
-    float summs = 0.0f;
-    for (int64_t i = 0; i < nb; i++) {
-        const __m256i p = x86_dot_u8s8_i32(q5_values(x[i].qs, x[i].qh),
-                                           _mm256_loadu_si256((const __m256i *)y[i].qs));
-        const float d = x86_fp16(x[i].d) * x86_fp16(y[i].d);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(p), acc);
-        summs += x86_fp16(x[i].m) * x86_fp16(y[i].s);
-    }
-    *s = x86_hsum_ps256(acc) + summs;
-}
+#undef PAIR_DOT
+#undef NO_MIN
+#undef MIN_M_S
 
 static void vec_dot_q8_0_q8_0(int64_t n, float *s, const void *w, const void *a)
 {
