@@ -110,13 +110,16 @@ static void q8_0_prep(const PlumbBlockQ8_0 *a, int64_t nb, int64_t n_pairs, Q4Pr
     }
 }
 
-/* Weight scales of blocks (b, b+1) of the four rows: [rows' d_b | rows' d_b+1]. */
+/* Weight scales of blocks (b, b+1) of the four rows: [rows' d_b | rows' d_b+1].
+ * Assembled in general-purpose registers (independent scalar loads, off the
+ * vector ports), then moved over and converted at once. */
 static inline __m256 q4_0_scales(const PlumbBlockQ4_0 *const *x, int64_t b)
 {
-    const __m128i h = _mm_setr_epi16((short)x[0][b].d, (short)x[1][b].d, (short)x[2][b].d,
-                                     (short)x[3][b].d, (short)x[0][b + 1].d, (short)x[1][b + 1].d,
-                                     (short)x[2][b + 1].d, (short)x[3][b + 1].d);
-    return _mm256_cvtph_ps(h);
+    const uint64_t lo = (uint64_t)x[0][b].d | (uint64_t)x[1][b].d << 16 |
+                        (uint64_t)x[2][b].d << 32 | (uint64_t)x[3][b].d << 48;
+    const uint64_t hi = (uint64_t)x[0][b + 1].d | (uint64_t)x[1][b + 1].d << 16 |
+                        (uint64_t)x[2][b + 1].d << 32 | (uint64_t)x[3][b + 1].d << 48;
+    return _mm256_cvtph_ps(_mm_set_epi64x((int64_t)hi, (int64_t)lo));
 }
 
 /* Folded exact sums of the pair (b, b+1) of the four rows with token a,
@@ -245,7 +248,217 @@ static void gemm_q4_0_q8_0(int64_t n, const void *w, uint64_t w_stride, int64_t 
     }
 }
 
+/* ------------------------------------------------------------ K-quants x Q8_K */
+
+/*
+ * Q4_K and Q6_K against Q8_K: per super-block of 256 and (row, token) the
+ * integer sums of the sub-blocks, each multiplied by its integer scale by
+ * madd, add up in one int32 register; the min (Q4_K) or offset (Q6_K) term
+ * comes from the activation's 16-element sums (bsums).  The four rows'
+ * registers are folded as for Q4_0 ([rows | rows], both halves of the same
+ * super-block) and scaled in float once per super-block and token.  Tiles
+ * are 4 rows x up to 2 tokens (the int32 sums of 8 (row, token) pairs stay
+ * in registers across a super-block).
+ */
+#define TILE_TOKENS_K 2
+
+/* 16 int16 lanes: sc[k] in the low 128-bit lane, sc[k+1] in the high, from
+ * 16 int16 scales sc16 (k even). */
+static inline __m256i scales_pair16(__m256i sc16, int k)
+{
+    const __m256i dup = _mm256_permutevar8x32_epi32(sc16, _mm256_set1_epi32(k / 2));
+    return _mm256_shuffle_epi8(dup, _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1,
+                                                     2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3));
+}
+
+/* All 16 int16 lanes = entry k of the 8 int16 scales held in both lanes. */
+static inline __m256i scale_all16(__m256i sc8x2, int k)
+{
+    const __m256i sel = _mm256_set1_epi16((int16_t)(((2 * k + 1) << 8) | (2 * k)));
+    return _mm256_shuffle_epi8(sc8x2, sel);
+}
+
+/* [f0 f1 f2 f3 | f0 f1 f2 f3] from four half-precision values. */
+static inline __m256 halves4(uint16_t h0, uint16_t h1, uint16_t h2, uint16_t h3)
+{
+    return _mm256_cvtph_ps(_mm_setr_epi16((short)h0, (short)h1, (short)h2, (short)h3, (short)h0,
+                                          (short)h1, (short)h2, (short)h3));
+}
+
+/* Row tiles and token tiles of a K-quant call; `tile` fills acc[t]. */
+#define K_GEMM_BODY(BlockT, tile)                                                                  \
+    const int64_t nsb = n / PLUMB_QK_K;                                                           \
+    for (int64_t r = r0; r < r1; r += TILE_ROWS) {                                               \
+        const BlockT *x[TILE_ROWS];                                                               \
+        int64_t row[TILE_ROWS];                                                                   \
+        const int n_rows = r1 - r < TILE_ROWS ? (int)(r1 - r) : TILE_ROWS;                        \
+        for (int s = 0; s < TILE_ROWS; s++) {                                                     \
+            row[s] = r + (s < n_rows ? s : n_rows - 1);                                           \
+            x[s] = (const BlockT *)((const char *)w + (uint64_t)row[s] * w_stride);               \
+        }                                                                                         \
+        for (int64_t t0 = 0; t0 < nt; t0 += TILE_TOKENS_K) {                                      \
+            const PlumbBlockQ8_K *at[TILE_TOKENS_K];                                              \
+            __m256 acc[TILE_TOKENS_K];                                                            \
+            const int T = nt - t0 < TILE_TOKENS_K ? (int)(nt - t0) : TILE_TOKENS_K;               \
+            for (int t = 0; t < T; t++)                                                           \
+                at[t] = a[t0 + t];                                                                \
+            if (T == 1)                                                                           \
+                tile(nsb, x, at, acc, 1);                                                         \
+            else                                                                                  \
+                tile(nsb, x, at, acc, 2);                                                         \
+            store_tile(acc, T, y + t0, row, n_rows);                                              \
+        }                                                                                         \
+    }
+
+/* Super-block i of one Q4_K row with T tokens: the scaled sums and the
+ * mins term, int32 [8 lanes] each. */
+GEMM_INLINE void q4_K_row(const PlumbBlockQ4_K *b, const PlumbBlockQ8_K *const *a, int64_t i,
+                          __m256i *isum, __m256i *imin, int T)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    const __m128i sm = x86_q4_K_scales_mins(b->scales);
+    const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
+    const __m256i mins = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm));
+    UNROLL
+    for (int t = 0; t < T; t++) {
+        imin[t] = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)a[t][i].bsums), mins);
+        isum[t] = _mm256_setzero_si256();
+    }
+    UNROLL
+    for (int c = 0; c < 4; c++) {
+        const __m256i v = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * c));
+        const __m256i lo = _mm256_and_si256(v, m4);
+        const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        const __m256i sl = scale_all16(sc, 2 * c), sh = scale_all16(sc, 2 * c + 1);
+        UNROLL
+        for (int t = 0; t < T; t++) {
+            const int8_t *q = a[t][i].qs + 64 * c;
+            const __m256i pl = _mm256_madd_epi16(
+                _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)q)), sl);
+            const __m256i ph = _mm256_madd_epi16(
+                _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q + 32))), sh);
+            isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(pl, ph));
+        }
+    }
+}
+
+GEMM_INLINE void q4_K_tile(int64_t nsb, const PlumbBlockQ4_K *const *x, const PlumbBlockQ8_K *const *a,
+                           __m256 *acc, int T)
+{
+    UNROLL
+    for (int t = 0; t < T; t++)
+        acc[t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nsb; i++) {
+        __m256i hs[2][TILE_TOKENS_K], hm[2][TILE_TOKENS_K];
+        UNROLL
+        for (int pr = 0; pr < 2; pr++) {
+            __m256i s0[TILE_TOKENS_K], m0[TILE_TOKENS_K], s1[TILE_TOKENS_K], m1[TILE_TOKENS_K];
+            q4_K_row(&x[2 * pr][i], a, i, s0, m0, T);
+            q4_K_row(&x[2 * pr + 1][i], a, i, s1, m1, T);
+            UNROLL
+            for (int t = 0; t < T; t++) {
+                hs[pr][t] = _mm256_hadd_epi32(s0[t], s1[t]);
+                hm[pr][t] = _mm256_hadd_epi32(m0[t], m1[t]);
+            }
+        }
+        {
+            const __m256 d = halves4(x[0][i].d, x[1][i].d, x[2][i].d, x[3][i].d);
+            const __m256 dmin = halves4(x[0][i].dmin, x[1][i].dmin, x[2][i].dmin, x[3][i].dmin);
+            UNROLL
+            for (int t = 0; t < T; t++) {
+                const __m256 da = _mm256_set1_ps(a[t][i].d);
+                const __m256 fs = _mm256_cvtepi32_ps(_mm256_hadd_epi32(hs[0][t], hs[1][t]));
+                const __m256 fm = _mm256_cvtepi32_ps(_mm256_hadd_epi32(hm[0][t], hm[1][t]));
+                acc[t] = _mm256_fmadd_ps(fs, _mm256_mul_ps(d, da), acc[t]);
+                acc[t] = _mm256_fnmadd_ps(fm, _mm256_mul_ps(dmin, da), acc[t]);
+            }
+        }
+    }
+}
+
+static void gemm_q4_K_q8_K(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,
+                           const void *const *a, float *const *y, int64_t nt)
+{
+    K_GEMM_BODY(PlumbBlockQ4_K, q4_K_tile)
+}
+
+/* Super-block i of one Q6_K row with T tokens: sum of scale * (q - 32) * a,
+ * int32 [8 lanes]. */
+GEMM_INLINE void q6_K_row(const PlumbBlockQ6_K *b, const PlumbBlockQ8_K *const *a, int64_t i,
+                          __m256i *isum, int T)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m30 = _mm256_set1_epi8(0x30);
+    const __m256i sc = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales));
+    __m256i off[TILE_TOKENS_K];
+    UNROLL
+    for (int t = 0; t < T; t++) {
+        /* sum over groups of scale * bsum: times 32, the offset of q - 32 */
+        off[t] = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)a[t][i].bsums), sc);
+        isum[t] = _mm256_setzero_si256();
+    }
+    UNROLL
+    for (int h = 0; h < 2; h++) {
+        const __m256i l0 = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * h));
+        const __m256i l1 = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * h + 32));
+        const __m256i qh = _mm256_loadu_si256((const __m256i *)(b->qh + 32 * h));
+        __m256i q[4];
+        q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
+        q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
+        q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(qh, m30));
+        q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                               _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
+        UNROLL
+        for (int j = 0; j < 4; j++) {
+            const __m256i sp = scales_pair16(sc, 8 * h + 2 * j);
+            UNROLL
+            for (int t = 0; t < T; t++)
+                isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(
+                    _mm256_maddubs_epi16(q[j], _mm256_loadu_si256((const __m256i *)(a[t][i].qs + 128 * h + 32 * j))),
+                    sp));
+        }
+    }
+    UNROLL
+    for (int t = 0; t < T; t++)
+        isum[t] = _mm256_sub_epi32(isum[t], _mm256_slli_epi32(off[t], 5));
+}
+
+GEMM_INLINE void q6_K_tile(int64_t nsb, const PlumbBlockQ6_K *const *x, const PlumbBlockQ8_K *const *a,
+                           __m256 *acc, int T)
+{
+    UNROLL
+    for (int t = 0; t < T; t++)
+        acc[t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nsb; i++) {
+        __m256i hs[2][TILE_TOKENS_K];
+        UNROLL
+        for (int pr = 0; pr < 2; pr++) {
+            __m256i s0[TILE_TOKENS_K], s1[TILE_TOKENS_K];
+            q6_K_row(&x[2 * pr][i], a, i, s0, T);
+            q6_K_row(&x[2 * pr + 1][i], a, i, s1, T);
+            UNROLL
+            for (int t = 0; t < T; t++)
+                hs[pr][t] = _mm256_hadd_epi32(s0[t], s1[t]);
+        }
+        {
+            const __m256 d = halves4(x[0][i].d, x[1][i].d, x[2][i].d, x[3][i].d);
+            UNROLL
+            for (int t = 0; t < T; t++) {
+                const __m256 fs = _mm256_cvtepi32_ps(_mm256_hadd_epi32(hs[0][t], hs[1][t]));
+                acc[t] = _mm256_fmadd_ps(fs, _mm256_mul_ps(d, _mm256_set1_ps(a[t][i].d)), acc[t]);
+            }
+        }
+    }
+}
+
+static void gemm_q6_K_q8_K(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,
+                           const void *const *a, float *const *y, int64_t nt)
+{
+    K_GEMM_BODY(PlumbBlockQ6_K, q6_K_tile)
+}
+
 void plumb_dsp_init_avx2_gemm(PlumbDsp *dsp)
 {
     dsp->gemm[PLUMB_QTYPE_Q4_0] = gemm_q4_0_q8_0;
+    dsp->gemm[PLUMB_QTYPE_Q4_K] = gemm_q4_K_q8_K;
+    dsp->gemm[PLUMB_QTYPE_Q6_K] = gemm_q6_K_q8_K;
 }
