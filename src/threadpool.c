@@ -1,12 +1,17 @@
 /*
- * threadpool.c — persistent workers, generation counter, spin-then-sleep
- * waits (see threadpool.h).
+ * threadpool.c — persistent workers, one job word, spin-then-sleep waits
+ * (see threadpool.h).
  *
- * Protocol.  The caller publishes (fn, arg, nth), sets `pending` to the
- * number of workers and bumps `gen`.  Each worker waits for `gen` to move
- * past the last generation it served, runs fn if its ith < nth, and
- * decrements `pending`; the worker that brings it to zero bumps `done` so a
- * sleeping caller wakes.  The barrier is a counter plus a phase word: the
+ * Protocol.  The caller publishes a job by writing (fn, arg, nth), setting
+ * `pending` to nth - 1 and storing a new value in `job`: a generation
+ * counter in the high bits and nth in the low JOB_NTH_BITS, one 32-bit word
+ * so that a worker always reads a generation together with its own nth.
+ * Each worker waits for `job` to differ from the last value it saw; if its
+ * ith < nth it runs fn and decrements `pending`, and the worker that brings
+ * it to zero bumps `done` so a sleeping caller wakes.  Workers outside nth
+ * only note the new value: the caller never waits for them, and since fn
+ * and arg are rewritten only after every participant is done, only
+ * participants read them.  The barrier is a counter plus a phase word: the
  * last thread to arrive resets the counter and bumps the phase.
  *
  * Every wait is wait_change(word, seen): spin a bounded number of times
@@ -37,6 +42,10 @@
 
 /* Busy-wait iterations before sleeping: ~10-50 microseconds of pause. */
 #define SPIN_ITERS 1024
+/* Low bits of the job word holding nth (PLUMB_THREADPOOL_MAX fits). */
+#define JOB_NTH_BITS 10
+#define JOB_NTH_MASK ((1u << JOB_NTH_BITS) - 1)
+_Static_assert(PLUMB_THREADPOOL_MAX <= JOB_NTH_MASK, "nth must fit the job word");
 
 typedef struct Worker {
     struct PlumbThreadpool *tp; /* owning pool */
@@ -49,14 +58,14 @@ struct PlumbThreadpool {
     int n_threads;     /* threads, caller included */
     Worker *workers;   /* [n_threads - 1] */
 
-    /* The current job, written by the caller before gen is bumped. */
+    /* The current job, written by the caller before `job` changes. */
     PlumbThreadFn fn;  /* work function */
     void *arg;         /* its argument */
-    int nth;           /* threads taking part, 1..n_threads */
+    int nth;           /* threads taking part, 1..n_threads (for the barrier) */
 
-    _Atomic uint32_t gen;      /* job generation (futex word) */
+    _Atomic uint32_t job;      /* generation << JOB_NTH_BITS | nth (futex word) */
     _Atomic uint32_t done;     /* bumped when a job's workers are all done (futex word) */
-    _Atomic int pending;       /* workers that have not finished the current job */
+    _Atomic int pending;       /* participating workers not yet finished */
     _Atomic int stop;          /* non-zero: workers exit at the next generation */
     _Atomic int sleepers;      /* threads that may be asleep in wait_change */
 
@@ -125,26 +134,43 @@ static void wait_change(PlumbThreadpool *tp, _Atomic uint32_t *word, uint32_t se
     }
 }
 
+/* Wake whoever may sleep on word (after it changed). */
+static void wake_sleepers(PlumbThreadpool *tp, _Atomic uint32_t *word)
+{
+    if (atomic_load(&tp->sleepers) > 0)
+        wake_all(tp, word);
+}
+
 /* Bump *word and wake whoever may sleep on it. */
 static void publish(PlumbThreadpool *tp, _Atomic uint32_t *word)
 {
     atomic_fetch_add(word, 1);
-    if (atomic_load(&tp->sleepers) > 0)
-        wake_all(tp, word);
+    wake_sleepers(tp, word);
+}
+
+/* Store a new job word for nth threads: next generation, same word never
+ * repeats for a thread that has seen the previous one. */
+static void publish_job(PlumbThreadpool *tp, int nth)
+{
+    uint32_t old = atomic_load(&tp->job);
+    uint32_t next = (((old >> JOB_NTH_BITS) + 1) << JOB_NTH_BITS) | (uint32_t)nth;
+    atomic_store(&tp->job, next);
+    wake_sleepers(tp, &tp->job);
 }
 
 static void *worker_main(void *p)
 {
     Worker *w = p;
     PlumbThreadpool *tp = w->tp;
-    uint32_t seen = 0;
+    uint32_t seen = 0; /* the job word before any job was published */
     for (;;) {
-        wait_change(tp, &tp->gen, seen);
-        seen = atomic_load(&tp->gen);
+        wait_change(tp, &tp->job, seen);
+        seen = atomic_load(&tp->job);
         if (atomic_load(&tp->stop))
             break;
-        if (w->ith < tp->nth)
-            tp->fn(tp->arg, w->ith, tp->nth);
+        if ((uint32_t)w->ith >= (seen & JOB_NTH_MASK))
+            continue; /* not taking part in this job */
+        tp->fn(tp->arg, w->ith, (int)(seen & JOB_NTH_MASK));
         if (atomic_fetch_sub(&tp->pending, 1) == 1)
             publish(tp, &tp->done);
     }
@@ -168,7 +194,7 @@ int plumb_threadpool_open(PlumbThreadpool **out, int n_threads, PlumbError *err)
         return plumb_err(err, PLUMB_ENOMEM, "thread pool: out of memory");
     tp->n_threads = n_threads;
     tp->nth = 1;
-    atomic_init(&tp->gen, 0);
+    atomic_init(&tp->job, 0);
     atomic_init(&tp->done, 0);
     atomic_init(&tp->pending, 0);
     atomic_init(&tp->stop, 0);
@@ -212,7 +238,7 @@ void plumb_threadpool_close(PlumbThreadpool *tp)
     if (!tp)
         return;
     atomic_store(&tp->stop, 1);
-    publish(tp, &tp->gen);
+    publish_job(tp, tp->n_threads);
     for (i = 0; tp->workers && i < tp->n_threads - 1; i++)
         if (tp->workers[i].started)
             pthread_join(tp->workers[i].thread, NULL);
@@ -236,18 +262,17 @@ void plumb_threadpool_run_n(PlumbThreadpool *tp, int nth, PlumbThreadFn fn, void
         nth = tp->n_threads;
     if (nth < 1)
         nth = 1;
-    if (tp->n_threads == 1) {
-        tp->nth = 1;
+    tp->nth = nth;
+    if (nth == 1) {
         fn(arg, 0, 1);
         return;
     }
     tp->fn = fn;
     tp->arg = arg;
-    tp->nth = nth;
     atomic_store(&tp->bar_count, 0);
-    atomic_store(&tp->pending, tp->n_threads - 1);
+    atomic_store(&tp->pending, nth - 1);
     done = atomic_load(&tp->done);
-    publish(tp, &tp->gen);
+    publish_job(tp, nth);
     fn(arg, 0, nth);
     while (atomic_load(&tp->pending) != 0)
         wait_change(tp, &tp->done, done);
