@@ -10,8 +10,9 @@
  *  - from_float: the same bytes as C;
  *  - to_float, rope_neox, axpy, scale, topk: the same bits / indices;
  *  - vec_dot, dot_f32: |got - C| <= DOT_EPS * S + DOT_ABS, where S is the
- *    sum of |w_i * a_i| over the dequantised operands (plus |offset_i * a_i|
- *    for the types whose dot subtracts a min term separately);
+ *    sum of |w_i * a_i| over the dequantised operands, plus |offset_i * a_i|
+ *    for the types whose dot may take a min or offset term apart (Q4_1,
+ *    Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K; see quant_field);
  *  - gemm: each output within the vec_dot bound of C's dot product, the same
  *    bits whatever the tiling of rows and tokens, nothing written outside
  *    the rows asked for (a NULL gemm is allowed: the caller loops over
@@ -227,11 +228,17 @@ static const int *fp16_fields(int t)
     }
 }
 
-/* The quant bits of the types whose dot product adds a separate min / offset
- * term: [*from, *to) bytes of a block.  0 for the others. */
+/* The quant bits of the types whose dot product may add a separate min or
+ * offset term: [*from, *to) bytes of a block, 0 for the others.  With the
+ * bits zeroed a block dequantises to that term: -min for Q4_1 / Q5_1 /
+ * Q2_K / Q4_K / Q5_K, and for Q3_K / Q6_K the -4 / -32 of their signed
+ * values, which SIMD kernels take apart (summing the unsigned value and
+ * subtracting offset * sum(a)), so their rounding scales with it. */
 static int quant_field(int t, size_t *from, size_t *to)
 {
     switch (t) {
+    case PLUMB_QTYPE_Q3_K: *from = offsetof(PlumbBlockQ3_K, hmask); *to = offsetof(PlumbBlockQ3_K, scales); return 1;
+    case PLUMB_QTYPE_Q6_K: *from = offsetof(PlumbBlockQ6_K, ql); *to = offsetof(PlumbBlockQ6_K, scales); return 1;
     case PLUMB_QTYPE_Q4_1: *from = offsetof(PlumbBlockQ4_1, qs); *to = sizeof(PlumbBlockQ4_1); return 1;
     case PLUMB_QTYPE_Q5_1: *from = offsetof(PlumbBlockQ5_1, qh); *to = sizeof(PlumbBlockQ5_1); return 1;
     case PLUMB_QTYPE_Q2_K: *from = offsetof(PlumbBlockQ2_K, qs); *to = offsetof(PlumbBlockQ2_K, d); return 1;
@@ -499,7 +506,7 @@ static void check_from_float(int t, PlumbFromFloatFn fn)
     }
 }
 
-/* Sum of |w_i a_i| (plus |offset_i a_i| for the types with a min term). */
+/* Sum of |w_i a_i| (plus |offset_i a_i| for the types of quant_field). */
 static double dot_magnitude(int t, int act, const void *w, const void *a, int64_t n)
 {
     double *wv = xmalloc((size_t)n * sizeof *wv), *av = xmalloc((size_t)n * sizeof *av);
