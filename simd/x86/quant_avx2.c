@@ -550,11 +550,23 @@ static void vec_dot_bf16_bf16(int64_t n, float *s, const void *w, const void *a)
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     __m256 acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
     int64_t i = 0;
+    const __m256i zero = _mm256_setzero_si256();
+    /* 16 elements per load; unpacking with zero below each bf16 gives its
+     * float, in an order (0-3, 8-11 and 4-7, 12-15) that both operands
+     * share, which is all a dot product needs */
     for (; i + 32 <= n; i += 32) {
-        acc0 = _mm256_fmadd_ps(load_bf16x8(x + i), load_bf16x8(y + i), acc0);
-        acc1 = _mm256_fmadd_ps(load_bf16x8(x + i + 8), load_bf16x8(y + i + 8), acc1);
-        acc2 = _mm256_fmadd_ps(load_bf16x8(x + i + 16), load_bf16x8(y + i + 16), acc2);
-        acc3 = _mm256_fmadd_ps(load_bf16x8(x + i + 24), load_bf16x8(y + i + 24), acc3);
+        const __m256i x0 = _mm256_loadu_si256((const __m256i *)(x + i));
+        const __m256i y0 = _mm256_loadu_si256((const __m256i *)(y + i));
+        const __m256i x1 = _mm256_loadu_si256((const __m256i *)(x + i + 16));
+        const __m256i y1 = _mm256_loadu_si256((const __m256i *)(y + i + 16));
+        acc0 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_unpacklo_epi16(zero, x0)),
+                               _mm256_castsi256_ps(_mm256_unpacklo_epi16(zero, y0)), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_unpackhi_epi16(zero, x0)),
+                               _mm256_castsi256_ps(_mm256_unpackhi_epi16(zero, y0)), acc1);
+        acc2 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_unpacklo_epi16(zero, x1)),
+                               _mm256_castsi256_ps(_mm256_unpacklo_epi16(zero, y1)), acc2);
+        acc3 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_unpackhi_epi16(zero, x1)),
+                               _mm256_castsi256_ps(_mm256_unpackhi_epi16(zero, y1)), acc3);
     }
     for (; i + 8 <= n; i += 8)
         acc0 = _mm256_fmadd_ps(load_bf16x8(x + i), load_bf16x8(y + i), acc0);
