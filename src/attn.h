@@ -27,7 +27,8 @@ typedef struct PlumbAttnShape {
 } PlumbAttnShape;
 
 /* q: [n][n_head*head_dim] roped queries; out: [n][n_head*head_dim], heads
- * [h0, h1) written; scores: scratch of pos0 + n floats. */
+ * [h0, h1) written; scores: scratch of (n_head / n_head_kv) * (pos0 + n)
+ * floats. */
 void plumb_attn(const PlumbDsp *dsp, const PlumbKVCache *kv, int32_t layer,
                 const PlumbAttnShape *shape, const float *q, float *out, int64_t n,
                 int32_t pos0, int32_t h0, int32_t h1, float *scores);

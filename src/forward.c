@@ -50,7 +50,8 @@ int plumb_fwd_init(PlumbFwd *f, const PlumbModel *m, int32_t n_batch, int32_t n_
     f->xb2 = malloc(B * E * sizeof(float));
     f->q = malloc(B * nq * sizeof(float));
     f->att = malloc(B * nq * sizeof(float));
-    f->scores = malloc((size_t)f->n_threads * (size_t)n_ctx * sizeof(float));
+    f->scores = malloc((size_t)f->n_threads * (size_t)(in->n_head / in->n_head_kv) * (size_t)n_ctx *
+                       sizeof(float));
     f->rope_cos = malloc(B * half * sizeof(float));
     f->rope_sin = malloc(B * half * sizeof(float));
     /* activation rows are at most 4 bytes an element (float32) */
@@ -181,9 +182,18 @@ static void attn_worker(void *arg, int ith, int nth)
     norm_rope_heads(r->m, r->f, r->kcache, r->kv->width, lo, hi, in->n_head_kv, r->L->k_norm);
     if (r->f->tp && nth > 1)
         plumb_threadpool_barrier(r->f->tp);
-    plumb_matmul_split(in->n_head, 1, ith, nth, &lo, &hi);
+    /* whole key/value groups per thread when there are enough of them */
+    if (in->n_head_kv >= nth) {
+        const int32_t group = in->n_head / in->n_head_kv;
+        plumb_matmul_split(in->n_head_kv, 1, ith, nth, &lo, &hi);
+        lo *= group;
+        hi *= group;
+    } else {
+        plumb_matmul_split(in->n_head, 1, ith, nth, &lo, &hi);
+    }
     plumb_attn(&r->m->dsp, r->kv, r->layer, &shape, r->f->q, r->f->att, r->n, r->pos0,
-               (int32_t)lo, (int32_t)hi, r->f->scores + (int64_t)ith * r->f->n_ctx);
+               (int32_t)lo, (int32_t)hi,
+               r->f->scores + (int64_t)ith * (in->n_head / in->n_head_kv) * r->f->n_ctx);
 }
 
 static void ffn_dense(const PlumbModel *m, const PlumbLayer *L, PlumbFwd *f, const float *x,
