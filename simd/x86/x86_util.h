@@ -665,11 +665,19 @@ static inline void x86_vec_dot_bf16_bf16_512(int64_t n, float *s, const void *w,
     __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
     __m512 acc2 = _mm512_setzero_ps(), acc3 = _mm512_setzero_ps();
     int64_t i = 0;
+    const __m512i zero = _mm512_setzero_si512();
+    /* as in the AVX2 kernel: unpacking with zero, in an order both share */
     for (; i + 64 <= n; i += 64) {
-        acc0 = _mm512_fmadd_ps(x86_load_bf16x16(x + i, all), x86_load_bf16x16(y + i, all), acc0);
-        acc1 = _mm512_fmadd_ps(x86_load_bf16x16(x + i + 16, all), x86_load_bf16x16(y + i + 16, all), acc1);
-        acc2 = _mm512_fmadd_ps(x86_load_bf16x16(x + i + 32, all), x86_load_bf16x16(y + i + 32, all), acc2);
-        acc3 = _mm512_fmadd_ps(x86_load_bf16x16(x + i + 48, all), x86_load_bf16x16(y + i + 48, all), acc3);
+        const __m512i x0 = x86_load512(x + i), y0 = x86_load512(y + i);
+        const __m512i x1 = x86_load512(x + i + 32), y1 = x86_load512(y + i + 32);
+        acc0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_unpacklo_epi16(zero, x0)),
+                               _mm512_castsi512_ps(_mm512_unpacklo_epi16(zero, y0)), acc0);
+        acc1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_unpackhi_epi16(zero, x0)),
+                               _mm512_castsi512_ps(_mm512_unpackhi_epi16(zero, y0)), acc1);
+        acc2 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_unpacklo_epi16(zero, x1)),
+                               _mm512_castsi512_ps(_mm512_unpacklo_epi16(zero, y1)), acc2);
+        acc3 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_unpackhi_epi16(zero, x1)),
+                               _mm512_castsi512_ps(_mm512_unpackhi_epi16(zero, y1)), acc3);
     }
     for (; i + 16 <= n; i += 16)
         acc0 = _mm512_fmadd_ps(x86_load_bf16x16(x + i, all), x86_load_bf16x16(y + i, all), acc0);
