@@ -13,11 +13,32 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "attn.h"
 #include "err.h"
 #include "forward.h"
 
 /* ------------------------------------------------------------- state */
+
+/* Whether the MoE layer should madvise(WILLNEED) the experts it picked:
+ * only when the file is larger than 90% of physical memory, where pages
+ * are evicted between uses and reading ahead of the first touch pays.  In
+ * memory the advice costs more than it gives (a page-cache walk per call,
+ * tens to hundreds of microseconds, 24 calls a layer).  PLUMB_EXPERT_ADVICE=0
+ * or 1 overrides the choice. */
+static int want_expert_advice(const PlumbModel *m)
+{
+    const char *env = getenv("PLUMB_EXPERT_ADVICE");
+    long pages, psz;
+    if (env && (env[0] == '0' || env[0] == '1') && env[1] == '\0')
+        return env[0] == '1';
+    pages = sysconf(_SC_PHYS_PAGES);
+    psz = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || psz <= 0)
+        return 0;
+    return (double)m->gguf->size > 0.9 * (double)pages * (double)psz;
+}
 
 int plumb_fwd_init(PlumbFwd *f, const PlumbModel *m, int32_t n_batch, int32_t n_ctx,
                    PlumbError *err)
@@ -70,6 +91,7 @@ int plumb_fwd_init(PlumbFwd *f, const PlumbModel *m, int32_t n_batch, int32_t n_
             plumb_fwd_free(f);
             return rc;
         }
+        f->moe.advise = want_expert_advice(m);
     } else {
         const size_t FF = (size_t)in->n_ff;
         f->ff_gate = malloc(B * FF * sizeof(float));
