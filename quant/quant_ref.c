@@ -295,11 +295,11 @@ void plumb_from_float_q8_0_c(const float *x, void *y, int64_t n)
 {
     PlumbBlockQ8_0 *b = y;
     for (int64_t i = 0; i < n / PLUMB_QK; i++, x += PLUMB_QK) {
-        const float d = block_amax(x, PLUMB_QK) / 127.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const float amax = block_amax(x, PLUMB_QK), d = amax / 127.0f;
+        const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
         b[i].d = simd_fp32_to_fp16(d);
         for (int j = 0; j < PLUMB_QK; j++)
-            b[i].qs[j] = (int8_t)roundf(x[j] * id);
+            b[i].qs[j] = (int8_t)lrintf(x[j] * id);
     }
 }
 
@@ -307,12 +307,12 @@ void plumb_from_float_q8_1_c(const float *x, void *y, int64_t n)
 {
     PlumbBlockQ8_1 *b = y;
     for (int64_t i = 0; i < n / PLUMB_QK; i++, x += PLUMB_QK) {
-        const float d = block_amax(x, PLUMB_QK) / 127.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const float amax = block_amax(x, PLUMB_QK), d = amax / 127.0f;
+        const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
         int sum = 0;
         b[i].d = simd_fp32_to_fp16(d);
         for (int j = 0; j < PLUMB_QK; j++) {
-            b[i].qs[j] = (int8_t)roundf(x[j] * id);
+            b[i].qs[j] = (int8_t)lrintf(x[j] * id);
             sum += b[i].qs[j];
         }
         b[i].s = simd_fp32_to_fp16((float)sum * d);

@@ -6,8 +6,8 @@
  *  - to_float and from_float are bit-exact with quant/quant_ref.c: the same
  *    float operations in the same order (separate multiply and add, never
  *    fused; the build's -std=c11 keeps the compiler from contracting them),
- *    Q8_0 / Q8_1 round half away from zero (FCVTAS, as roundf), Q8_K rounds
- *    half to even (FCVTNS, as lrintf in the default rounding mode);
+ *    Q8_0 / Q8_1 and Q8_K round half to even (FCVTNS, as lrintf in the
+ *    default rounding mode);
  *  - the integer dot products are the shared kernels of arm_util.h with a
  *    widening-multiply dot; quant_dotprod.c instantiates the same kernels
  *    with SDOT;
@@ -335,13 +335,13 @@ static inline float load_block32(const float *x, float32x4_t v[8])
     return vmaxvq_f32(vmaxq_f32(vmaxq_f32(m0, m1), vmaxq_f32(m2, m3)));
 }
 
-/* qs[0..32) = round-half-away(v * id); returns their sum. */
+/* qs[0..32) = round-half-even(v * id); returns their sum. */
 static inline int32_t quant_block32(const float32x4_t v[8], float id, int8_t *qs)
 {
     int16x8_t h[4];
     for (int j = 0; j < 4; j++) {
-        const int32x4_t a = vcvtaq_s32_f32(vmulq_n_f32(v[2 * j], id));
-        const int32x4_t b = vcvtaq_s32_f32(vmulq_n_f32(v[2 * j + 1], id));
+        const int32x4_t a = vcvtnq_s32_f32(vmulq_n_f32(v[2 * j], id));
+        const int32x4_t b = vcvtnq_s32_f32(vmulq_n_f32(v[2 * j + 1], id));
         h[j] = vcombine_s16(vmovn_s32(a), vmovn_s32(b));
     }
     const int8x16_t q0 = vcombine_s8(vmovn_s16(h[0]), vmovn_s16(h[1]));
@@ -356,8 +356,8 @@ void plumb_from_float_q8_0_neon(const float *x, void *y, int64_t n)
     PlumbBlockQ8_0 *b = y;
     for (int64_t i = 0; i < n / PLUMB_QK; i++, x += PLUMB_QK) {
         float32x4_t v[8];
-        const float d = load_block32(x, v) / 127.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const float amax = load_block32(x, v), d = amax / 127.0f;
+        const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
         b[i].d = simd_fp32_to_fp16(d);
         quant_block32(v, id, b[i].qs);
     }
@@ -368,8 +368,8 @@ void plumb_from_float_q8_1_neon(const float *x, void *y, int64_t n)
     PlumbBlockQ8_1 *b = y;
     for (int64_t i = 0; i < n / PLUMB_QK; i++, x += PLUMB_QK) {
         float32x4_t v[8];
-        const float d = load_block32(x, v) / 127.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const float amax = load_block32(x, v), d = amax / 127.0f;
+        const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
         b[i].d = simd_fp32_to_fp16(d);
         const int32_t sum = quant_block32(v, id, b[i].qs);
         b[i].s = simd_fp32_to_fp16((float)sum * d);

@@ -595,18 +595,19 @@ static inline uint16_t to_fp16(float f)
     return (uint16_t)_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 }
 
-/* One Q8_0 / Q8_1 block: d = amax/127, q = roundf(x / d); returns sum(q). */
+/* One Q8_0 / Q8_1 block: d = amax/127, q = x * (127/amax) rounded half to
+ * even; returns sum(q). */
 static inline int quantise_q8_32(const float *x, int8_t *qs, uint16_t *dout, float *dval)
 {
     const __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8);
     const __m256 v2 = _mm256_loadu_ps(x + 16), v3 = _mm256_loadu_ps(x + 24);
-    const float d = amax32(v0, v1, v2, v3) / 127.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const float amax = amax32(v0, v1, v2, v3), d = amax / 127.0f;
+    const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
     const __m256 vid = _mm256_set1_ps(id);
-    const __m256i i0 = _mm256_cvttps_epi32(x86_roundf_ps256(_mm256_mul_ps(v0, vid)));
-    const __m256i i1 = _mm256_cvttps_epi32(x86_roundf_ps256(_mm256_mul_ps(v1, vid)));
-    const __m256i i2 = _mm256_cvttps_epi32(x86_roundf_ps256(_mm256_mul_ps(v2, vid)));
-    const __m256i i3 = _mm256_cvttps_epi32(x86_roundf_ps256(_mm256_mul_ps(v3, vid)));
+    const __m256i i0 = _mm256_cvtps_epi32(x86_rint_ps256(_mm256_mul_ps(v0, vid)));
+    const __m256i i1 = _mm256_cvtps_epi32(x86_rint_ps256(_mm256_mul_ps(v1, vid)));
+    const __m256i i2 = _mm256_cvtps_epi32(x86_rint_ps256(_mm256_mul_ps(v2, vid)));
+    const __m256i i3 = _mm256_cvtps_epi32(x86_rint_ps256(_mm256_mul_ps(v3, vid)));
     _mm256_storeu_si256((__m256i *)qs, x86_pack_i32_to_i8(i0, i1, i2, i3));
     *dout = to_fp16(d);
     *dval = d;

@@ -25,27 +25,18 @@ static inline uint16_t to_fp16(float f)
     return (uint16_t)_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 }
 
-/* Round half away from zero, exactly as roundf, for |v| < 2^23 (see
- * x86_roundf_ps256). */
-static inline __m512 roundf512(__m512 v)
-{
-    const __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-    const __m512 frac = _mm512_sub_ps(v, t); /* exact */
-    const __mmask16 up = _mm512_cmp_ps_mask(_mm512_abs_ps(frac), _mm512_set1_ps(0.5f), _CMP_GE_OQ);
-    const __m512 one = _mm512_or_ps(_mm512_set1_ps(1.0f), _mm512_and_ps(v, _mm512_set1_ps(-0.0f)));
-    return _mm512_mask_add_ps(t, up, t, one);
-}
-
-/* One Q8_0 / Q8_1 block; returns sum(q). */
+/* One Q8_0 / Q8_1 block, rounded half to even; returns sum(q). */
 static inline int quantise_q8_32(const float *x, int8_t *qs, uint16_t *dh, float *dv)
 {
     const __m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
     const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
     const float d = amax / 127.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
     const __m512 vid = _mm512_set1_ps(id);
-    const __m512i i0 = _mm512_cvttps_epi32(roundf512(_mm512_mul_ps(v0, vid)));
-    const __m512i i1 = _mm512_cvttps_epi32(roundf512(_mm512_mul_ps(v1, vid)));
+    const __m512i i0 = _mm512_cvt_roundps_epi32(_mm512_mul_ps(v0, vid),
+                                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512i i1 = _mm512_cvt_roundps_epi32(_mm512_mul_ps(v1, vid),
+                                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     _mm_storeu_si128((__m128i *)qs, _mm512_cvtsepi32_epi8(i0));
     _mm_storeu_si128((__m128i *)(qs + 16), _mm512_cvtsepi32_epi8(i1));
     *dh = to_fp16(d);

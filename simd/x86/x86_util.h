@@ -172,16 +172,10 @@ static inline __m128i x86_iq4_xs_scales(const uint8_t *scales_l, uint16_t scales
     return _mm_sub_epi16(_mm_or_si128(lo, hi), _mm_set1_epi16(32));
 }
 
-/* Round half away from zero, exactly as roundf, for |v| < 2^23. */
-static inline __m256 x86_roundf_ps256(__m256 v)
+/* Round half to even (as lrintf in the default rounding mode). */
+static inline __m256 x86_rint_ps256(__m256 v)
 {
-    const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-    const __m256 frac = _mm256_sub_ps(v, t); /* exact */
-    const __m256 sign = _mm256_and_ps(v, _mm256_set1_ps(-0.0f));
-    const __m256 absf = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), frac);
-    const __m256 up = _mm256_cmp_ps(absf, _mm256_set1_ps(0.5f), _CMP_GE_OQ);
-    const __m256 one = _mm256_or_ps(_mm256_set1_ps(1.0f), sign);
-    return _mm256_add_ps(t, _mm256_and_ps(up, one));
+    return _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 }
 
 /* 32 int32 (four vectors in element order) -> 32 int8 with saturation, in
