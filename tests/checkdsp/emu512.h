@@ -155,6 +155,7 @@ static inline simde__m512 emu_trunc_ps(simde__m512 v)
 #define _mm512_cvtepi32_ps emu_cvtepi32_ps
 #define _mm512_cvttps_epi32(v) emu_cvtps_epi32(v, 1)
 #define _mm512_cvtps_epi32(v) emu_cvtps_epi32(v, 0)
+#define _mm512_cvt_roundps_epi32(v, r) emu_cvtps_epi32(v, 0) /* the tiers round to nearest even */
 #define _mm512_cvtepi8_epi32 emu_cvtepi8_epi32
 #define _mm512_cvtepu16_epi32 emu_cvtepu16_epi32
 #define _mm512_cvtepi32_epi16 emu_cvtepi32_epi16
