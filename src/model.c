@@ -613,7 +613,9 @@ size_t plumb_detok_push(const PlumbModel *m, PlumbDetok *d, int32_t id, int show
     s = plumb_tok_bytes(m->tok, id, &len);
     if (!s)
         return 0;
-    if (!show_special && plumb_tok_is_special(m->tok, id))
+    /* control tokens (<|im_end|>, ...) are markup; user-defined ones such as
+     * <think> and <tool_call> are text the model writes */
+    if (!show_special && plumb_tok_is_control(m->tok, id))
         return 0;
     for (size_t i = 0; i < len; i++)
         detok_byte(d, &o, (unsigned char)s[i]);

@@ -105,8 +105,9 @@ typedef struct PlumbDetok {
     int n_pending;            /* count of pending bytes */
 } PlumbDetok;
 /* Append the text of token id to out (cap bytes); returns bytes written.
- * Special tokens are rendered as their text when show_special is non-zero,
- * else skipped. */
+ * Control tokens (<|im_start|>, <|im_end|>, ...) are rendered as their text
+ * when show_special is non-zero, else skipped; user-defined added tokens
+ * (<think>, <tool_call>, ...) are always rendered. */
 size_t plumb_detok_push(const PlumbModel *m, PlumbDetok *d, int32_t id, int show_special,
                         char *out, size_t cap);
 /* Flush pending bytes (as U+FFFD for an incomplete sequence). */

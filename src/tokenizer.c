@@ -1280,6 +1280,13 @@ int plumb_tok_is_special(const PlumbTokenizer *t, int32_t id)
     return t->type[id] == TT_CONTROL || t->type[id] == TT_USER_DEFINED;
 }
 
+int plumb_tok_is_control(const PlumbTokenizer *t, int32_t id)
+{
+    if (!t || id < 0 || id >= t->n_vocab)
+        return 0;
+    return t->type[id] == TT_CONTROL;
+}
+
 int32_t plumb_tok_lookup(const PlumbTokenizer *t, const char *text)
 {
     if (!t || !text)

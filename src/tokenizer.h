@@ -30,6 +30,7 @@ const char *plumb_tok_bytes(const PlumbTokenizer *t, int32_t id, size_t *len);
 /* The token's text as stored in the vocabulary (byte-level symbols). */
 const char *plumb_tok_text(const PlumbTokenizer *t, int32_t id);
 int plumb_tok_is_special(const PlumbTokenizer *t, int32_t id); /* control or user-defined */
+int plumb_tok_is_control(const PlumbTokenizer *t, int32_t id); /* control only (<|im_end|>, ...) */
 int32_t plumb_tok_lookup(const PlumbTokenizer *t, const char *text); /* exact vocab text, -1 */
 
 /* Special ids from metadata, -1 when absent. */

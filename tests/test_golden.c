@@ -617,6 +617,12 @@ static void check_detok(void)
         n = plumb_detok_push(m, &d, im_end, 1, out, sizeof out);
         CHECK(n == 3 + 10 && !memcmp(out, "\xEF\xBF\xBD<|im_end|>", n),
               "shown special token after a broken sequence (%zu out)", n);
+        /* user-defined added tokens are text the model writes: always shown */
+        int32_t think = plumb_token_lookup(m, "<think>");
+        CHECK(think >= 0 && plumb_token_is_special(m, think), "<think> is an added token");
+        n = plumb_detok_push(m, &d, think, 0, out, sizeof out);
+        CHECK(n == 7 && !memcmp(out, "<think>", 7), "<think> rendered without show_special (%zu)",
+              n);
     }
     plumb_model_close(m);
 }
