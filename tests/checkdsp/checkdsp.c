@@ -1180,6 +1180,17 @@ static void bench_one(const char *name, Call *c, int own)
     row->ticks[bench_col] = time_call(c);
 }
 
+/* The product dsp->gemm computes, as a loop over a vec_dot (loop_dot). */
+static PlumbVecDotFn loop_dot;
+
+static void gemm_by_vec_dot(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,
+                            const void *const *a, float *const *y, int64_t nt)
+{
+    for (int64_t r = r0; r < r1; r++)
+        for (int64_t t = 0; t < nt; t++)
+            loop_dot(n, &y[t][r], (const uint8_t *)w + (uint64_t)r * w_stride, a[t]);
+}
+
 static void bench_tier(unsigned flags, int is_c)
 {
     PlumbDsp d;
@@ -1230,6 +1241,11 @@ static void bench_tier(unsigned flags, int is_c)
         Call c = { .kind = K_GEMM, .fn.gemm = d.gemm[t], .in0 = gw, .in1 = gap, .out = gyp, .n = 2048,
                    .stride = rs, .r0 = 0, .r1 = 16, .nt = 4 };
         bench_one(name, &c, d.gemm[t] && (is_c || d.gemm[t] != ref.gemm[t]));
+        /* what a caller without the tier's gemm does: the tier's vec_dot per (row, token) */
+        snprintf(name, sizeof name, "gemm %s as vec_dots", tr->name);
+        loop_dot = d.vec_dot[t];
+        c.fn.gemm = gemm_by_vec_dot;
+        bench_one(name, &c, is_c || d.vec_dot[t] != ref.vec_dot[t]);
         free(gw);
         free(ga);
         free(gy);
