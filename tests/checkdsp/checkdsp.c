@@ -26,6 +26,9 @@
  *
  * --bench times each kernel (ticks per call, the minimum over repeated
  * batches) at the model's sizes and prints the speed-up over C.
+ *
+ * On an x86 CPU without AVX-512, tests/checkdsp/emu512.sh builds this
+ * program with the AVX-512 tiers' intrinsics emulated and runs them too.
  */
 #include "config.h"
 
