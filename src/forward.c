@@ -161,16 +161,16 @@ void plumb_rope_cache(const PlumbRope *r, int32_t pos, float *cos_out, float *si
 
 /* ------------------------------------------------------------- the pass */
 
-/* In place: RMSNorm with weight w, then RoPE, on each of n_heads heads of
- * the rows of tokens [t0, t1) (row stride `stride` floats). */
+/* In place: RMSNorm with weight w, then RoPE, on heads [h0, h1) of the rows
+ * of tokens [t0, t1) (row stride `stride` floats). */
 static void norm_rope_heads(const PlumbModel *m, const PlumbFwd *f, float *rows, int64_t stride,
-                            int64_t t0, int64_t t1, int32_t n_heads, const float *w)
+                            int64_t t0, int64_t t1, int32_t h0, int32_t h1, const float *w)
 {
     const PlumbDsp *dsp = &m->dsp;
     const int32_t hd = m->info.head_dim;
     for (int64_t t = t0; t < t1; t++) {
         const float *c = f->rope_cos + t * (hd / 2), *s = f->rope_sin + t * (hd / 2);
-        for (int32_t h = 0; h < n_heads; h++) {
+        for (int32_t h = h0; h < h1; h++) {
             float *v = rows + t * stride + (int64_t)h * hd;
             dsp->rmsnorm(v, v, w, hd, m->info.rms_eps);
             dsp->rope_neox(v, c, s, hd);
@@ -178,8 +178,11 @@ static void norm_rope_heads(const PlumbModel *m, const PlumbFwd *f, float *rows,
     }
 }
 
-/* The attention of one layer after the Q, K, V products: per-head norms
- * and RoPE split by token, then attention split by query head. */
+/* The attention of one layer.  Fused (the threads divide the key/value
+ * heads evenly): each thread computes the Q, K and V rows of its key/value
+ * heads, their norms and RoPE, and their attention, with no barrier.
+ * Otherwise the products ran before; norms and RoPE split by token, then
+ * attention by head. */
 typedef struct AttnRun {
     const PlumbModel *m;
     const PlumbLayer *L;
@@ -189,6 +192,7 @@ typedef struct AttnRun {
     int32_t layer;       /* layer index */
     int32_t pos0;        /* position of the first new token */
     int64_t n;           /* new tokens */
+    const PlumbMatTask *qkv; /* [3] Q, K, V products when fused, else NULL */
 } AttnRun;
 
 static void attn_worker(void *arg, int ith, int nth)
@@ -196,26 +200,37 @@ static void attn_worker(void *arg, int ith, int nth)
     const AttnRun *r = arg;
     const PlumbModelInfo *in = &r->m->info;
     const PlumbAttnShape shape = { in->n_head, in->n_head_kv, in->head_dim };
-    const int64_t nq = (int64_t)in->n_head * in->head_dim;
+    const int64_t nq = (int64_t)in->n_head * in->head_dim, hd = in->head_dim;
+    const int32_t group = in->n_head / in->n_head_kv;
+    float *scores = r->f->scores + (int64_t)ith * group * r->f->n_ctx;
     int64_t lo, hi;
 
+    if (r->qkv) {
+        const PlumbDsp *dsp = &r->m->dsp;
+        int64_t g0, g1;
+        plumb_matmul_split(in->n_head_kv, 1, ith, nth, &g0, &g1);
+        if (g0 >= g1)
+            return;
+        plumb_matmul_rows(dsp, r->qkv[0].w, 0, r->qkv[0].a, r->qkv[0].y, r->n, g0 * group * hd,
+                          g1 * group * hd);
+        plumb_matmul_rows(dsp, r->qkv[1].w, 0, r->qkv[1].a, r->qkv[1].y, r->n, g0 * hd, g1 * hd);
+        plumb_matmul_rows(dsp, r->qkv[2].w, 0, r->qkv[2].a, r->qkv[2].y, r->n, g0 * hd, g1 * hd);
+        norm_rope_heads(r->m, r->f, r->f->q, nq, 0, r->n, (int32_t)(g0 * group),
+                        (int32_t)(g1 * group), r->L->q_norm);
+        norm_rope_heads(r->m, r->f, r->kcache, r->kv->width, 0, r->n, (int32_t)g0, (int32_t)g1,
+                        r->L->k_norm);
+        plumb_attn(dsp, r->kv, r->layer, &shape, r->f->q, r->f->att, r->n, r->pos0,
+                   (int32_t)(g0 * group), (int32_t)(g1 * group), scores);
+        return;
+    }
     plumb_matmul_split(r->n, 1, ith, nth, &lo, &hi);
-    norm_rope_heads(r->m, r->f, r->f->q, nq, lo, hi, in->n_head, r->L->q_norm);
-    norm_rope_heads(r->m, r->f, r->kcache, r->kv->width, lo, hi, in->n_head_kv, r->L->k_norm);
+    norm_rope_heads(r->m, r->f, r->f->q, nq, lo, hi, 0, in->n_head, r->L->q_norm);
+    norm_rope_heads(r->m, r->f, r->kcache, r->kv->width, lo, hi, 0, in->n_head_kv, r->L->k_norm);
     if (r->f->tp && nth > 1)
         plumb_threadpool_barrier(r->f->tp);
-    /* whole key/value groups per thread when there are enough of them */
-    if (in->n_head_kv >= nth) {
-        const int32_t group = in->n_head / in->n_head_kv;
-        plumb_matmul_split(in->n_head_kv, 1, ith, nth, &lo, &hi);
-        lo *= group;
-        hi *= group;
-    } else {
-        plumb_matmul_split(in->n_head, 1, ith, nth, &lo, &hi);
-    }
+    plumb_matmul_split(in->n_head, 1, ith, nth, &lo, &hi);
     plumb_attn(&r->m->dsp, r->kv, r->layer, &shape, r->f->q, r->f->att, r->n, r->pos0,
-               (int32_t)lo, (int32_t)hi,
-               r->f->scores + (int64_t)ith * (in->n_head / in->n_head_kv) * r->f->n_ctx);
+               (int32_t)lo, (int32_t)hi, scores);
 }
 
 static void ffn_dense(const PlumbModel *m, const PlumbLayer *L, PlumbFwd *f, const float *x,
@@ -258,12 +273,18 @@ void plumb_forward(const PlumbModel *m, PlumbFwd *f, PlumbKVCache *kv, const int
         const PlumbWeight *qkv[3] = { &L->wq, &L->wk, &L->wv };
         float *const qkv_out[3] = { f->q, kcache, vcache };
         const int64_t qkv_stride[3] = { nq, width, width };
-        AttnRun ar = { m, L, f, kv, kcache, l, pos0, n };
+        PlumbMatTask tasks[3];
+        AttnRun ar = { m, L, f, kv, kcache, l, pos0, n, NULL };
 
         /* attention: Q to the run state, K and V straight into the cache */
         for (int64_t t = 0; t < n; t++)
             dsp->rmsnorm(f->xb + t * E, f->x + t * E, L->attn_norm, E, eps);
-        plumb_matmul_multi(f->tp, dsp, qkv, 3, f->xb, E, qkv_out, qkv_stride, n, &f->mm);
+        if (in->n_head_kv % f->n_threads == 0 &&
+            plumb_matmul_prepare(dsp, qkv, 3, f->xb, E, qkv_out, qkv_stride, n, &f->mm, tasks) ==
+                PLUMB_OK)
+            ar.qkv = tasks;
+        else
+            plumb_matmul_multi(f->tp, dsp, qkv, 3, f->xb, E, qkv_out, qkv_stride, n, &f->mm);
         if (f->tp)
             plumb_threadpool_run(f->tp, attn_worker, &ar);
         else

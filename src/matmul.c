@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include "matmul.h"
+#include "plumb.h"
 #include "qtypes.h"
 
 /* Rows of a thread's share are multiples of this (the kernels' row tile). */
@@ -81,6 +82,47 @@ void plumb_matmul_tasks(PlumbThreadpool *tp, const PlumbDsp *dsp, const PlumbMat
         tasks_worker(&r, 0, 1);
     else
         plumb_threadpool_run(tp, tasks_worker, &r);
+}
+
+int plumb_matmul_prepare(const PlumbDsp *dsp, const PlumbWeight *const *w, int n_w,
+                         const float *x, int64_t x_stride, float *const *y,
+                         const int64_t *y_stride, int64_t n, PlumbMatmulScratch *s,
+                         PlumbMatTask *tasks)
+{
+    uint32_t act[2] = { 0, 0 };
+    int n_act = 0;
+    for (int i = 0; i < n_w; i++) {
+        int slot = 0;
+        while (slot < n_act && act[slot] != w[i]->act)
+            slot++;
+        if (slot == 2)
+            return PLUMB_EINVAL;
+        if (slot == n_act)
+            act[n_act++] = w[i]->act;
+    }
+    for (int slot = 0; slot < n_act; slot++) {
+        const PlumbWeight *wt = NULL;
+        for (int i = 0; i < n_w && !wt; i++)
+            if (w[i]->act == act[slot])
+                wt = w[i];
+        void *q = slot ? s->q2 : s->q;
+        const void **a = slot ? s->a2 : s->a;
+        const uint64_t qb = plumb_matmul_act_bytes(wt);
+        plumb_matmul_quantize(dsp, wt, x, x_stride, n, q, qb);
+        for (int64_t t = 0; t < n; t++)
+            a[t] = (const char *)q + (uint64_t)t * qb;
+    }
+    for (int i = 0; i < n_w; i++) {
+        float **yp = s->y + (int64_t)i * s->n_cap;
+        for (int64_t t = 0; t < n; t++)
+            yp[t] = y[i] + t * y_stride[i];
+        tasks[i].w = w[i];
+        tasks[i].mat = 0;
+        tasks[i].a = w[i]->act == act[0] ? s->a : s->a2;
+        tasks[i].y = yp;
+        tasks[i].n = n;
+    }
+    return PLUMB_OK;
 }
 
 void plumb_matmul_multi(PlumbThreadpool *tp, const PlumbDsp *dsp, const PlumbWeight *const *w,

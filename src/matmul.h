@@ -77,6 +77,15 @@ void plumb_matmul_tasks_part(const PlumbDsp *dsp, const PlumbMatTask *tasks, int
 void plumb_matmul_tasks(PlumbThreadpool *tp, const PlumbDsp *dsp, const PlumbMatTask *tasks,
                         int n_tasks);
 
+/* Quantise x once per activation type of the n_w weights into s (at most
+ * two distinct types) and fill tasks[0..n_w) for y_i[t*y_stride_i + r] =
+ * (W_i x_t)[r] without running them.  PLUMB_EINVAL (nothing done) when the
+ * weights need more than two activation types. */
+int plumb_matmul_prepare(const PlumbDsp *dsp, const PlumbWeight *const *w, int n_w,
+                         const float *x, int64_t x_stride, float *const *y,
+                         const int64_t *y_stride, int64_t n, PlumbMatmulScratch *s,
+                         PlumbMatTask *tasks);
+
 /* y_i[t*y_stride_i + r] = (W_i x_t)[r] for t < n, every row of each of the
  * n_w weights (matrix 0), all sharing the input x: x is quantised once per
  * activation type (at most two distinct types), then the rows are split

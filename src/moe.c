@@ -46,6 +46,7 @@ int plumb_moe_init(PlumbMoE *s, const PlumbModel *m, int32_t n_batch, PlumbError
     s->up = malloc(B * K * FF * sizeof(float));
     s->hid = malloc(B * K * FF * sizeof(float));
     s->down = malloc(B * K * E * sizeof(float));
+    s->sel_scratch = malloc(NE * sizeof(int32_t));
     s->ain = malloc(B * K * sizeof(*s->ain));
     s->aup = malloc(B * K * sizeof(*s->aup));
     s->ahid = malloc(B * K * sizeof(*s->ahid));
@@ -54,7 +55,7 @@ int plumb_moe_init(PlumbMoE *s, const PlumbModel *m, int32_t n_batch, PlumbError
     s->yd = malloc(B * K * sizeof(*s->yd));
     if (!s->probs || !s->sel || !s->w || !s->count || !s->order || !s->qgate || !s->qup ||
         !s->qdown || !s->gate || !s->up || !s->hid || !s->down || !s->ain || !s->aup ||
-        !s->ahid || !s->yg || !s->yu || !s->yd) {
+        !s->ahid || !s->yg || !s->yu || !s->yd || !s->sel_scratch) {
         plumb_moe_free(s);
         return plumb_err(err, PLUMB_ENOMEM, "out of memory for the expert buffers");
     }
@@ -77,6 +78,7 @@ void plumb_moe_free(PlumbMoE *s)
     free(s->up);
     free(s->hid);
     free(s->down);
+    free(s->sel_scratch);
     free(s->ain);
     free(s->aup);
     free(s->ahid);
@@ -86,6 +88,26 @@ void plumb_moe_free(PlumbMoE *s)
     memset(s, 0, sizeof *s);
 }
 
+/* One token's routing from its router logits p (softmax in place): the
+ * chosen experts sel[K], best first, and their renormalised weights w[K]. */
+static void route_token(const PlumbDsp *dsp, float *p, int32_t NE, int32_t K, int32_t *sel,
+                        float *w)
+{
+    double sum = 0.0;
+    float fsum;
+    dsp->softmax(p, NE);
+    dsp->topk(p, NE, K, sel);
+    for (int32_t j = 0; j < K; j++) {
+        w[j] = p[sel[j]];
+        sum += w[j];
+    }
+    fsum = (float)sum;
+    if (fsum < MOE_MIN_WSUM)
+        fsum = MOE_MIN_WSUM;
+    for (int32_t j = 0; j < K; j++)
+        w[j] = w[j] / fsum;
+}
+
 /* Router: probabilities, the chosen experts and their renormalised weights. */
 static void route(const PlumbModel *m, const PlumbLayer *L, PlumbMoE *s,
                   PlumbMatmulScratch *ms, PlumbThreadpool *tp, const float *x, int64_t n)
@@ -93,24 +115,8 @@ static void route(const PlumbModel *m, const PlumbLayer *L, PlumbMoE *s,
     const PlumbDsp *dsp = &m->dsp;
     const int32_t NE = m->info.n_expert, K = m->info.n_expert_used;
     plumb_matmul(tp, dsp, &L->gate_inp, 0, x, m->info.n_embd, s->probs, NE, n, ms);
-    for (int64_t t = 0; t < n; t++) {
-        float *p = s->probs + t * NE;
-        int32_t *sel = s->sel + t * K;
-        float *w = s->w + t * K;
-        double sum = 0.0;
-        float fsum;
-        dsp->softmax(p, NE);
-        dsp->topk(p, NE, K, sel);
-        for (int32_t j = 0; j < K; j++) {
-            w[j] = p[sel[j]];
-            sum += w[j];
-        }
-        fsum = (float)sum;
-        if (fsum < MOE_MIN_WSUM)
-            fsum = MOE_MIN_WSUM;
-        for (int32_t j = 0; j < K; j++)
-            w[j] = w[j] / fsum;
-    }
+    for (int64_t t = 0; t < n; t++)
+        route_token(dsp, s->probs + t * NE, NE, K, s->sel + t * K, s->w + t * K);
 }
 
 /* Counting sort of the (token, slot) pairs by expert: afterwards the pairs
@@ -137,15 +143,14 @@ static void group_by_expert(PlumbMoE *s, int32_t NE, int32_t K, int64_t n)
 
 /* Tell the kernel which expert matrices the next phase reads, so a model
  * larger than memory pages them in ahead of the reads. */
-static void advise_experts(const PlumbLayer *L, const PlumbMoE *s, int32_t NE)
+static void advise_experts(const PlumbLayer *L, const int32_t *sel, int32_t n_sel)
 {
 #ifdef MADV_WILLNEED
     const PlumbWeight *ws[3] = { &L->gate_exps, &L->up_exps, &L->down_exps };
     const long psz = sysconf(_SC_PAGESIZE);
     const uintptr_t page = psz > 0 ? (uintptr_t)psz : 4096;
-    for (int32_t e = 0; e < NE; e++) {
-        if (s->count[e] == s->count[e + 1])
-            continue;
+    for (int32_t j = 0; j < n_sel; j++) {
+        const int32_t e = sel[j];
         for (int i = 0; i < 3; i++) {
             const uintptr_t b = (uintptr_t)ws[i]->data + (uintptr_t)e * ws[i]->mat_bytes;
             const uintptr_t lo = b & ~(page - 1), hi = b + ws[i]->mat_bytes;
@@ -154,7 +159,7 @@ static void advise_experts(const PlumbLayer *L, const PlumbMoE *s, int32_t NE)
         }
     }
 #else
-    (void)L, (void)s, (void)NE;
+    (void)L, (void)sel, (void)n_sel;
 #endif
 }
 
@@ -167,6 +172,9 @@ typedef struct MoeRun {
     float *out;           /* [n][n_embd] */
     int64_t n;            /* tokens */
     int two_types;        /* gate and up take different activation types */
+    const void *arouter;  /* decode: the token quantised for the router */
+    const void *agate;    /* decode: the token quantised for gate_exps */
+    const void *aup;      /* decode: the token quantised for up_exps */
 } MoeRun;
 
 static void sync_threads(PlumbThreadpool *tp, int nth)
@@ -237,6 +245,58 @@ static void moe_worker(void *arg, int ith, int nth)
     }
 }
 
+/* One token (decode): every thread computes the router and the routing
+ * itself (the same operations on the same data, so the same choice) and
+ * needs no barrier for it; thread ith then runs the gate, up, SwiGLU and
+ * quantisation of its share of the chosen experts, and after one barrier
+ * its share of the down rows of all of them and of the weighted sum. */
+static void moe_decode_worker(void *arg, int ith, int nth)
+{
+    const MoeRun *r = arg;
+    const PlumbModel *m = r->m;
+    const PlumbLayer *L = r->L;
+    PlumbMoE *s = r->s;
+    const PlumbDsp *dsp = &m->dsp;
+    const int32_t NE = m->info.n_expert, K = m->info.n_expert_used;
+    const int64_t E = m->info.n_embd, FF = m->info.n_ff_exp;
+    const uint64_t qd = plumb_matmul_act_bytes(&L->down_exps);
+    float probs[PLUMB_MAX_EXPERTS], w[PLUMB_MAX_EXPERTS_USED];
+    int32_t sel[PLUMB_MAX_EXPERTS_USED];
+    float *py = probs;
+    int64_t lo, hi;
+
+    plumb_matmul_rows(dsp, &L->gate_inp, 0, &r->arouter, &py, 1, 0, NE);
+    route_token(dsp, probs, NE, K, sel, w);
+    if (ith == 0 && s->advise)
+        advise_experts(L, sel, K);
+
+    plumb_matmul_split(K, 1, ith, nth, &lo, &hi);
+    for (int64_t j = lo; j < hi; j++) {
+        float *g = s->gate + j * FF, *u = s->up + j * FF, *h = s->hid + j * FF;
+        void *qh = (char *)s->qdown + (uint64_t)j * qd;
+        plumb_matmul_rows(dsp, &L->gate_exps, sel[j], &r->agate, &g, 1, 0, FF);
+        plumb_matmul_rows(dsp, &L->up_exps, sel[j], &r->aup, &u, 1, 0, FF);
+        dsp->swiglu(h, g, u, FF);
+        plumb_matmul_quantize(dsp, &L->down_exps, h, FF, 1, qh, qd);
+    }
+    sync_threads(r->tp, nth);
+
+    plumb_matmul_split(E, 8, ith, nth, &lo, &hi);
+    if (lo >= hi)
+        return;
+    for (int32_t j = 0; j < K; j++) {
+        const void *qh = (const char *)s->qdown + (uint64_t)j * qd;
+        float *d = s->down + (int64_t)j * E;
+        plumb_matmul_rows(dsp, &L->down_exps, sel[j], &qh, &d, 1, lo, hi);
+    }
+    {
+        float *o = r->out + lo;
+        memset(o, 0, (size_t)(hi - lo) * sizeof *o);
+        for (int32_t j = 0; j < K; j++)
+            dsp->axpy(o, w[j], s->down + (int64_t)j * E + lo, hi - lo);
+    }
+}
+
 void plumb_moe_forward(const PlumbModel *m, const PlumbLayer *L, PlumbMoE *s,
                        PlumbMatmulScratch *ms, PlumbThreadpool *tp, const float *x, float *out,
                        int64_t n)
@@ -251,10 +311,33 @@ void plumb_moe_forward(const PlumbModel *m, const PlumbLayer *L, PlumbMoE *s,
     const uint64_t qub = two ? qu : qg;
     MoeRun r;
 
+    if (n == 1 && tp && plumb_threadpool_n_threads(tp) > 1) {
+        plumb_matmul_quantize(&m->dsp, &L->gate_inp, x, E, 1, ms->q, 0);
+        plumb_matmul_quantize(&m->dsp, &L->gate_exps, x, E, 1, s->qgate, 0);
+        if (two)
+            plumb_matmul_quantize(&m->dsp, &L->up_exps, x, E, 1, s->qup, 0);
+        memset(&r, 0, sizeof r);
+        r.m = m;
+        r.L = L;
+        r.s = s;
+        r.tp = tp;
+        r.out = out;
+        r.n = 1;
+        r.arouter = ms->q;
+        r.agate = s->qgate;
+        r.aup = qup;
+        plumb_threadpool_run(tp, moe_decode_worker, &r);
+        return;
+    }
     route(m, L, s, ms, tp, x, n);
     group_by_expert(s, NE, K, n);
-    if (s->advise)
-        advise_experts(L, s, NE);
+    if (s->advise) {
+        int32_t n_sel = 0;
+        for (int32_t e = 0; e < NE; e++)
+            if (s->count[e] != s->count[e + 1])
+                s->sel_scratch[n_sel++] = e;
+        advise_experts(L, s->sel_scratch, n_sel);
+    }
     /* gathered pointers, in expert order: position i holds pair order[i] */
     for (int64_t i = 0; i < n * K; i++) {
         const int32_t p = s->order[i];
@@ -266,6 +349,7 @@ void plumb_moe_forward(const PlumbModel *m, const PlumbLayer *L, PlumbMoE *s,
         s->yu[i] = s->up + (int64_t)p * FF;
         s->yd[i] = s->down + (int64_t)p * E;
     }
+    memset(&r, 0, sizeof r);
     r.m = m;
     r.L = L;
     r.s = s;

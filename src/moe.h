@@ -13,7 +13,9 @@
  * PlumbMoE is scratch owned by the forward state, sized for a batch of
  * n_batch tokens at init; nothing is allocated per call.
  *
- * Threads: one pool run per layer in three phases separated by barriers.
+ * Threads: for one token (decode) one pool run with one barrier (see
+ * moe_decode_worker in moe.c).  For a batch, one pool run per layer in three
+ * phases separated by barriers.
  * (1) every thread computes the same share of the gate and up rows of every
  * chosen expert (so a skewed routing still splits evenly); (2) SwiGLU and
  * the quantisation of the hidden rows, split by (token, expert) pair;
@@ -51,6 +53,7 @@ typedef struct PlumbMoE {
     float **yg;        /* [n_batch * n_used] gate output rows, in expert order */
     float **yu;        /* [n_batch * n_used] up output rows, in expert order */
     float **yd;        /* [n_batch * n_used] down output rows, in expert order */
+    int32_t *sel_scratch; /* [n_expert] experts chosen by a batch, for the advice */
     int advise;        /* non-zero: madvise(WILLNEED) the chosen experts' rows */
 } PlumbMoE;
 
