@@ -106,23 +106,11 @@ static inline __m256i x86_bits_to_bytes32(uint32_t bits)
     return _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
 }
 
-/* Pairwise int16 sums of w * a for unsigned w bytes and signed a bytes. */
-static inline __m256i x86_dot_u8s8_i16(__m256i w, __m256i a)
-{
-    return _mm256_maddubs_epi16(w, a);
-}
-
 /* Four-way int32 sums of w * a for signed w and signed a (a != -128). */
 static inline __m256i x86_dot_s8s8_i32(__m256i w, __m256i a)
 {
     const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
     return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
-}
-
-/* Four-way int32 sums of w * a for unsigned w and signed a. */
-static inline __m256i x86_dot_u8s8_i32(__m256i w, __m256i a)
-{
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(w, a), _mm256_set1_epi16(1));
 }
 
 /* Q4_K / Q5_K: the 8 scales (low 8 bytes) and 8 mins (high 8 bytes) of the
