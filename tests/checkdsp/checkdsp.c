@@ -73,7 +73,8 @@ static uint64_t seed = 20240601;
 static const char *kernel_filter;
 static int failures, kernels_checked, cases_run;
 static int kernel_failed;       /* failures printed for the current kernel */
-static uint64_t case_no;        /* makes each case's inputs depend on seed and order */
+static uint64_t case_no;        /* case number within the current kernel */
+static uint64_t kernel_salt;    /* hash of the current kernel's name */
 
 /* Report a failure of the current kernel (the first few per kernel). */
 static void fail(const char *kernel, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -95,9 +96,22 @@ static int wanted(const char *kernel)
     return !kernel_filter || strstr(kernel, kernel_filter);
 }
 
+/* Start checking a kernel.  Its cases draw their inputs from the seed, the
+ * kernel's name and the case's number within the kernel, so a failure
+ * reproduces with --seed N --kernel NAME alone. */
+static void begin_kernel(const char *kernel)
+{
+    kernels_checked++;
+    kernel_failed = 0;
+    case_no = 0;
+    kernel_salt = 0xcbf29ce484222325ull; /* FNV-1a of the name */
+    for (const char *c = kernel; *c; c++)
+        kernel_salt = (kernel_salt ^ (uint8_t)*c) * 0x100000001b3ull;
+}
+
 static CdRng case_rng(void)
 {
-    CdRng r = { seed * 0x100000001b3ull + ++case_no * 0x9e3779b97f4a7c15ull };
+    CdRng r = { seed * 0x100000001b3ull + kernel_salt + ++case_no * 0x9e3779b97f4a7c15ull };
     return r;
 }
 
@@ -419,8 +433,7 @@ static void check_to_float(int t, PlumbToFloatFn fn)
     snprintf(kernel, sizeof kernel, "to_float %s", plumb_qtype_name((uint32_t)t));
     if (!wanted(kernel))
         return;
-    kernels_checked++;
-    kernel_failed = 0;
+    begin_kernel(kernel);
     for (int li = 0; li < nl; li++) {
         for (int s = 0; s < W_NSHAPES; s++) {
             const int64_t n = lens[li];
@@ -465,8 +478,7 @@ static void check_from_float(int t, PlumbFromFloatFn fn)
     snprintf(kernel, sizeof kernel, "from_float %s", plumb_qtype_name((uint32_t)t));
     if (!wanted(kernel))
         return;
-    kernels_checked++;
-    kernel_failed = 0;
+    begin_kernel(kernel);
     for (int li = 0; li < nl; li++) {
         for (int s = 0; s < A_NSHAPES + (floaty ? 1 : 0); s++) {
             const int64_t n = lens[li];
@@ -591,8 +603,7 @@ static void check_vec_dot(int t, PlumbVecDotFn fn)
         fail(kernel, "no C quantiser for its activation type %d", act);
         return;
     }
-    kernels_checked++;
-    kernel_failed = 0;
+    begin_kernel(kernel);
     for (int li = 0; li < nl; li++) {
         for (int ws = 0; ws < W_NSHAPES; ws++) {
             for (int as = 0; as < A_NSHAPES; as++) {
@@ -644,8 +655,7 @@ static void check_rmsnorm(void (*fn)(float *, const float *, const float *, int6
     char what[128];
     if (!wanted(kernel))
         return;
-    kernels_checked++;
-    kernel_failed = 0;
+    begin_kernel(kernel);
     for (size_t li = 0; li < N_VEC_LENGTHS; li++) {
         for (int s = 0; s < A_NSHAPES; s++) {
             const int64_t n = vec_lengths[li];
@@ -680,8 +690,7 @@ static void check_rope(void (*fn)(float *, const float *, const float *, int64_t
     char what[128];
     if (!wanted(kernel))
         return;
-    kernels_checked++;
-    kernel_failed = 0;
+    begin_kernel(kernel);
     for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
         for (int s = 0; s < 3; s++) {
             const int64_t n = lens[li];
@@ -716,8 +725,7 @@ static void check_softmax(void (*fn)(float *, int64_t))
     char what[128];
     if (!wanted(kernel))
         return;
-    kernels_checked++;
-    kernel_failed = 0;
+    begin_kernel(kernel);
     for (size_t li = 0; li < N_VEC_LENGTHS; li++) {
         for (int s = 0; s < 6; s++) {
             const int64_t n = vec_lengths[li];
@@ -756,8 +764,7 @@ static void check_swiglu(void (*fn)(float *, const float *, const float *, int64
     char what[128];
     if (!wanted(kernel))
         return;
-    kernels_checked++;
-    kernel_failed = 0;
+    begin_kernel(kernel);
     for (size_t li = 0; li < N_VEC_LENGTHS; li++) {
         for (int s = 0; s < 4; s++) {
             const int64_t n = vec_lengths[li];
@@ -794,8 +801,7 @@ static void check_dot_f32(float (*fn)(const float *, const float *, int64_t))
     char what[128];
     if (!wanted(kernel))
         return;
-    kernels_checked++;
-    kernel_failed = 0;
+    begin_kernel(kernel);
     for (size_t li = 0; li < N_VEC_LENGTHS; li++) {
         for (int s = 0; s < A_NSHAPES; s++) {
             const int64_t n = vec_lengths[li];
@@ -828,8 +834,7 @@ static void check_axpy_scale(void (*axpy)(float *, float, const float *, int64_t
         const char *kernel = which ? "scale" : "axpy";
         if ((which ? (void *)scale : (void *)axpy) == NULL || !wanted(kernel))
             continue;
-        kernels_checked++;
-        kernel_failed = 0;
+        begin_kernel(kernel);
         for (size_t li = 0; li < N_VEC_LENGTHS; li++) {
             for (int s = 0; s < 4; s++) {
                 const int64_t n = vec_lengths[li];
@@ -870,8 +875,7 @@ static void check_topk(void (*fn)(const float *, int64_t, int, int32_t *))
     char what[128];
     if (!wanted(kernel))
         return;
-    kernels_checked++;
-    kernel_failed = 0;
+    begin_kernel(kernel);
     for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
         for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++) {
             for (int s = 0; s < 4; s++) {
@@ -1034,8 +1038,7 @@ static void check_gemm(int t, PlumbGemmFn fn)
     snprintf(kernel, sizeof kernel, "gemm %s", tr->name);
     if (!wanted(kernel))
         return;
-    kernels_checked++;
-    kernel_failed = 0;
+    begin_kernel(kernel);
     for (size_t bi = 0; bi < sizeof blocks / sizeof blocks[0]; bi++)
         for (size_t ri = 0; ri < sizeof rows / sizeof rows[0]; ri++)
             for (size_t ti = 0; ti < sizeof tokens / sizeof tokens[0]; ti++) {
