@@ -54,6 +54,8 @@ typedef struct PlumbDsp {
     void (*topk)(const float *x, int64_t n, int k, int32_t *idx);
     /* tiled weight x activations products (NULL: the caller loops over vec_dot) */
     PlumbGemmFn gemm[PLUMB_QTYPE_COUNT];
+    /* fewest tokens for which gemm beats vec_dot (0 or 1: any number) */
+    uint8_t gemm_min_tokens[PLUMB_QTYPE_COUNT];
 } PlumbDsp;
 
 /* Fill dsp for the given tier flags (a subset of plumb_cpu_detect()). */

@@ -38,7 +38,7 @@ void plumb_matmul_rows(const PlumbDsp *dsp, const PlumbWeight *w, int64_t mat,
     PlumbVecDotFn dot = dsp->vec_dot[w->type];
     if (r0 >= r1 || n <= 0)
         return;
-    if (gemm) {
+    if (gemm && n >= dsp->gemm_min_tokens[w->type]) {
         gemm(w->ne0, base, w->row_bytes, r0, r1, a, y, n);
         return;
     }

@@ -8,7 +8,8 @@
  *      (traits->act: F16 for F16 weights, Q8_K for K-quants, Q8_0 for
  *      Q8_0/Q4_0, ...) with dsp->from_float;
  *   2. multiply the weight rows with every quantised activation row: the
- *      tiled kernel dsp->gemm[W->type] where the tier has one, else one
+ *      tiled kernel dsp->gemm[W->type] where the tier has one (and the batch
+ *      has at least dsp->gemm_min_tokens[W->type] tokens), else one
  *      dsp->vec_dot[W->type] per (row, token).
  * Step 2 works on a row range [r0, r1) of the weight.  Threads split the
  * rows (plumb_matmul_split); each output element is computed by exactly one

@@ -263,12 +263,13 @@ static void gemm_q4_0_q8_0(int64_t n, const void *w, uint64_t w_stride, int64_t 
 #define TILE_TOKENS_K 2
 
 /* 16 int16 lanes: sc[k] in the low 128-bit lane, sc[k+1] in the high, from
- * 16 int16 scales sc16 (k even). */
-static inline __m256i scales_pair16(__m256i sc16, int k)
+ * 8 int16 scales held in both lanes of sc8x2 (k even). */
+static inline __m256i scales_pair16(__m256i sc8x2, int k)
 {
-    const __m256i dup = _mm256_permutevar8x32_epi32(sc16, _mm256_set1_epi32(k / 2));
-    return _mm256_shuffle_epi8(dup, _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1,
-                                                     2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3));
+    const char a = (char)(2 * k), b = (char)(2 * k + 2);
+    return _mm256_shuffle_epi8(sc8x2, _mm256_setr_epi8(a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1, a, a + 1,
+                                                       a, a + 1, a, a + 1, b, b + 1, b, b + 1, b, b + 1, b, b + 1,
+                                                       b, b + 1, b, b + 1, b, b + 1, b, b + 1));
 }
 
 /* All 16 int16 lanes = entry k of the 8 int16 scales held in both lanes. */
@@ -278,11 +279,23 @@ static inline __m256i scale_all16(__m256i sc8x2, int k)
     return _mm256_shuffle_epi8(sc8x2, sel);
 }
 
-/* [f0 f1 f2 f3 | f0 f1 f2 f3] from four half-precision values. */
+/* [f0 f1 f2 f3 | f0 f1 f2 f3] from four half-precision values, assembled in
+ * a general-purpose register. */
 static inline __m256 halves4(uint16_t h0, uint16_t h1, uint16_t h2, uint16_t h3)
 {
-    return _mm256_cvtph_ps(_mm_setr_epi16((short)h0, (short)h1, (short)h2, (short)h3, (short)h0,
-                                          (short)h1, (short)h2, (short)h3));
+    const uint64_t v = (uint64_t)h0 | (uint64_t)h1 << 16 | (uint64_t)h2 << 32 | (uint64_t)h3 << 48;
+    return _mm256_cvtph_ps(_mm_set1_epi64x((int64_t)v));
+}
+
+/* Q4_K: d of the four rows' super-block i in both halves (*d) and dmin likewise (*dmin). */
+static inline void q4_K_d_dmin(const PlumbBlockQ4_K *const *x, int64_t i, __m256 *d, __m256 *dmin)
+{
+    const uint64_t lo = (uint64_t)x86_load_u32(&x[0][i].d) | (uint64_t)x86_load_u32(&x[1][i].d) << 32;
+    const uint64_t hi = (uint64_t)x86_load_u32(&x[2][i].d) | (uint64_t)x86_load_u32(&x[3][i].d) << 32;
+    /* [d0 m0 d1 m1 d2 m2 d3 m3] */
+    const __m256 v = _mm256_cvtph_ps(_mm_set_epi64x((int64_t)hi, (int64_t)lo));
+    *d = _mm256_permutevar8x32_ps(v, _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6));
+    *dmin = _mm256_permutevar8x32_ps(v, _mm256_setr_epi32(1, 3, 5, 7, 1, 3, 5, 7));
 }
 
 /* Row tiles and token tiles of a K-quant call; `tile` fills acc[t]. */
@@ -362,8 +375,8 @@ GEMM_INLINE void q4_K_tile(int64_t nsb, const PlumbBlockQ4_K *const *x, const Pl
             }
         }
         {
-            const __m256 d = halves4(x[0][i].d, x[1][i].d, x[2][i].d, x[3][i].d);
-            const __m256 dmin = halves4(x[0][i].dmin, x[1][i].dmin, x[2][i].dmin, x[3][i].dmin);
+            __m256 d, dmin;
+            q4_K_d_dmin(x, i, &d, &dmin);
             UNROLL
             for (int t = 0; t < T; t++) {
                 const __m256 da = _mm256_set1_ps(a[t][i].d);
@@ -389,6 +402,8 @@ GEMM_INLINE void q6_K_row(const PlumbBlockQ6_K *b, const PlumbBlockQ8_K *const *
 {
     const __m256i m4 = _mm256_set1_epi8(0x0f), m30 = _mm256_set1_epi8(0x30);
     const __m256i sc = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales));
+    const __m256i half[2] = { _mm256_permute2x128_si256(sc, sc, 0x00),
+                              _mm256_permute2x128_si256(sc, sc, 0x11) };
     __m256i off[TILE_TOKENS_K];
     UNROLL
     for (int t = 0; t < T; t++) {
@@ -409,7 +424,7 @@ GEMM_INLINE void q6_K_row(const PlumbBlockQ6_K *b, const PlumbBlockQ8_K *const *
                                _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
         UNROLL
         for (int j = 0; j < 4; j++) {
-            const __m256i sp = scales_pair16(sc, 8 * h + 2 * j);
+            const __m256i sp = scales_pair16(half[h], 2 * j);
             UNROLL
             for (int t = 0; t < T; t++)
                 isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(
@@ -461,4 +476,8 @@ void plumb_dsp_init_avx2_gemm(PlumbDsp *dsp)
     dsp->gemm[PLUMB_QTYPE_Q4_0] = gemm_q4_0_q8_0;
     dsp->gemm[PLUMB_QTYPE_Q4_K] = gemm_q4_K_q8_K;
     dsp->gemm[PLUMB_QTYPE_Q6_K] = gemm_q6_K_q8_K;
+    /* the K-quant dots already share nothing across rows worth a tile for a
+     * single token: their vec_dot is as fast there */
+    dsp->gemm_min_tokens[PLUMB_QTYPE_Q4_K] = 2;
+    dsp->gemm_min_tokens[PLUMB_QTYPE_Q6_K] = 2;
 }
