@@ -40,6 +40,11 @@ void plumb_dsp_init_neon_vec(struct PlumbDsp *dsp);
 
 /* ------------------------------------------------------------ helpers */
 
+/* Tokens one weight row is dotted with at once by the tiled products. */
+#define ARM_TOKENS 4
+/* The multi-token kernels are specialised for each token count. */
+#define ARM_INLINE inline __attribute__((always_inline))
+
 /* IEEE binary16 bits -> float (FCVT; exact, also for subnormals). */
 static inline float arm_fp16(uint16_t h)
 {
@@ -127,18 +132,22 @@ static inline int32_t arm_block_sum(int8x16_t w0, int8x16_t w1, const int8_t *a)
     return vaddvq_s32(arm_dot_s8x2(vdupq_n_s32(0), w0, w1, vld1q_s8(a), vld1q_s8(a + 16)));
 }
 
-static inline float arm_dot_q4_0(int64_t n, const void *w, const void *a)
+static ARM_INLINE void arm_rows_q4_0(int64_t n, const void *w, const void *const *a, float *s, int tn)
 {
     const PlumbBlockQ4_0 *x = w;
-    const PlumbBlockQ8_0 *y = a;
     const int8x16_t eight = vdupq_n_s8(8);
-    float sum = 0.0f;
+    float sum[ARM_TOKENS] = { 0 };
     for (int64_t i = 0; i < n / PLUMB_QK; i++) {
         const uint8x16_t q = vld1q_u8(x[i].qs);
-        const int32_t sumi = arm_block_sum(vsubq_s8(arm_lo4(q), eight), vsubq_s8(arm_hi4(q), eight), y[i].qs);
-        sum += (float)sumi * arm_fp16(x[i].d) * arm_fp16(y[i].d);
+        const int8x16_t lo = vsubq_s8(arm_lo4(q), eight), hi = vsubq_s8(arm_hi4(q), eight);
+        const float dx = arm_fp16(x[i].d);
+        for (int j = 0; j < tn; j++) {
+            const PlumbBlockQ8_0 *y = (const PlumbBlockQ8_0 *)a[j] + i;
+            sum[j] += (float)arm_block_sum(lo, hi, y->qs) * dx * arm_fp16(y->d);
+        }
     }
-    return sum;
+    for (int j = 0; j < tn; j++)
+        s[j] = sum[j];
 }
 
 static inline float arm_dot_q4_1(int64_t n, const void *w, const void *a)
@@ -189,16 +198,20 @@ static inline float arm_dot_q5_1(int64_t n, const void *w, const void *a)
     return sum;
 }
 
-static inline float arm_dot_q8_0(int64_t n, const void *w, const void *a)
+static ARM_INLINE void arm_rows_q8_0(int64_t n, const void *w, const void *const *a, float *s, int tn)
 {
     const PlumbBlockQ8_0 *x = w;
-    const PlumbBlockQ8_0 *y = a;
-    float sum = 0.0f;
+    float sum[ARM_TOKENS] = { 0 };
     for (int64_t i = 0; i < n / PLUMB_QK; i++) {
-        const int32_t sumi = arm_block_sum(vld1q_s8(x[i].qs), vld1q_s8(x[i].qs + 16), y[i].qs);
-        sum += (float)sumi * (arm_fp16(x[i].d) * arm_fp16(y[i].d));
+        const int8x16_t x0 = vld1q_s8(x[i].qs), x1 = vld1q_s8(x[i].qs + 16);
+        const float dx = arm_fp16(x[i].d);
+        for (int j = 0; j < tn; j++) {
+            const PlumbBlockQ8_0 *y = (const PlumbBlockQ8_0 *)a[j] + i;
+            sum[j] += (float)arm_block_sum(x0, x1, y->qs) * (dx * arm_fp16(y->d));
+        }
     }
-    return sum;
+    for (int j = 0; j < tn; j++)
+        s[j] = sum[j];
 }
 
 static inline float arm_dot_iq4_nl(int64_t n, const void *w, const void *a)
@@ -294,80 +307,102 @@ static inline float arm_dot_q3_K(int64_t n, const void *w, const void *a)
 /* Q4_K / Q5_K: chunk c (64 elements) is qs[32c .. 32c+32), low nibbles
  * sub-block 2c, high nibbles 2c+1; Q5_K's fifth bit of element 64c + l
  * (+32) is bit 2c (2c+1) of qh[l]. */
-static inline float arm_dot_q4_K(int64_t n, const void *w, const void *a)
+static ARM_INLINE void arm_rows_q4_K(int64_t n, const void *w, const void *const *a, float *s, int tn)
 {
     const PlumbBlockQ4_K *x = w;
-    const PlumbBlockQ8_K *y = a;
-    float sum = 0.0f;
+    float sum[ARM_TOKENS] = { 0 };
     for (int64_t i = 0; i < n / PLUMB_QK_K; i++) {
+        const PlumbBlockQ8_K *y[ARM_TOKENS];
+        int32x4_t isum[ARM_TOKENS];
+        int32_t summ[ARM_TOKENS];
         uint8_t sc[8], mn[8];
         arm_k4_scales(x[i].scales, sc, mn);
-        const int32_t summ = arm_k_mins(y[i].bsums, mn);
-        const int8_t *q8 = y[i].qs;
-        int32x4_t isum = vdupq_n_s32(0);
-        for (int c = 0; c < 4; c++, q8 += 64) {
-            const uint8x16_t q0 = vld1q_u8(x[i].qs + 32 * c), q1 = vld1q_u8(x[i].qs + 32 * c + 16);
-            const int32x4_t lo = arm_dot_s8x2(vdupq_n_s32(0), arm_lo4(q0), arm_lo4(q1),
-                                              vld1q_s8(q8), vld1q_s8(q8 + 16));
-            const int32x4_t hi = arm_dot_s8x2(vdupq_n_s32(0), arm_hi4(q0), arm_hi4(q1),
-                                              vld1q_s8(q8 + 32), vld1q_s8(q8 + 48));
-            isum = vmlaq_n_s32(isum, lo, sc[2 * c]);
-            isum = vmlaq_n_s32(isum, hi, sc[2 * c + 1]);
+        for (int j = 0; j < tn; j++) {
+            y[j] = (const PlumbBlockQ8_K *)a[j] + i;
+            summ[j] = arm_k_mins(y[j]->bsums, mn);
+            isum[j] = vdupq_n_s32(0);
         }
-        const float d = arm_fp16(x[i].d) * y[i].d, dmin = arm_fp16(x[i].dmin) * y[i].d;
-        sum += d * (float)vaddvq_s32(isum) - dmin * (float)summ;
+        for (int c = 0; c < 4; c++) {
+            const uint8x16_t q0 = vld1q_u8(x[i].qs + 32 * c), q1 = vld1q_u8(x[i].qs + 32 * c + 16);
+            const int8x16_t l0 = arm_lo4(q0), l1 = arm_lo4(q1), h0 = arm_hi4(q0), h1 = arm_hi4(q1);
+            for (int j = 0; j < tn; j++) {
+                const int8_t *q8 = y[j]->qs + 64 * c;
+                const int32x4_t lo = arm_dot_s8x2(vdupq_n_s32(0), l0, l1, vld1q_s8(q8), vld1q_s8(q8 + 16));
+                const int32x4_t hi = arm_dot_s8x2(vdupq_n_s32(0), h0, h1, vld1q_s8(q8 + 32), vld1q_s8(q8 + 48));
+                isum[j] = vmlaq_n_s32(vmlaq_n_s32(isum[j], lo, sc[2 * c]), hi, sc[2 * c + 1]);
+            }
+        }
+        const float dx = arm_fp16(x[i].d), mx = arm_fp16(x[i].dmin);
+        for (int j = 0; j < tn; j++) {
+            const float d = dx * y[j]->d, dmin = mx * y[j]->d;
+            sum[j] += d * (float)vaddvq_s32(isum[j]) - dmin * (float)summ[j];
+        }
     }
-    return sum;
+    for (int j = 0; j < tn; j++)
+        s[j] = sum[j];
 }
 
-static inline float arm_dot_q5_K(int64_t n, const void *w, const void *a)
+static ARM_INLINE void arm_rows_q5_K(int64_t n, const void *w, const void *const *a, float *s, int tn)
 {
     const PlumbBlockQ5_K *x = w;
-    const PlumbBlockQ8_K *y = a;
-    const uint8x16_t ten = vdupq_n_u8(0x10);
-    float sum = 0.0f;
+    const uint8x16_t ten = vdupq_n_u8(0x10), m4 = vdupq_n_u8(0x0f);
+    float sum[ARM_TOKENS] = { 0 };
     for (int64_t i = 0; i < n / PLUMB_QK_K; i++) {
+        const PlumbBlockQ8_K *y[ARM_TOKENS];
+        int32x4_t isum[ARM_TOKENS];
+        int32_t summ[ARM_TOKENS];
         uint8_t sc[8], mn[8];
         arm_k4_scales(x[i].scales, sc, mn);
-        const int32_t summ = arm_k_mins(y[i].bsums, mn);
+        for (int j = 0; j < tn; j++) {
+            y[j] = (const PlumbBlockQ8_K *)a[j] + i;
+            summ[j] = arm_k_mins(y[j]->bsums, mn);
+            isum[j] = vdupq_n_s32(0);
+        }
         const uint8x16_t h0 = vld1q_u8(x[i].qh), h1 = vld1q_u8(x[i].qh + 16);
-        const int8_t *q8 = y[i].qs;
-        int32x4_t isum = vdupq_n_s32(0);
-        for (int c = 0; c < 4; c++, q8 += 64) {
+        for (int c = 0; c < 4; c++) {
             const uint8x16_t q0 = vld1q_u8(x[i].qs + 32 * c), q1 = vld1q_u8(x[i].qs + 32 * c + 16);
             const uint8x16_t bl = vdupq_n_u8((uint8_t)(1u << (2 * c)));
             const uint8x16_t bh = vdupq_n_u8((uint8_t)(2u << (2 * c)));
-            const int8x16_t l0 = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(q0, vdupq_n_u8(0x0f)), vandq_u8(vtstq_u8(h0, bl), ten)));
-            const int8x16_t l1 = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(q1, vdupq_n_u8(0x0f)), vandq_u8(vtstq_u8(h1, bl), ten)));
+            const int8x16_t l0 = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(q0, m4), vandq_u8(vtstq_u8(h0, bl), ten)));
+            const int8x16_t l1 = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(q1, m4), vandq_u8(vtstq_u8(h1, bl), ten)));
             const int8x16_t u0 = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(q0, 4), vandq_u8(vtstq_u8(h0, bh), ten)));
             const int8x16_t u1 = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(q1, 4), vandq_u8(vtstq_u8(h1, bh), ten)));
-            const int32x4_t lo = arm_dot_s8x2(vdupq_n_s32(0), l0, l1, vld1q_s8(q8), vld1q_s8(q8 + 16));
-            const int32x4_t hi = arm_dot_s8x2(vdupq_n_s32(0), u0, u1, vld1q_s8(q8 + 32), vld1q_s8(q8 + 48));
-            isum = vmlaq_n_s32(isum, lo, sc[2 * c]);
-            isum = vmlaq_n_s32(isum, hi, sc[2 * c + 1]);
+            for (int j = 0; j < tn; j++) {
+                const int8_t *q8 = y[j]->qs + 64 * c;
+                const int32x4_t lo = arm_dot_s8x2(vdupq_n_s32(0), l0, l1, vld1q_s8(q8), vld1q_s8(q8 + 16));
+                const int32x4_t hi = arm_dot_s8x2(vdupq_n_s32(0), u0, u1, vld1q_s8(q8 + 32), vld1q_s8(q8 + 48));
+                isum[j] = vmlaq_n_s32(vmlaq_n_s32(isum[j], lo, sc[2 * c]), hi, sc[2 * c + 1]);
+            }
         }
-        const float d = arm_fp16(x[i].d) * y[i].d, dmin = arm_fp16(x[i].dmin) * y[i].d;
-        sum += d * (float)vaddvq_s32(isum) - dmin * (float)summ;
+        const float dx = arm_fp16(x[i].d), mx = arm_fp16(x[i].dmin);
+        for (int j = 0; j < tn; j++) {
+            const float d = dx * y[j]->d, dmin = mx * y[j]->d;
+            sum[j] += d * (float)vaddvq_s32(isum[j]) - dmin * (float)summ[j];
+        }
     }
-    return sum;
+    for (int j = 0; j < tn; j++)
+        s[j] = sum[j];
 }
 
 /* Q6_K: for half h, ql[64h .. 64h+32) (A) and ql[64h+32 .. 64h+64) (B) give
  * the low nibbles of planes p = 0 (A low), 1 (B low), 2 (A high), 3 (B
  * high); bit pair p of qh[32h + l] the top two bits; minus 32. */
-static inline float arm_dot_q6_K(int64_t n, const void *w, const void *a)
+static ARM_INLINE void arm_rows_q6_K(int64_t n, const void *w, const void *const *a, float *s, int tn)
 {
     const PlumbBlockQ6_K *x = w;
-    const PlumbBlockQ8_K *y = a;
     const uint8x16_t m4 = vdupq_n_u8(0x0f), m2 = vdupq_n_u8(0x30);
     const int8x16_t k32 = vdupq_n_s8(32);
-    float sum = 0.0f;
+    float sum[ARM_TOKENS] = { 0 };
     for (int64_t i = 0; i < n / PLUMB_QK_K; i++) {
-        const int8_t *sc = x[i].scales;
-        const int8_t *q8 = y[i].qs;
-        int32x4_t isum = vdupq_n_s32(0);
+        const PlumbBlockQ8_K *y[ARM_TOKENS];
+        int32x4_t isum[ARM_TOKENS];
+        for (int j = 0; j < tn; j++) {
+            y[j] = (const PlumbBlockQ8_K *)a[j] + i;
+            isum[j] = vdupq_n_s32(0);
+        }
         for (int h = 0; h < 2; h++) {
             const uint8_t *ql = x[i].ql + 64 * h, *qh = x[i].qh + 32 * h;
+            const int8_t *sc = x[i].scales + 8 * h;
             const uint8x16_t a0 = vld1q_u8(ql), a1 = vld1q_u8(ql + 16);
             const uint8x16_t b0 = vld1q_u8(ql + 32), b1 = vld1q_u8(ql + 48);
             const uint8x16_t h0 = vld1q_u8(qh), h1 = vld1q_u8(qh + 16);
@@ -380,63 +415,115 @@ static inline float arm_dot_q6_K(int64_t n, const void *w, const void *a)
             v[5] = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(a1, 4), vandq_u8(h1, m2)));
             v[6] = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(b0, 4), vandq_u8(vshrq_n_u8(h0, 2), m2)));
             v[7] = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(b1, 4), vandq_u8(vshrq_n_u8(h1, 2), m2)));
-            for (int j = 0; j < 8; j++, q8 += 16) {
-                const int32x4_t d = arm_dot_s8(vdupq_n_s32(0), vsubq_s8(v[j], k32), vld1q_s8(q8));
-                isum = vmlaq_n_s32(isum, d, sc[8 * h + j]);
+            for (int k = 0; k < 8; k++)
+                v[k] = vsubq_s8(v[k], k32);
+            for (int j = 0; j < tn; j++) {
+                const int8_t *q8 = y[j]->qs + 128 * h;
+                for (int k = 0; k < 8; k++)
+                    isum[j] = vmlaq_n_s32(isum[j], arm_dot_s8(vdupq_n_s32(0), v[k], vld1q_s8(q8 + 16 * k)), sc[k]);
             }
         }
-        sum += arm_fp16(x[i].d) * y[i].d * (float)vaddvq_s32(isum);
+        const float dx = arm_fp16(x[i].d);
+        for (int j = 0; j < tn; j++)
+            sum[j] += dx * y[j]->d * (float)vaddvq_s32(isum[j]);
     }
-    return sum;
+    for (int j = 0; j < tn; j++)
+        s[j] = sum[j];
 }
 
 /* IQ4_XS: sub-block ib is qs[16ib .. 16ib+16), low nibbles its first 16
  * elements, high nibbles the last 16, through the IQ4_NL codebook.  The
  * float part is the reference's, per sub-block, so the bits are too. */
-static inline float arm_dot_iq4_xs(int64_t n, const void *w, const void *a)
+static ARM_INLINE void arm_rows_iq4_xs(int64_t n, const void *w, const void *const *a, float *s, int tn)
 {
     const PlumbBlockIQ4_XS *x = w;
-    const PlumbBlockQ8_K *y = a;
     const int8x16_t book = vld1q_s8(plumb_iq4nl_values);
-    float sum = 0.0f;
+    float sum[ARM_TOKENS] = { 0 };
     for (int64_t i = 0; i < n / PLUMB_QK_K; i++) {
-        const float d4d8 = arm_fp16(x[i].d) * y[i].d;
-        const int8_t *q8 = y[i].qs;
-        for (int ib = 0; ib < PLUMB_QK_K / 32; ib++, q8 += 32) {
+        const PlumbBlockQ8_K *y[ARM_TOKENS];
+        float d4d8[ARM_TOKENS];
+        const float dx = arm_fp16(x[i].d);
+        for (int j = 0; j < tn; j++) {
+            y[j] = (const PlumbBlockQ8_K *)a[j] + i;
+            d4d8[j] = dx * y[j]->d;
+        }
+        for (int ib = 0; ib < PLUMB_QK_K / 32; ib++) {
             const uint8x16_t q = vld1q_u8(x[i].qs + 16 * ib);
             const int8x16_t lo = vqtbl1q_s8(book, vandq_u8(q, vdupq_n_u8(0x0f)));
             const int8x16_t hi = vqtbl1q_s8(book, vshrq_n_u8(q, 4));
-            const int32_t sumi = arm_block_sum(lo, hi, q8);
-            const float dl = d4d8 * (float)simd_iq4_xs_scale(x[i].scales_l, x[i].scales_h, ib);
-            sum += dl * (float)sumi;
+            const float ls = (float)simd_iq4_xs_scale(x[i].scales_l, x[i].scales_h, ib);
+            for (int j = 0; j < tn; j++) {
+                const int32_t sumi = arm_block_sum(lo, hi, y[j]->qs + 32 * ib);
+                const float dl = d4d8[j] * ls;
+                sum[j] += dl * (float)sumi;
+            }
         }
     }
-    return sum;
+    for (int j = 0; j < tn; j++)
+        s[j] = sum[j];
 }
 
-/* Exported kernels of one tier: plumb_vec_dot_<w>_<a>_<isa>(). */
-#define ARM_DEFINE_VEC_DOT(wt, at, isa)                                                  \
+/*
+ * Exported kernels of one tier: plumb_vec_dot_<w>_<a>_<isa>() and, for the
+ * types with an arm_rows_<w>() kernel, plumb_gemm_<w>_<a>_<isa>().  The
+ * rows kernels unpack each weight block once and dot it with up to
+ * ARM_TOKENS activation rows; every token's float operations are those of
+ * a single dot product, so vec_dot and gemm give the same bits whatever the
+ * tiling.
+ */
+#define ARM_DEFINE_VEC_DOT(wt, at, isa)                                                      \
     void plumb_vec_dot_##wt##_##at##_##isa(int64_t n, float *s, const void *w, const void *a); \
     void plumb_vec_dot_##wt##_##at##_##isa(int64_t n, float *s, const void *w, const void *a)  \
-    {                                                                                    \
-        *s = arm_dot_##wt(n, w, a);                                                      \
+    {                                                                                        \
+        *s = arm_dot_##wt(n, w, a);                                                          \
+    }
+
+#define ARM_DEFINE_ROWS(wt, at, isa)                                                         \
+    void plumb_vec_dot_##wt##_##at##_##isa(int64_t n, float *s, const void *w, const void *a); \
+    void plumb_vec_dot_##wt##_##at##_##isa(int64_t n, float *s, const void *w, const void *a)  \
+    {                                                                                        \
+        arm_rows_##wt(n, w, &a, s, 1);                                                       \
+    }                                                                                        \
+    void plumb_gemm_##wt##_##at##_##isa(int64_t n, const void *w, uint64_t w_stride,         \
+                                        int64_t r0, int64_t r1, const void *const *a,        \
+                                        float *const *y, int64_t nt);                        \
+    void plumb_gemm_##wt##_##at##_##isa(int64_t n, const void *w, uint64_t w_stride,         \
+                                        int64_t r0, int64_t r1, const void *const *a,        \
+                                        float *const *y, int64_t nt)                         \
+    {                                                                                        \
+        for (int64_t r = r0; r < r1; r++) {                                                  \
+            const void *row = (const char *)w + (uint64_t)r * w_stride;                      \
+            float s[ARM_TOKENS];                                                             \
+            for (int64_t t = 0; t < nt; t += ARM_TOKENS) {                                   \
+                const int64_t m = nt - t < ARM_TOKENS ? nt - t : ARM_TOKENS;                 \
+                switch (m) {                                                                 \
+                case 4: arm_rows_##wt(n, row, a + t, s, 4); break;                           \
+                case 3: arm_rows_##wt(n, row, a + t, s, 3); break;                           \
+                case 2: arm_rows_##wt(n, row, a + t, s, 2); break;                           \
+                default: arm_rows_##wt(n, row, a + t, s, 1); break;                          \
+                }                                                                            \
+                for (int64_t j = 0; j < m; j++)                                              \
+                    y[t + j][r] = s[j];                                                      \
+            }                                                                                \
+        }                                                                                    \
     }
 
 #define ARM_DEFINE_INT_DOTS(isa)            \
-    ARM_DEFINE_VEC_DOT(q4_0, q8_0, isa)     \
+    ARM_DEFINE_ROWS(q4_0, q8_0, isa)        \
     ARM_DEFINE_VEC_DOT(q4_1, q8_1, isa)     \
     ARM_DEFINE_VEC_DOT(q5_0, q8_0, isa)     \
     ARM_DEFINE_VEC_DOT(q5_1, q8_1, isa)     \
-    ARM_DEFINE_VEC_DOT(q8_0, q8_0, isa)     \
+    ARM_DEFINE_ROWS(q8_0, q8_0, isa)        \
     ARM_DEFINE_VEC_DOT(iq4_nl, q8_0, isa)   \
     ARM_DEFINE_VEC_DOT(q2_K, q8_K, isa)     \
     ARM_DEFINE_VEC_DOT(q3_K, q8_K, isa)     \
-    ARM_DEFINE_VEC_DOT(q4_K, q8_K, isa)     \
-    ARM_DEFINE_VEC_DOT(q5_K, q8_K, isa)     \
-    ARM_DEFINE_VEC_DOT(q6_K, q8_K, isa)     \
-    ARM_DEFINE_VEC_DOT(iq4_xs, q8_K, isa)
+    ARM_DEFINE_ROWS(q4_K, q8_K, isa)        \
+    ARM_DEFINE_ROWS(q5_K, q8_K, isa)        \
+    ARM_DEFINE_ROWS(q6_K, q8_K, isa)        \
+    ARM_DEFINE_ROWS(iq4_xs, q8_K, isa)
 
-/* Point the integer dot products of dsp at the kernels of one tier. */
+/* Point the integer dot products and tiled products of dsp at the kernels of
+ * one tier. */
 #define ARM_SET_INT_DOTS(dsp, isa)                                                  \
     do {                                                                            \
         (dsp)->vec_dot[PLUMB_QTYPE_Q4_0] = plumb_vec_dot_q4_0_q8_0_##isa;           \
@@ -451,6 +538,12 @@ static inline float arm_dot_iq4_xs(int64_t n, const void *w, const void *a)
         (dsp)->vec_dot[PLUMB_QTYPE_Q5_K] = plumb_vec_dot_q5_K_q8_K_##isa;           \
         (dsp)->vec_dot[PLUMB_QTYPE_Q6_K] = plumb_vec_dot_q6_K_q8_K_##isa;           \
         (dsp)->vec_dot[PLUMB_QTYPE_IQ4_XS] = plumb_vec_dot_iq4_xs_q8_K_##isa;       \
+        (dsp)->gemm[PLUMB_QTYPE_Q4_0] = plumb_gemm_q4_0_q8_0_##isa;                 \
+        (dsp)->gemm[PLUMB_QTYPE_Q8_0] = plumb_gemm_q8_0_q8_0_##isa;                 \
+        (dsp)->gemm[PLUMB_QTYPE_Q4_K] = plumb_gemm_q4_K_q8_K_##isa;                 \
+        (dsp)->gemm[PLUMB_QTYPE_Q5_K] = plumb_gemm_q5_K_q8_K_##isa;                 \
+        (dsp)->gemm[PLUMB_QTYPE_Q6_K] = plumb_gemm_q6_K_q8_K_##isa;                 \
+        (dsp)->gemm[PLUMB_QTYPE_IQ4_XS] = plumb_gemm_iq4_xs_q8_K_##isa;             \
     } while (0)
 
 #endif
