@@ -53,7 +53,7 @@ suite native
 [ $asan = yes ] && suite asan --enable-sanitizers
 if [ $arm = yes ]; then
     echo "== aarch64 (qemu)"
-    out=$(cd "$top/build/native" && make -s check-aarch64 2>&1)
+    out=$(BUILDDIR="$top/build/aarch64" "$top/tools/check-aarch64.sh" --install "$top" 2>&1)
     rc=$?
     printf '%s\n' "$out"
     p=$(printf '%s\n' "$out" | grep -c '^PASS:')
