@@ -1,6 +1,7 @@
 #!/bin/sh
-# The whole test suite: the native build's `make check`, the same suite built
-# with AddressSanitizer + UndefinedBehaviorSanitizer, and the aarch64 NEON
+# The whole test suite: the native build's `make check` (plus checkdsp of the
+# AVX-512 tiers over emulated intrinsics on a CPU without them), the same
+# suite built with AddressSanitizer + UndefinedBehaviorSanitizer, and the aarch64 NEON
 # tiers under qemu (`make check-aarch64`).  Builds out of tree under
 # ./build/.  Ends with one line: "N passed, N failed".
 #
@@ -13,7 +14,7 @@ for a in "$@"; do
     case $a in
     --no-asan) asan=no ;;
     --no-aarch64) arm=no ;;
-    -h | --help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "check-all.sh: unknown option $a" >&2; exit 2 ;;
     esac
 done
@@ -50,6 +51,16 @@ suite() { # $1: build dir name, rest: configure arguments
 [ -x "$top/configure" ] || (cd "$top" && autoreconf -fi) || { echo "0 passed, 1 failed"; exit 1; }
 
 suite native
+# The AVX-512 tiers, when this CPU lacks them: checkdsp over emulated intrinsics.
+if ! grep -q avx512f /proc/cpuinfo 2>/dev/null; then
+    echo "== AVX-512 tiers under emulation (tests/checkdsp/emu512.sh)"
+    "$top/tests/checkdsp/emu512.sh" "$top/build/native"
+    case $? in
+    0) passed=$((passed + 1)) ;;
+    77) ;;
+    *) failed=$((failed + 1)); echo "FAILED: tests/checkdsp/emu512.sh" >&2 ;;
+    esac
+fi
 [ $asan = yes ] && suite asan --enable-sanitizers
 if [ $arm = yes ]; then
     echo "== aarch64 (qemu)"
