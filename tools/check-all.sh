@@ -14,7 +14,7 @@ for a in "$@"; do
     case $a in
     --no-asan) asan=no ;;
     --no-aarch64) arm=no ;;
-    -h | --help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "check-all.sh: unknown option $a" >&2; exit 2 ;;
     esac
 done
