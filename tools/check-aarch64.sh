@@ -15,6 +15,7 @@
 # environment:
 #   BUILDDIR      cross build directory (default: ./build-aarch64)
 #   TIERS         ARM tiers for the kernel tests (default: "neon dotprod")
+#   ONLY          run only these tests, by name (e.g. "checkdsp test_quant")
 #   JOBS          tests and make jobs run at once (default: number of CPUs)
 #   QEMU_SYSROOT  qemu -L prefix (default: none when the arm64 libc6 of
 #                 multiarch is installed, else /usr/aarch64-linux-gnu)
@@ -47,9 +48,9 @@ if [ "${1:-}" = --run-one ]; then
         top_builddir=$wrap PLUMB=$wrap/plumb
         export top_builddir PLUMB
         if [ "$kind" = sh ]; then
-            exec timeout "$A64_TIMEOUT" sh "$A64_SRC/$t"
+            exec timeout --foreground -k 30 "$A64_TIMEOUT" sh "$A64_SRC/$t"
         else
-            exec timeout "$A64_TIMEOUT" "$wrap/$t" $args
+            exec timeout --foreground -k 30 "$A64_TIMEOUT" "$wrap/$t" $args
         fi
     ) >"$log" 2>&1
     rc=$?
@@ -197,6 +198,16 @@ for t in $tests; do
     *) echo "prog $t - max" >>"$list" ;;
     esac
 done
+
+if [ -n "${ONLY:-}" ]; then
+    keep=$list.only
+    : >"$keep"
+    while read -r kind t rest; do
+        n=${t##*/}
+        case " $ONLY " in *" $n "* | *" ${n%.sh} "*) echo "$kind $t $rest" >>"$keep" ;; esac
+    done <"$list"
+    mv "$keep" "$list"
+fi
 
 A64_BUILD=$builddir A64_SRC=$srcdir A64_TIMEOUT=${TEST_TIMEOUT:-1200}
 top_srcdir=$srcdir PLUMB_DATA=$srcdir/tests/data
