@@ -149,6 +149,7 @@ static void topk_c(const float *x, int64_t n, int k, int32_t *idx)
             for (int64_t t = 0; t < nt; t++)                                                   \
                 dot(n, &y[t][r], (const char *)w + (uint64_t)r * w_stride, a[t]);              \
     }
+GEMM_REF(gemm_f32_c, plumb_vec_dot_f32_f32_c)
 GEMM_REF(gemm_q4_0_c, plumb_vec_dot_q4_0_q8_0_c)
 GEMM_REF(gemm_q8_0_c, plumb_vec_dot_q8_0_q8_0_c)
 GEMM_REF(gemm_q4_K_c, plumb_vec_dot_q4_K_q8_K_c)
@@ -209,6 +210,7 @@ void plumb_dsp_init_c(PlumbDsp *dsp)
     dsp->scale = scale_c;
     dsp->topk = topk_c;
 
+    dsp->gemm[PLUMB_QTYPE_F32] = gemm_f32_c;
     dsp->gemm[PLUMB_QTYPE_Q4_0] = gemm_q4_0_c;
     dsp->gemm[PLUMB_QTYPE_Q8_0] = gemm_q8_0_c;
     dsp->gemm[PLUMB_QTYPE_Q4_K] = gemm_q4_K_c;

@@ -513,8 +513,95 @@ static void gemm_q6_K_q8_K(int64_t n, const void *w, uint64_t w_stride, int64_t 
     K_GEMM_BODY(PlumbBlockQ6_K, q6_K_tile)
 }
 
+/* ------------------------------------------------------------ F32 x F32 */
+
+/*
+ * Float rows (the router, and attention scores: cached keys against the
+ * query heads of a group).  Tiles of 4 rows x 2 tokens; each (row, token)
+ * has its own 8-lane FMA accumulator over the row in order, a masked tail
+ * for the last n % 8 elements, and one horizontal sum at the end.
+ */
+#define TILE_TOKENS_F 2
+
+static inline __m256i f32_tail_mask(int64_t r)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int32_t)r), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+GEMM_INLINE void f32_tile(int64_t n, const float *const *x, const float *const *a, float *out, int T)
+{
+    __m256 acc[TILE_ROWS][TILE_TOKENS_F];
+    int64_t i = 0;
+    UNROLL
+    for (int s = 0; s < TILE_ROWS; s++)
+        UNROLL
+        for (int t = 0; t < T; t++)
+            acc[s][t] = _mm256_setzero_ps();
+    for (; i + 8 <= n; i += 8) {
+        __m256 av[TILE_TOKENS_F];
+        UNROLL
+        for (int t = 0; t < T; t++)
+            av[t] = _mm256_loadu_ps(a[t] + i);
+        UNROLL
+        for (int s = 0; s < TILE_ROWS; s++) {
+            const __m256 w = _mm256_loadu_ps(x[s] + i);
+            UNROLL
+            for (int t = 0; t < T; t++)
+                acc[s][t] = _mm256_fmadd_ps(w, av[t], acc[s][t]);
+        }
+    }
+    if (i < n) {
+        const __m256i k = f32_tail_mask(n - i);
+        __m256 av[TILE_TOKENS_F];
+        UNROLL
+        for (int t = 0; t < T; t++)
+            av[t] = _mm256_maskload_ps(a[t] + i, k);
+        UNROLL
+        for (int s = 0; s < TILE_ROWS; s++) {
+            const __m256 w = _mm256_maskload_ps(x[s] + i, k);
+            UNROLL
+            for (int t = 0; t < T; t++)
+                acc[s][t] = _mm256_fmadd_ps(w, av[t], acc[s][t]);
+        }
+    }
+    UNROLL
+    for (int s = 0; s < TILE_ROWS; s++)
+        UNROLL
+        for (int t = 0; t < T; t++)
+            out[s * TILE_TOKENS_F + t] = x86_hsum_ps256(acc[s][t]);
+}
+
+static void gemm_f32_f32(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,
+                         const void *const *a, float *const *y, int64_t nt)
+{
+    for (int64_t r = r0; r < r1; r += TILE_ROWS) {
+        const float *x[TILE_ROWS];
+        int64_t row[TILE_ROWS];
+        const int n_rows = r1 - r < TILE_ROWS ? (int)(r1 - r) : TILE_ROWS;
+        for (int s = 0; s < TILE_ROWS; s++) {
+            row[s] = r + (s < n_rows ? s : n_rows - 1);
+            x[s] = (const float *)((const char *)w + (uint64_t)row[s] * w_stride);
+        }
+        for (int64_t t0 = 0; t0 < nt; t0 += TILE_TOKENS_F) {
+            const float *at[TILE_TOKENS_F];
+            float out[TILE_ROWS * TILE_TOKENS_F];
+            const int T = nt - t0 < TILE_TOKENS_F ? (int)(nt - t0) : TILE_TOKENS_F;
+            for (int t = 0; t < T; t++)
+                at[t] = a[t0 + t];
+            if (T == 1)
+                f32_tile(n, x, at, out, 1);
+            else
+                f32_tile(n, x, at, out, 2);
+            for (int t = 0; t < T; t++)
+                for (int s = 0; s < n_rows; s++)
+                    y[t0 + t][row[s]] = out[s * TILE_TOKENS_F + t];
+        }
+    }
+}
+
 void plumb_dsp_init_avx2_gemm(PlumbDsp *dsp)
 {
+    dsp->gemm[PLUMB_QTYPE_F32] = gemm_f32_f32;
     dsp->gemm[PLUMB_QTYPE_Q4_0] = gemm_q4_0_q8_0;
     dsp->gemm[PLUMB_QTYPE_Q4_K] = gemm_q4_K_q8_K;
     dsp->gemm[PLUMB_QTYPE_Q6_K] = gemm_q6_K_q8_K;
