@@ -1043,8 +1043,8 @@ static void check_gemm(int t, PlumbGemmFn fn)
         for (size_t ri = 0; ri < sizeof rows / sizeof rows[0]; ri++)
             for (size_t ti = 0; ti < sizeof tokens / sizeof tokens[0]; ti++) {
                 const int ws = (bi + ri + ti) % 5 == 4 ? (int)((ri + ti) % W_NSHAPES) : W_RANDOM;
-                gemm_case(kernel, t, fn, blocks[bi] * tr->blck, rows[ri], tokens[ti], ws, 2 * ((ri + ti) % 3),
-                          2 * ((bi + ti) % 4));
+                gemm_case(kernel, t, fn, blocks[bi] * tr->blck, rows[ri], tokens[ti], ws,
+                          align_of(t) * ((ri + ti) % 3), align_of(t) * ((bi + ti) % 4));
             }
 }
 
