@@ -1,23 +1,22 @@
 /*
  * gemm_avx2.c — AVX2 tiled products of weight rows with several activation
- * rows (dsp->gemm, see dsp.h).
+ * rows (dsp->gemm, see dsp.h): Q4_0 x Q8_0, Q4_K and Q6_K x Q8_K, F32 x F32.
  *
- * Shape of every kernel: a tile of 4 weight rows times up to 4 tokens.  Two
- * weight blocks are unpacked into one 256-bit register (first block in the
- * low lane, second in the high lane) once per tile and multiplied with each
- * token's activations by maddubs (unsigned weight bytes x signed activation
- * bytes).  The exact integer sums of the 4 rows are folded by horizontal
- * adds into one register, [row0..row3 of the first block | row0..row3 of
- * the second], converted to float once and accumulated with one FMA per
- * token against the products of the weight and activation scales.
+ * Every kernel works on tiles of 4 weight rows times a few tokens, so a
+ * weight block is unpacked once for several tokens and an activation block
+ * loaded once for four rows.  The quantised kernels multiply unsigned weight
+ * bytes with signed activation bytes (maddubs), keep the sums exact in
+ * int32, and fold the 4 rows' sums by horizontal adds into one register
+ * [row0..row3 | row0..row3] (the two halves hold different blocks, or two
+ * halves of one super-block) before one float conversion and FMA per token.
+ * Each kernel requests the row tile two tiles ahead (software prefetch).
  *
- * Same bits whatever the tiling: the integer sums are exact, and row s of a
- * tile always accumulates its even blocks in lane s and its odd blocks in
- * lane s+4, in block order, with the same float operations; the result is
- * lane s + lane s+4.  A tile with fewer than 4 rows repeats its last row,
- * and a row with an odd number of blocks pairs the last one with an empty
- * block (zero weights, zero scale), so every row of every call goes through
- * the same operations (checkdsp checks this bit for bit).
+ * Same bits whatever the tiling: integer sums are exact, and row s of a tile
+ * always accumulates in lanes s and s+4, in block order, with the same float
+ * operations; the result is lane s + lane s+4.  A tile with fewer than 4
+ * rows repeats its last row, and row tails go through the same code from
+ * zero-padded copies, so every row of every call takes the same operations
+ * (checkdsp checks this bit for bit).  Tokens never share accumulators.
  *
  * Against the C definition (one vec_dot per row and token): the integer
  * sums per block are the same, their scaling and summation are float in
