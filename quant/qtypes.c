@@ -28,6 +28,8 @@ _Static_assert(sizeof(PlumbBlockQ6_K) == 2 + PLUMB_QK_K / 16 + 3 * PLUMB_QK_K / 
 _Static_assert(sizeof(PlumbBlockQ8_K) == 4 + PLUMB_QK_K + 2 * PLUMB_QK_K / 16, "Q8_K block size");
 _Static_assert(sizeof(PlumbBlockIQ4_NL) == 2 + PLUMB_QK / 2, "IQ4_NL block size");
 _Static_assert(sizeof(PlumbBlockIQ4_XS) == 4 + PLUMB_QK_K / 64 + PLUMB_QK_K / 2, "IQ4_XS block size");
+_Static_assert(sizeof(PlumbBlockQ4_0x8) == PLUMB_R8 * sizeof(PlumbBlockQ4_0), "Q4_0x8 block size");
+_Static_assert(sizeof(PlumbBlockQ8_0X) == 8 + PLUMB_QK, "Q8_0X block size");
 /* Spot checks of field offsets that a packing mistake would move. */
 _Static_assert(offsetof(PlumbBlockQ2_K, d) == 80, "Q2_K d offset");
 _Static_assert(offsetof(PlumbBlockQ3_K, d) == 108, "Q3_K d offset");
@@ -41,7 +43,7 @@ const int8_t plumb_iq4nl_values[16] = {
     -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
 };
 
-#define T(id, nm, b, sz, a, w) [id] = { nm, b, (uint32_t)(sz), a, w }
+#define T(id, nm, b, sz, a, w) [id] = { nm, b, (uint32_t)(sz), a, w, 1 }
 static const PlumbQTraits traits[PLUMB_QTYPE_COUNT] = {
     T(PLUMB_QTYPE_F32, "F32", 1, sizeof(float), PLUMB_QTYPE_F32, 1),
     T(PLUMB_QTYPE_F16, "F16", 1, sizeof(uint16_t), PLUMB_QTYPE_F16, 1),
@@ -60,6 +62,10 @@ static const PlumbQTraits traits[PLUMB_QTYPE_COUNT] = {
     T(PLUMB_QTYPE_Q8_K, "Q8_K", PLUMB_QK_K, sizeof(PlumbBlockQ8_K), -1, 0),
     T(PLUMB_QTYPE_IQ4_NL, "IQ4_NL", PLUMB_QK, sizeof(PlumbBlockIQ4_NL), PLUMB_QTYPE_Q8_0, 1),
     T(PLUMB_QTYPE_IQ4_XS, "IQ4_XS", PLUMB_QK_K, sizeof(PlumbBlockIQ4_XS), PLUMB_QTYPE_Q8_K, 1),
+    /* the size of one row's share of a block of eight rows */
+    [PLUMB_QTYPE_Q4_0_R8] = { "Q4_0_R8", PLUMB_QK, sizeof(PlumbBlockQ4_0), PLUMB_QTYPE_Q8_0X, 1,
+                              PLUMB_R8 },
+    T(PLUMB_QTYPE_Q8_0X, "Q8_0X", PLUMB_QK, sizeof(PlumbBlockQ8_0X), -1, 0),
 };
 #undef T
 
@@ -74,6 +80,20 @@ const char *plumb_qtype_name(uint32_t type)
 {
     const PlumbQTraits *t = plumb_qtype_traits(type);
     return t ? t->name : "unknown";
+}
+
+uint32_t plumb_qtype_from_gguf(uint32_t gguf_type)
+{
+    if (gguf_type == PLUMB_GGUF_TYPE_Q4_0_R8)
+        return PLUMB_QTYPE_Q4_0_R8;
+    if (gguf_type < PLUMB_QTYPE_Q4_0_R8)
+        return gguf_type;
+    return UINT32_MAX;
+}
+
+uint32_t plumb_qtype_to_gguf(uint32_t type)
+{
+    return type == PLUMB_QTYPE_Q4_0_R8 ? PLUMB_GGUF_TYPE_Q4_0_R8 : type;
 }
 
 uint64_t plumb_qtype_row_size(uint32_t type, uint64_t n)

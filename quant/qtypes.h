@@ -37,8 +37,29 @@ enum {
     PLUMB_QTYPE_IQ4_NL = 20,
     PLUMB_QTYPE_IQ4_XS = 23,
     PLUMB_QTYPE_BF16 = 30,
-    PLUMB_QTYPE_COUNT = 40 /* table size; ids >= COUNT are unknown */
+    /* plumb's own types, above every ggml id (see "Row-interleaved types") */
+    PLUMB_QTYPE_Q4_0_R8 = 40,
+    PLUMB_QTYPE_Q8_0X = 41,
+    PLUMB_QTYPE_COUNT = 42 /* table size; ids >= COUNT are unknown */
 };
+
+/*
+ * Row-interleaved types.  Q4_0_R8 holds the numbers of Q4_0 with the rows of
+ * a matrix taken eight at a time: the eight rows' blocks j sit together in
+ * one PlumbBlockQ4_0x8, so a kernel reads one stream and gets the same 32
+ * columns of eight rows in one 32-byte load.  A matrix of ne1 rows (ne1 a
+ * multiple of 8) has the same size as in Q4_0, and rows 8p..8p+7 fill the
+ * 8 * row_size bytes from 8p * row_size, so row ranges that start and end on
+ * a multiple of 8 address the same bytes in both types.  The layout is
+ * made by plumb_repack_q4_0_r8() (quant_ref.h), offline (`plumb repack`).
+ *
+ * In GGUF files these types are stored under ids of their own
+ * (PLUMB_GGUF_TYPE_*), far from ggml's numbering, so no other reader takes
+ * them for something else; plumb_qtype_from_gguf() / plumb_qtype_to_gguf()
+ * translate.  Q8_0X is an activation type only and never stored.
+ */
+#define PLUMB_GGUF_TYPE_Q4_0_R8 0x706c0002u /* "pl" << 16 | Q4_0 */
+#define PLUMB_R8 8                           /* rows interleaved */
 
 #define PLUMB_QK 32   /* elements per block, 32-element formats */
 #define PLUMB_QK_K 256 /* elements per super-block, K formats */
@@ -84,6 +105,15 @@ typedef struct {
     int16_t bsums[PLUMB_QK_K / 16];  /* sum of each 16 quants */
 } PlumbBlockQ8_K;
 typedef struct { uint16_t d; uint8_t qs[PLUMB_QK / 2]; } PlumbBlockIQ4_NL;
+/* Eight Q4_0 blocks of eight consecutive rows r = 0..7.  q_r[j] (0..15, the
+ * nibble of element j of row r, standing for q - 8) is kept in
+ * qs[32 * c + 4 * r + i]: the low nibble holds q_r[4c + i] and the high
+ * nibble q_r[16 + 4c + i], for c = 0..3, i = 0..3. */
+typedef struct { uint16_t d[PLUMB_R8]; uint8_t qs[PLUMB_R8 * PLUMB_QK / 2]; } PlumbBlockQ4_0x8;
+/* Activations for the interleaved 4-bit types: Q8_0's numbers (q = x / d
+ * rounded half to even, d = amax / 127 rounded to fp16) with d widened to
+ * float and the block's offset term 8 * sum(q) ready. */
+typedef struct { float d; int32_t s8; int8_t qs[PLUMB_QK]; } PlumbBlockQ8_0X;
 typedef struct {
     uint16_t d;
     uint16_t scales_h;
@@ -100,6 +130,7 @@ typedef struct PlumbQTraits {
     uint32_t size;    /* bytes per block */
     int32_t act;      /* PLUMB_QTYPE_* of the activations its vec_dot takes; -1: not a weight type */
     int weight;       /* non-zero: plumb runs weights of this type */
+    int rows;         /* rows interleaved (PLUMB_R8), 1 for row-major types */
 } PlumbQTraits;
 
 /* Traits of a type id, or NULL for an id plumb does not know. */
@@ -107,6 +138,12 @@ const PlumbQTraits *plumb_qtype_traits(uint32_t type);
 /* Name of any id, "type 17" style for unknown ones (static buffer per call site is not used:
  * unknown ids give "unknown"). */
 const char *plumb_qtype_name(uint32_t type);
+/* The type id of a GGUF tensor table entry, or UINT32_MAX for an id that
+ * is neither ggml's nor plumb's (ids of plumb's own slots are not valid on
+ * disk). */
+uint32_t plumb_qtype_from_gguf(uint32_t gguf_type);
+/* The id to store in a GGUF tensor table for a type. */
+uint32_t plumb_qtype_to_gguf(uint32_t type);
 /* Bytes of a row of n elements; 0 when n is not a multiple of the block size. */
 uint64_t plumb_qtype_row_size(uint32_t type, uint64_t n);
 

@@ -634,3 +634,87 @@ void plumb_vec_dot_iq4_xs_q8_K_c(int64_t n, float *s, const void *w, const void 
     }
     *s = sum;
 }
+
+/* ------------------------------------------------------------ Q8_0X, Q4_0_R8 */
+
+void plumb_from_float_q8_0x_c(const float *x, void *y, int64_t n)
+{
+    PlumbBlockQ8_0X *b = y;
+    for (int64_t i = 0; i < n / PLUMB_QK; i++, x += PLUMB_QK) {
+        const float amax = block_amax(x, PLUMB_QK), d = amax / 127.0f;
+        const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+        int32_t sum = 0;
+        b[i].d = simd_fp16_to_fp32(simd_fp32_to_fp16(d));
+        for (int j = 0; j < PLUMB_QK; j++) {
+            b[i].qs[j] = (int8_t)lrintf(x[j] * id);
+            sum += b[i].qs[j];
+        }
+        b[i].s8 = 8 * sum;
+    }
+}
+
+/* Byte and shift of q_r[j] in a PlumbBlockQ4_0x8 (see qtypes.h). */
+static inline int r8_byte(int r, int j)
+{
+    return 32 * ((j % 16) / 4) + 4 * r + j % 4;
+}
+
+static inline int q4_0_nibble(const PlumbBlockQ4_0 *b, int j)
+{
+    return j < 16 ? b->qs[j] & 15 : b->qs[j - 16] >> 4;
+}
+
+void plumb_repack_q4_0_r8(const void *src, uint64_t src_stride, void *dst, int64_t n)
+{
+    PlumbBlockQ4_0x8 *out = dst;
+    for (int64_t i = 0; i < n / PLUMB_QK; i++) {
+        memset(&out[i], 0, sizeof out[i]);
+        for (int r = 0; r < PLUMB_R8; r++) {
+            const PlumbBlockQ4_0 *b =
+                (const PlumbBlockQ4_0 *)((const char *)src + (uint64_t)r * src_stride) + i;
+            out[i].d[r] = b->d;
+            for (int j = 0; j < PLUMB_QK; j++)
+                out[i].qs[r8_byte(r, j)] |= (uint8_t)(q4_0_nibble(b, j) << (j < 16 ? 0 : 4));
+        }
+    }
+}
+
+void plumb_unpack_q4_0_r8(const void *src, void *dst, uint64_t dst_stride, int64_t n)
+{
+    const PlumbBlockQ4_0x8 *in = src;
+    for (int64_t i = 0; i < n / PLUMB_QK; i++) {
+        for (int r = 0; r < PLUMB_R8; r++) {
+            PlumbBlockQ4_0 *b = (PlumbBlockQ4_0 *)((char *)dst + (uint64_t)r * dst_stride) + i;
+            b->d = in[i].d[r];
+            for (int j = 0; j < 16; j++)
+                b->qs[j] = (uint8_t)((in[i].qs[r8_byte(r, j)] & 15) |
+                                     (in[i].qs[r8_byte(r, j + 16)] & 0xf0));
+        }
+    }
+}
+
+void plumb_gemm_q4_0_r8_c(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,
+                          const void *const *a, float *const *y, int64_t nt)
+{
+    const int64_t nb = n / PLUMB_QK;
+    for (int64_t p = r0 / PLUMB_R8; p < r1 / PLUMB_R8; p++) {
+        const PlumbBlockQ4_0x8 *pw =
+            (const PlumbBlockQ4_0x8 *)((const char *)w + (uint64_t)p * PLUMB_R8 * w_stride);
+        for (int64_t t = 0; t < nt; t++) {
+            const PlumbBlockQ8_0X *at = a[t];
+            for (int r = 0; r < PLUMB_R8; r++) {
+                float acc = 0.0f;
+                for (int64_t i = 0; i < nb; i++) {
+                    int32_t isum = 0;
+                    for (int j = 0; j < PLUMB_QK; j++) {
+                        const uint8_t byte = pw[i].qs[r8_byte(r, j)];
+                        isum += (j < 16 ? byte & 15 : byte >> 4) * at[i].qs[j];
+                    }
+                    isum -= at[i].s8;
+                    acc = fmaf((float)isum, simd_fp16_to_fp32(pw[i].d[r]) * at[i].d, acc);
+                }
+                y[t][p * PLUMB_R8 + r] = acc;
+            }
+        }
+    }
+}

@@ -28,6 +28,7 @@ void plumb_from_float_bf16_c(const float *x, void *y, int64_t n);
 void plumb_from_float_q8_0_c(const float *x, void *y, int64_t n);
 void plumb_from_float_q8_1_c(const float *x, void *y, int64_t n);
 void plumb_from_float_q8_K_c(const float *x, void *y, int64_t n);
+void plumb_from_float_q8_0x_c(const float *x, void *y, int64_t n);
 
 /* *s = dot(weight row w of type t, activations a of the type's act type) */
 void plumb_vec_dot_f32_f32_c(int64_t n, float *s, const void *w, const void *a);
@@ -45,5 +46,24 @@ void plumb_vec_dot_q5_K_q8_K_c(int64_t n, float *s, const void *w, const void *a
 void plumb_vec_dot_q6_K_q8_K_c(int64_t n, float *s, const void *w, const void *a);
 void plumb_vec_dot_iq4_nl_q8_0_c(int64_t n, float *s, const void *w, const void *a);
 void plumb_vec_dot_iq4_xs_q8_K_c(int64_t n, float *s, const void *w, const void *a);
+
+/*
+ * The row-interleaved Q4_0_R8 (qtypes.h).  repack: the 8 Q4_0 rows of n
+ * elements at src + r * src_stride (r < 8) into n / 32 PlumbBlockQ4_0x8 at
+ * dst; unpack: the inverse, into 8 rows at dst + r * dst_stride.  Exact.
+ */
+void plumb_repack_q4_0_r8(const void *src, uint64_t src_stride, void *dst, int64_t n);
+void plumb_unpack_q4_0_r8(const void *src, void *dst, uint64_t dst_stride, int64_t n);
+
+/*
+ * The product of Q4_0_R8 rows r0 <= r < r1 (multiples of 8) with nt rows of
+ * Q8_0X activations: for each row r and token t, over the blocks b in order,
+ *   acc = fmaf((float)(sum_j q_r[j] * a_t[j] - a_t.s8), d_r * a_t.d, acc)
+ * starting from 0, then y[t][r] = acc.  w_stride must be the row size, so
+ * rows 8p..8p+7 are the n / 32 blocks at w + 8p * w_stride.  This is the
+ * definition every tier's kernel computes bit for bit.
+ */
+void plumb_gemm_q4_0_r8_c(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,
+                          const void *const *a, float *const *y, int64_t nt);
 
 #endif

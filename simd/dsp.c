@@ -184,6 +184,7 @@ void plumb_dsp_init_c(PlumbDsp *dsp)
     dsp->from_float[PLUMB_QTYPE_Q8_0] = plumb_from_float_q8_0_c;
     dsp->from_float[PLUMB_QTYPE_Q8_1] = plumb_from_float_q8_1_c;
     dsp->from_float[PLUMB_QTYPE_Q8_K] = plumb_from_float_q8_K_c;
+    dsp->from_float[PLUMB_QTYPE_Q8_0X] = plumb_from_float_q8_0x_c;
 
     dsp->vec_dot[PLUMB_QTYPE_F32] = plumb_vec_dot_f32_f32_c;
     dsp->vec_dot[PLUMB_QTYPE_F16] = plumb_vec_dot_f16_f16_c;
@@ -217,6 +218,7 @@ void plumb_dsp_init_c(PlumbDsp *dsp)
     dsp->gemm[PLUMB_QTYPE_Q5_K] = gemm_q5_K_c;
     dsp->gemm[PLUMB_QTYPE_Q6_K] = gemm_q6_K_c;
     dsp->gemm[PLUMB_QTYPE_IQ4_XS] = gemm_iq4_xs_c;
+    dsp->gemm[PLUMB_QTYPE_Q4_0_R8] = plumb_gemm_q4_0_r8_c; /* interleaved: gemm only */
 }
 
 void plumb_dsp_init(PlumbDsp *dsp, unsigned flags)

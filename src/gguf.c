@@ -457,7 +457,7 @@ static int rd_tensor(Rd *r, PlumbGGUFTensor *t, uint64_t alignment)
 {
     const PlumbQTraits *tr;
     uint64_t nel = 1, rows, nbytes;
-    uint32_t j;
+    uint32_t j, raw_type;
     int rc;
     for (j = 0; j < PLUMB_GGUF_MAX_DIMS; j++)
         t->ne[j] = 1;
@@ -475,8 +475,9 @@ static int rd_tensor(Rd *r, PlumbGGUFTensor *t, uint64_t alignment)
             return fail(r, PLUMB_EFORMAT, "dimension %" PRIu32 " is %" PRIu64 " (negative as int64)",
                         j, t->ne[j]);
     }
-    if ((rc = rd_u32(r, &t->type, "type")))
+    if ((rc = rd_u32(r, &raw_type, "type")))
         return rc;
+    t->type = plumb_qtype_from_gguf(raw_type);
     if ((rc = rd_u64(r, &t->offset, "offset")))
         return rc;
 
@@ -490,11 +491,14 @@ static int rd_tensor(Rd *r, PlumbGGUFTensor *t, uint64_t alignment)
     tr = plumb_qtype_traits(t->type);
     if (!tr || tr->blck <= 0 || tr->size == 0) {
         size_t nn = sizeof ggml_names / sizeof ggml_names[0];
-        if (t->type < nn)
-            return fail(r, PLUMB_EUNSUPPORTED, "unsupported type %" PRIu32 " (%s)", t->type,
-                        ggml_names[t->type]);
-        return fail(r, PLUMB_EFORMAT, "unknown type %" PRIu32, t->type);
+        if (raw_type < nn && ggml_names[raw_type])
+            return fail(r, PLUMB_EUNSUPPORTED, "unsupported type %" PRIu32 " (%s)", raw_type,
+                        ggml_names[raw_type]);
+        return fail(r, PLUMB_EFORMAT, "unknown type %" PRIu32, raw_type);
     }
+    if (tr->rows > 1 && t->ne[1] % (uint64_t)tr->rows)
+        return fail(r, PLUMB_EFORMAT, "%" PRIu64 " rows of type %s, not a multiple of %d",
+                    t->ne[1], tr->name, tr->rows);
     if (t->ne[0] % (uint64_t)tr->blck)
         return fail(r, PLUMB_EFORMAT,
                     "row of %" PRIu64 " elements is not a multiple of the %s block size %" PRId32,

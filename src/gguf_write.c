@@ -490,7 +490,7 @@ int plumb_gguf_writer_add_tensor(PlumbGGUFWriter *w, const char *name, uint32_t 
                          w->path, name ? name : "");
     if (!name || !*name || strlen(name) > PLUMB_GGUF_MAX_STRING)
         return plumb_err(err, PLUMB_EINVAL, "%s: tensor name is empty or too long", w->path);
-    if (!tr)
+    if (!tr || type == PLUMB_QTYPE_Q8_0X)
         return plumb_err(err, PLUMB_EUNSUPPORTED, "%s: tensor '%s': unknown type %u", w->path,
                          name, type);
     if (n_dims < 1 || n_dims > PLUMB_GGUF_MAX_DIMS || !ne)
@@ -505,6 +505,9 @@ int plumb_gguf_writer_add_tensor(PlumbGGUFWriter *w, const char *name, uint32_t 
                          "%s: tensor '%s': row of %llu elements is not a multiple of the %s "
                          "block (%d)", w->path, name, (unsigned long long)ne[0], tr->name,
                          tr->blck);
+    if (tr->rows > 1 && (n_dims < 2 || ne[1] % (uint64_t)tr->rows))
+        return plumb_err(err, PLUMB_EINVAL, "%s: tensor '%s': %s needs rows in multiples of %d",
+                         w->path, name, tr->name, tr->rows);
     nbytes = plumb_qtype_row_size(type, ne[0]);
     for (k = 1; k < n_dims; k++)
         if (plumb_mul_overflow(nbytes, ne[k], &nbytes))
@@ -637,7 +640,7 @@ static int write_header(PlumbGGUFWriter *w, PlumbError *err)
         for (k = 0; k < t->n_dims; k++)
             if ((rc = out_uint(w, t->ne[k], 8, err)))
                 return rc;
-        if ((rc = out_uint(w, t->type, 4, err)) || (rc = out_uint(w, t->offset, 8, err)))
+        if ((rc = out_uint(w, plumb_qtype_to_gguf(t->type), 4, err)) || (rc = out_uint(w, t->offset, 8, err)))
             return rc;
     }
     if ((rc = out_pad(w, err)))

@@ -255,10 +255,11 @@ static int unsupported_type(const PlumbModel *m, const PlumbGGUFTensor *t, const
                      t->name, plumb_qtype_name(t->type), what);
 }
 
-/* View of the matrix (stack) `name` of shape [ne0, ne1, ne2].  With dot set,
- * the type must have a dot product and an activation quantiser. */
+/* View of the matrix (stack) `name` of shape [ne0, ne1, ne2].  use: 1 = it
+ * multiplies activations (the type needs a dot product or tiled product and
+ * an activation quantiser), 0 = rows are read as floats (to_float), 2 = both. */
 static int weight_view(const PlumbModel *m, PlumbWeight *w, const char *name, int64_t ne0,
-                       int64_t ne1, int64_t ne2, int dot, PlumbError *err)
+                       int64_t ne1, int64_t ne2, int use, PlumbError *err)
 {
     const PlumbGGUFTensor *t;
     const PlumbQTraits *tr, *atr;
@@ -267,14 +268,22 @@ static int weight_view(const PlumbModel *m, PlumbWeight *w, const char *name, in
     if ((rc = tensor_lookup(m, name, &t, err)) < 0 || (rc = check_shape(m, t, ne0, ne1, ne2, err)) < 0)
         return rc;
     tr = plumb_qtype_traits(t->type);
-    if (!tr || !tr->weight || !m->dsp.to_float[t->type])
+    if (!tr || !tr->weight)
         return unsupported_type(m, t, "no kernel for this type", err);
+    if (use != 1 && !m->dsp.to_float[t->type])
+        return unsupported_type(m, t, tr->rows > 1 ? "rows are interleaved, not usable here"
+                                                    : "no kernel for this type", err);
     if (ne0 % tr->blck)
         return unsupported_type(m, t, "rows are not a whole number of blocks", err);
-    if (dot) {
+    if (use) {
+        /* row-interleaved types have only the tiled product */
         atr = tr->act >= 0 ? plumb_qtype_traits((uint32_t)tr->act) : NULL;
-        if (!atr || !m->dsp.vec_dot[t->type] || !m->dsp.from_float[tr->act])
+        if (!atr || !m->dsp.from_float[tr->act] ||
+            !(tr->rows > 1 ? m->dsp.gemm[t->type] != NULL : m->dsp.vec_dot[t->type] != NULL))
             return unsupported_type(m, t, "no dot-product kernel for this type", err);
+        if (ne1 % tr->rows)
+            return unsupported_type(m, t, "rows are not a whole number of interleaved groups",
+                                    err);
         if (ne0 % atr->blck)
             return unsupported_type(m, t, "rows do not fit the activation blocks", err);
     }
@@ -338,7 +347,7 @@ static int load_weights(PlumbModel *m, PlumbError *err)
     nb = m->norm_buf;
 
     tied = plumb_gguf_tensor(m->gguf, "output.weight") == NULL;
-    if ((rc = weight_view(m, &m->tok_embd, "token_embd.weight", E, in->n_vocab, 1, tied, err)) < 0)
+    if ((rc = weight_view(m, &m->tok_embd, "token_embd.weight", E, in->n_vocab, 1, tied ? 2 : 0, err)) < 0)
         return rc;
     if (tied)
         m->output = m->tok_embd;

@@ -3,7 +3,7 @@
 # (prompt ids, greedy ids, logits file sizes), atomic logits files, bad input
 # (usage errors exit 2, other errors 1, always with a `plumb: ` message and
 # never a signal), `plumb --version`, unknown commands, and the determinism
-# of `plumb run`.
+# of `plumb run`, and `plumb repack` (round trip, refusals).
 set -u
 PLUMB=${PLUMB:-./plumb}
 PLUMB_DATA=${PLUMB_DATA:-tests/data}
@@ -180,5 +180,47 @@ if "$PLUMB" run --help >/dev/null 2>&1; then
     run run -m "$models/small-f16.gguf"
     expect 2 "run without a prompt"
 fi
+
+# ---------------------------------------------------------------- plumb repack
+r8=$tmp/r8.gguf
+run repack "$models/small-Q4_0.gguf" "$r8"
+expect 0 "repack"
+grep -q "repacked to Q4_0_R8" "$tmp/out" || note "repack: no summary: $(first_line "$tmp/out")"
+run inspect "$r8"
+grep -q "blk.0.ffn_gate_exps.weight *Q4_0_R8" "$tmp/out" || note "repack: expert matrix not Q4_0_R8"
+grep -q "token_embd.weight *Q4_0 " "$tmp/out" || note "repack: token_embd must stay Q4_0"
+# the same prompt ids as the Q4_0 file, and a continuation (its logits are
+# checked against llama.cpp's by test_golden)
+run eval -m "$r8" -f "$prompts/p1.txt" --greedy 8
+expect 0 "eval of a repacked model"
+[ "$(first_line "$tmp/out")" = "$(first_line "$golden/small-Q4_0.p1.tokens.txt")" ] ||
+    note "repacked model: prompt ids differ"
+[ "$(line2 "$tmp/out" | wc -w | tr -d ' ')" = 8 ] || note "repacked model: no 8 greedy ids"
+# unpacking gives the original file back, byte for byte
+run repack --unpack "$r8" "$tmp/back.gguf"
+expect 0 "repack --unpack"
+cmp -s "$tmp/back.gguf" "$models/small-Q4_0.gguf" || note "repack --unpack: not the original file"
+# never overwrite without --force; the existing file is left alone
+echo keep >"$tmp/exists.gguf"
+run repack "$models/small-Q4_0.gguf" "$tmp/exists.gguf"
+expect 1 "repack onto an existing file"
+[ "$(cat "$tmp/exists.gguf")" = keep ] || note "repack replaced an existing file without --force"
+run repack "$models/small-Q4_0.gguf" "$tmp/exists.gguf" --force --quiet
+expect 0 "repack --force"
+cmp -s "$tmp/exists.gguf" "$r8" || note "repack --force: differs from the first repack"
+# nothing to convert, missing files, bad usage
+run repack "$models/mini-f32.gguf" "$tmp/none.gguf"
+expect 1 "repack of a model without Q4_0"
+grep -q "mini-f32.gguf: nothing to repack" "$tmp/err" || note "repack without Q4_0: $(first_line "$tmp/err")"
+[ ! -e "$tmp/none.gguf" ] && [ ! -e "$tmp/none.gguf.tmp" ] || note "repack without Q4_0 left a file"
+run repack --unpack "$models/small-Q4_0.gguf" "$tmp/none.gguf"
+expect 1 "unpack of a model without Q4_0_R8"
+run repack "$tmp/missing.gguf" "$tmp/none.gguf"
+expect 1 "repack of a missing file"
+grep -q "missing.gguf" "$tmp/err" || note "repack of a missing file: message does not name it"
+run repack "$models/small-Q4_0.gguf"
+expect 2 "repack without an output"
+run repack --frobnicate "$models/small-Q4_0.gguf" "$tmp/x.gguf"
+expect 2 "repack with an unknown option"
 
 exit $fail

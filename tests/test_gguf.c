@@ -419,6 +419,12 @@ static void test_hostile(void)
     expect_fail("ttype17", M_TTYPE, 17, PLUMB_EUNSUPPORTED, "tensor 'b': unsupported type 17 (IQ2_XS)");
     expect_fail("ttype99", M_TTYPE, 99, F, "tensor 'b': unknown type 99");
     expect_fail("ttypeff", M_TTYPE, 0xffffffffu, F, "unknown type 4294967295");
+    /* plumb's own types: internal slots are not valid on disk; an interleaved
+     * type needs whole groups of rows */
+    expect_fail("ttype40", M_TTYPE, PLUMB_QTYPE_Q4_0_R8, F, "tensor 'b': unknown type 40");
+    expect_fail("ttype41", M_TTYPE, PLUMB_QTYPE_Q8_0X, F, "tensor 'b': unknown type 41");
+    expect_fail("ttype-r8", M_TTYPE, PLUMB_GGUF_TYPE_Q4_0_R8, F,
+                "tensor 'b': 1 rows of type Q4_0_R8, not a multiple of 8");
     expect_fail("ndims0", M_NDIMS, 0, F, "tensor 'b': n_dims 0 is not in 1..4");
     expect_fail("ndims5", M_NDIMS, 5, F, "tensor 'b': n_dims 5 is not in 1..4");
     expect_fail("ndimsff", M_NDIMS, 0xffffffffu, F, "n_dims 4294967295");

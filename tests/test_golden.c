@@ -33,6 +33,7 @@
 #include "gguf.h"
 #include "gguf_write.h"
 #include "model.h"
+#include "repack.h"
 #include "plumb.h"
 #include "testlib.h"
 
@@ -44,15 +45,23 @@ typedef struct {
     int strict;      /* float-exact class: every position cosine >= 0.9999 */
     int free_run;    /* (c) applies on p1 and p2 */
     int long_in_quick; /* p3 still runs with PLUMB_GOLDEN_QUICK */
+    const char *repack_of; /* non-NULL: this fixture repacked to Q4_0_R8 (`plumb repack`),
+                            * checked against the fixture's golden files */
 } GoldenModel;
 
 static const GoldenModel models[] = {
-    { "mini-f32", 1, 1, 1 },     { "small-f16", 1, 1, 0 },   { "small-BF16", 1, 0, 0 },
-    { "small-Q8_0", 1, 0, 0 },   { "small-Q6_K", 0, 0, 0 },  { "small-Q5_K_M", 0, 0, 0 },
-    { "small-Q4_K_M", 0, 0, 1 }, { "small-Q4_0", 0, 0, 0 },  { "small-IQ4_XS", 0, 0, 0 },
-    { "small-Q3_K_M", 0, 0, 0 }, { "small-Q2_K", 0, 0, 0 },  { "dense-f16", 1, 1, 0 },
-    { "dense-Q4_K_M", 0, 0, 1 },
+    { "mini-f32", 1, 1, 1, NULL },     { "small-f16", 1, 1, 0, NULL },   { "small-BF16", 1, 0, 0, NULL },
+    { "small-Q8_0", 1, 0, 0, NULL },   { "small-Q6_K", 0, 0, 0, NULL },  { "small-Q5_K_M", 0, 0, 0, NULL },
+    { "small-Q4_K_M", 0, 0, 1, NULL }, { "small-Q4_0", 0, 0, 0, NULL },  { "small-IQ4_XS", 0, 0, 0, NULL },
+    { "small-Q3_K_M", 0, 0, 0, NULL }, { "small-Q2_K", 0, 0, 0, NULL },  { "dense-f16", 1, 1, 0, NULL },
+    { "dense-Q4_K_M", 0, 0, 1, NULL }, { "small-Q4_0-R8", 0, 0, 0, "small-Q4_0" },
 };
+
+/* The model whose golden files gm is checked against. */
+static const char *gold_name(const GoldenModel *gm)
+{
+    return gm->repack_of ? gm->repack_of : gm->name;
+}
 
 /* ------------------------------------------------------------- helpers */
 
@@ -182,11 +191,11 @@ static void run_prompt(const GoldenModel *gm, PlumbModel *m, int prompt)
 {
     const size_t V = (size_t)plumb_model_info(m)->n_vocab;
     size_t n_gold = 0, n_greedy = 0, n_allpos = 0, n_last = 0, n_grows = 0, n_tok = 0;
-    int32_t *gold = read_id_line(golden_path(gm->name, prompt, "tokens.txt"), &n_gold);
-    int32_t *greedy = read_id_line(golden_path(gm->name, prompt, "greedy.txt"), &n_greedy);
-    float *allpos = read_rows(golden_path(gm->name, prompt, "logits_allpos.f32"), V, &n_allpos);
-    float *last = read_rows(golden_path(gm->name, prompt, "logits.f32"), V, &n_last);
-    float *grows = read_rows(golden_path(gm->name, prompt, "greedy_logits.f32"), V, &n_grows);
+    int32_t *gold = read_id_line(golden_path(gold_name(gm), prompt, "tokens.txt"), &n_gold);
+    int32_t *greedy = read_id_line(golden_path(gold_name(gm), prompt, "greedy.txt"), &n_greedy);
+    float *allpos = read_rows(golden_path(gold_name(gm), prompt, "logits_allpos.f32"), V, &n_allpos);
+    float *last = read_rows(golden_path(gold_name(gm), prompt, "logits.f32"), V, &n_last);
+    float *grows = read_rows(golden_path(gold_name(gm), prompt, "greedy_logits.f32"), V, &n_grows);
     char pname[32], *text;
     size_t text_len = 0;
     int32_t *ids = NULL;
@@ -640,12 +649,28 @@ int main(void)
         PlumbError err = { 0 };
         if (only && *only && strcmp(only, models[i].name))
             continue;
-        snprintf(rel, sizeof rel, "models/%s.gguf", models[i].name);
+        snprintf(rel, sizeof rel, "models/%s.gguf", gold_name(&models[i]));
         snprintf(path, sizeof path, "%s", test_data(rel));
+        if (models[i].repack_of) {
+            char out[4096];
+            const char *tmp = getenv("TMPDIR");
+            snprintf(out, sizeof out, "%s/plumb-golden-%ld-%s.gguf", tmp && *tmp ? tmp : "/tmp",
+                     (long)getpid(), models[i].name);
+            if (plumb_repack_file(path, out, PLUMB_GGUF_WRITE_FORCE, NULL, NULL, NULL, NULL,
+                                  &err) < 0) {
+                CHECK(0, "repack %s: %s", path, err.msg);
+                continue;
+            }
+            snprintf(path, sizeof path, "%s", out);
+        }
         if (plumb_model_open(&m, path, NULL, &err) < 0) {
             CHECK(0, "open %s: %s", path, err.msg);
+            if (models[i].repack_of)
+                unlink(path);
             continue;
         }
+        if (models[i].repack_of)
+            unlink(path); /* the mapping stays valid */
         for (int p = 1; p <= 3; p++)
             if (p < 3 || !quick || models[i].long_in_quick)
                 run_prompt(&models[i], m, p);

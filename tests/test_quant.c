@@ -116,24 +116,27 @@ static void test_traits(void)
         uint32_t size;
         int32_t act;
         int weight;
+        int rows;
     } want[] = {
-        { PLUMB_QTYPE_F32, "F32", 1, 4, PLUMB_QTYPE_F32, 1 },
-        { PLUMB_QTYPE_F16, "F16", 1, 2, PLUMB_QTYPE_F16, 1 },
-        { PLUMB_QTYPE_BF16, "BF16", 1, 2, PLUMB_QTYPE_BF16, 1 },
-        { PLUMB_QTYPE_Q4_0, "Q4_0", 32, 18, PLUMB_QTYPE_Q8_0, 1 },
-        { PLUMB_QTYPE_Q4_1, "Q4_1", 32, 20, PLUMB_QTYPE_Q8_1, 1 },
-        { PLUMB_QTYPE_Q5_0, "Q5_0", 32, 22, PLUMB_QTYPE_Q8_0, 1 },
-        { PLUMB_QTYPE_Q5_1, "Q5_1", 32, 24, PLUMB_QTYPE_Q8_1, 1 },
-        { PLUMB_QTYPE_Q8_0, "Q8_0", 32, 34, PLUMB_QTYPE_Q8_0, 1 },
-        { PLUMB_QTYPE_Q8_1, "Q8_1", 32, 36, -1, 0 },
-        { PLUMB_QTYPE_Q2_K, "Q2_K", 256, 84, PLUMB_QTYPE_Q8_K, 1 },
-        { PLUMB_QTYPE_Q3_K, "Q3_K", 256, 110, PLUMB_QTYPE_Q8_K, 1 },
-        { PLUMB_QTYPE_Q4_K, "Q4_K", 256, 144, PLUMB_QTYPE_Q8_K, 1 },
-        { PLUMB_QTYPE_Q5_K, "Q5_K", 256, 176, PLUMB_QTYPE_Q8_K, 1 },
-        { PLUMB_QTYPE_Q6_K, "Q6_K", 256, 210, PLUMB_QTYPE_Q8_K, 1 },
-        { PLUMB_QTYPE_Q8_K, "Q8_K", 256, 292, -1, 0 },
-        { PLUMB_QTYPE_IQ4_NL, "IQ4_NL", 32, 18, PLUMB_QTYPE_Q8_0, 1 },
-        { PLUMB_QTYPE_IQ4_XS, "IQ4_XS", 256, 136, PLUMB_QTYPE_Q8_K, 1 },
+        { PLUMB_QTYPE_F32, "F32", 1, 4, PLUMB_QTYPE_F32, 1, 1 },
+        { PLUMB_QTYPE_F16, "F16", 1, 2, PLUMB_QTYPE_F16, 1, 1 },
+        { PLUMB_QTYPE_BF16, "BF16", 1, 2, PLUMB_QTYPE_BF16, 1, 1 },
+        { PLUMB_QTYPE_Q4_0, "Q4_0", 32, 18, PLUMB_QTYPE_Q8_0, 1, 1 },
+        { PLUMB_QTYPE_Q4_1, "Q4_1", 32, 20, PLUMB_QTYPE_Q8_1, 1, 1 },
+        { PLUMB_QTYPE_Q5_0, "Q5_0", 32, 22, PLUMB_QTYPE_Q8_0, 1, 1 },
+        { PLUMB_QTYPE_Q5_1, "Q5_1", 32, 24, PLUMB_QTYPE_Q8_1, 1, 1 },
+        { PLUMB_QTYPE_Q8_0, "Q8_0", 32, 34, PLUMB_QTYPE_Q8_0, 1, 1 },
+        { PLUMB_QTYPE_Q8_1, "Q8_1", 32, 36, -1, 0, 1 },
+        { PLUMB_QTYPE_Q2_K, "Q2_K", 256, 84, PLUMB_QTYPE_Q8_K, 1, 1 },
+        { PLUMB_QTYPE_Q3_K, "Q3_K", 256, 110, PLUMB_QTYPE_Q8_K, 1, 1 },
+        { PLUMB_QTYPE_Q4_K, "Q4_K", 256, 144, PLUMB_QTYPE_Q8_K, 1, 1 },
+        { PLUMB_QTYPE_Q5_K, "Q5_K", 256, 176, PLUMB_QTYPE_Q8_K, 1, 1 },
+        { PLUMB_QTYPE_Q6_K, "Q6_K", 256, 210, PLUMB_QTYPE_Q8_K, 1, 1 },
+        { PLUMB_QTYPE_Q8_K, "Q8_K", 256, 292, -1, 0, 1 },
+        { PLUMB_QTYPE_IQ4_NL, "IQ4_NL", 32, 18, PLUMB_QTYPE_Q8_0, 1, 1 },
+        { PLUMB_QTYPE_IQ4_XS, "IQ4_XS", 256, 136, PLUMB_QTYPE_Q8_K, 1, 1 },
+        { PLUMB_QTYPE_Q4_0_R8, "Q4_0_R8", 32, 18, PLUMB_QTYPE_Q8_0X, 1, 8 },
+        { PLUMB_QTYPE_Q8_0X, "Q8_0X", 32, 40, -1, 0, 1 },
     };
     const size_t n_want = sizeof want / sizeof want[0];
     int known = 0;
@@ -150,13 +153,19 @@ static void test_traits(void)
         CHECK(t->size == want[i].size, "%s: size %u, want %u", want[i].name, t->size, want[i].size);
         CHECK(t->act == want[i].act, "%s: act %d, want %d", want[i].name, t->act, want[i].act);
         CHECK(!t->weight == !want[i].weight, "%s: weight flag %d", want[i].name, t->weight);
+        CHECK(t->rows == want[i].rows, "%s: rows %d, want %d", want[i].name, t->rows, want[i].rows);
         CHECK(plumb_qtype_row_size(want[i].id, (uint64_t)want[i].blck * 7) == 7ull * want[i].size,
               "%s: row size of 7 blocks", want[i].name);
         if (want[i].blck > 1)
             CHECK(plumb_qtype_row_size(want[i].id, (uint64_t)want[i].blck + 1) == 0,
                   "%s: row of blck+1 elements must have no size", want[i].name);
         /* the C tier covers the type */
-        if (want[i].weight) {
+        if (want[i].weight && want[i].rows > 1) {
+            /* interleaved: only the tiled product */
+            CHECK(dsp.gemm[want[i].id] != NULL, "%s: no gemm", want[i].name);
+            CHECK(dsp.from_float[want[i].act] != NULL, "%s: no quantiser for its activations",
+                  want[i].name);
+        } else if (want[i].weight) {
             CHECK(dsp.to_float[want[i].id] != NULL, "%s: no to_float", want[i].name);
             CHECK(dsp.vec_dot[want[i].id] != NULL, "%s: no vec_dot", want[i].name);
             CHECK(dsp.from_float[want[i].act] != NULL, "%s: no quantiser for its activations",
@@ -169,6 +178,21 @@ static void test_traits(void)
     CHECK(plumb_qtype_traits(4) == NULL && plumb_qtype_traits(PLUMB_QTYPE_COUNT) == NULL &&
               plumb_qtype_traits(UINT32_MAX) == NULL, "removed / out-of-range ids must be unknown");
     CHECK(strcmp(plumb_qtype_name(17), "unknown") == 0, "name of id 17: %s", plumb_qtype_name(17));
+    /* GGUF ids: ggml's as they are, plumb's own far away, its slots not valid on disk */
+    for (size_t i = 0; i < n_want; i++) {
+        const uint32_t g = plumb_qtype_to_gguf(want[i].id);
+        if (want[i].id == PLUMB_QTYPE_Q8_0X)
+            continue;
+        CHECK(plumb_qtype_from_gguf(g) == want[i].id, "%s: GGUF id %u does not map back",
+              want[i].name, g);
+        CHECK(want[i].id >= PLUMB_QTYPE_Q4_0_R8 ? g >= 0x10000u : g == want[i].id,
+              "%s: GGUF id %u", want[i].name, g);
+    }
+    CHECK(plumb_qtype_from_gguf(PLUMB_QTYPE_Q4_0_R8) == UINT32_MAX &&
+              plumb_qtype_from_gguf(PLUMB_QTYPE_Q8_0X) == UINT32_MAX &&
+              plumb_qtype_from_gguf(PLUMB_GGUF_TYPE_Q4_0_R8 + 1) == UINT32_MAX &&
+              plumb_qtype_from_gguf(39) == 39,
+          "plumb's slots and unknown ids are not GGUF ids");
     CHECK(plumb_qtype_row_size(1000, 32) == 0, "row size of an unknown type");
     CHECK(plumb_qtype_row_size(PLUMB_QTYPE_Q8_0, UINT64_MAX / 32 * 32) == 0,
           "row size overflow must give 0");

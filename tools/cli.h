@@ -34,6 +34,7 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_mkmodel(int argc, char **argv);
+int cmd_repack(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 
 #endif

@@ -20,6 +20,7 @@ static const struct {
     { "tokenize", cmd_tokenize, "print the token ids of text" },
     { "inspect", cmd_inspect, "print a GGUF file's metadata and tensor table" },
     { "mkmodel", cmd_mkmodel, "write a synthetic model of a real layout" },
+    { "repack", cmd_repack, "interleave a model's Q4_0 matrices for faster products" },
     { "bench", cmd_bench, "measure prompt processing and generation speed" },
 };
 

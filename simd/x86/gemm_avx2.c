@@ -284,6 +284,125 @@ static void gemm_q4_0_q8_0(int64_t n, const void *w, uint64_t w_stride, int64_t 
     }
 }
 
+/* ------------------------------------------------------------ Q4_0_R8 x Q8_0X */
+
+/*
+ * Eight interleaved rows (qtypes.h): one 32-byte load gives 4 consecutive
+ * columns of all eight rows in each 32-bit lane, low nibbles for one group of
+ * columns and high nibbles for another, so no horizontal sums are needed:
+ * lane r is row r throughout.  Each 4-column group of the activation block is
+ * broadcast to all lanes and multiplied by maddubs (unsigned nibble times
+ * signed byte); the eight products of a block add up in int16 (at most
+ * 8 * 2 * 15 * 127 = 30480 in magnitude), one madd widens them, the offset
+ * term 8 * sum(a) comes off, and one FMA per block and token scales them by
+ * d_row * d_token in the order the C definition (plumb_gemm_q4_0_r8_c) uses,
+ * so results are the same bits as C's whatever the tiling.  A block of eight
+ * rows is unpacked once for up to R8_TOKENS tokens.
+ */
+#define R8_TOKENS 4
+
+static inline int32_t load_i32(const void *p)
+{
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* The eight rows' block: w0..w7 the nibbles of column groups 0..7 (4
+ * columns each, lane r = row r), *dw their scales. */
+typedef struct R8W {
+    __m256i w0, w1, w2, w3, w4, w5, w6, w7;
+    __m256 dw;
+} R8W;
+
+GEMM_INLINE R8W r8_unpack(const PlumbBlockQ4_0x8 *b)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    const __m256i v0 = _mm256_loadu_si256((const __m256i *)b->qs);
+    const __m256i v1 = _mm256_loadu_si256((const __m256i *)(b->qs + 32));
+    const __m256i v2 = _mm256_loadu_si256((const __m256i *)(b->qs + 64));
+    const __m256i v3 = _mm256_loadu_si256((const __m256i *)(b->qs + 96));
+    R8W w;
+    w.w0 = _mm256_and_si256(v0, m4);
+    w.w1 = _mm256_and_si256(v1, m4);
+    w.w2 = _mm256_and_si256(v2, m4);
+    w.w3 = _mm256_and_si256(v3, m4);
+    w.w4 = _mm256_and_si256(_mm256_srli_epi16(v0, 4), m4);
+    w.w5 = _mm256_and_si256(_mm256_srli_epi16(v1, 4), m4);
+    w.w6 = _mm256_and_si256(_mm256_srli_epi16(v2, 4), m4);
+    w.w7 = _mm256_and_si256(_mm256_srli_epi16(v3, 4), m4);
+    w.dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b->d));
+    return w;
+}
+
+#define R8_GROUP(wg, g) _mm256_maddubs_epi16(wg, _mm256_set1_epi32(load_i32(a->qs + 4 * (g))))
+
+GEMM_INLINE __m256 r8_block(const R8W *w, const PlumbBlockQ8_0X *a, __m256 acc)
+{
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m256i s01 = _mm256_add_epi16(R8_GROUP(w->w0, 0), R8_GROUP(w->w1, 1));
+    const __m256i s23 = _mm256_add_epi16(R8_GROUP(w->w2, 2), R8_GROUP(w->w3, 3));
+    const __m256i s45 = _mm256_add_epi16(R8_GROUP(w->w4, 4), R8_GROUP(w->w5, 5));
+    const __m256i s67 = _mm256_add_epi16(R8_GROUP(w->w6, 6), R8_GROUP(w->w7, 7));
+    const __m256i s16 = _mm256_add_epi16(_mm256_add_epi16(s01, s23), _mm256_add_epi16(s45, s67));
+    const __m256i s32 = _mm256_sub_epi32(_mm256_madd_epi16(s16, ones), _mm256_set1_epi32(a->s8));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(s32), _mm256_mul_ps(w->dw, _mm256_set1_ps(a->d)), acc);
+}
+#undef R8_GROUP
+
+GEMM_INLINE void r8_tile(const PlumbBlockQ4_0x8 *x, int64_t nb, const PlumbBlockQ8_0X *const *a,
+                         float *const *y, int64_t row, Prefetch *pf, int T)
+{
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+    const PlumbBlockQ8_0X *a0 = a[0], *a1 = T > 1 ? a[1] : a[0];
+    const PlumbBlockQ8_0X *a2 = T > 2 ? a[2] : a[0], *a3 = T > 3 ? a[3] : a[0];
+    for (int64_t b = 0; b < nb; b++) {
+        if (pf)
+            prefetch_step(pf);
+        const R8W w = r8_unpack(&x[b]);
+        acc0 = r8_block(&w, &a0[b], acc0);
+        if (T > 1)
+            acc1 = r8_block(&w, &a1[b], acc1);
+        if (T > 2)
+            acc2 = r8_block(&w, &a2[b], acc2);
+        if (T > 3)
+            acc3 = r8_block(&w, &a3[b], acc3);
+    }
+    _mm256_storeu_ps(y[0] + row, acc0);
+    if (T > 1)
+        _mm256_storeu_ps(y[1] + row, acc1);
+    if (T > 2)
+        _mm256_storeu_ps(y[2] + row, acc2);
+    if (T > 3)
+        _mm256_storeu_ps(y[3] + row, acc3);
+}
+
+static void gemm_q4_0_r8(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,
+                         const void *const *a, float *const *y, int64_t nt)
+{
+    const int64_t nb = n / PLUMB_QK;
+    const uint64_t panel = PLUMB_R8 * w_stride;
+    for (int64_t p = r0 / PLUMB_R8; p < r1 / PLUMB_R8; p++) {
+        const PlumbBlockQ4_0x8 *x = (const PlumbBlockQ4_0x8 *)((const char *)w + (uint64_t)p * panel);
+        Prefetch pf = prefetch_plan(x, panel, nb);
+        if (p + PF_TILES >= r1 / PLUMB_R8)
+            pf.p = NULL;
+        for (int64_t t0 = 0; t0 < nt; t0 += R8_TOKENS) {
+            const PlumbBlockQ8_0X *at[R8_TOKENS];
+            const int T = nt - t0 < R8_TOKENS ? (int)(nt - t0) : R8_TOKENS;
+            Prefetch *pp = t0 == 0 && pf.p ? &pf : NULL;
+            for (int t = 0; t < T; t++)
+                at[t] = a[t0 + t];
+            switch (T) {
+            case 1: r8_tile(x, nb, at, y + t0, p * PLUMB_R8, pp, 1); break;
+            case 2: r8_tile(x, nb, at, y + t0, p * PLUMB_R8, pp, 2); break;
+            case 3: r8_tile(x, nb, at, y + t0, p * PLUMB_R8, pp, 3); break;
+            default: r8_tile(x, nb, at, y + t0, p * PLUMB_R8, pp, 4); break;
+            }
+        }
+    }
+}
+
 /* ------------------------------------------------------------ K-quants x Q8_K */
 
 /*
@@ -604,6 +723,7 @@ void plumb_dsp_init_avx2_gemm(PlumbDsp *dsp)
     dsp->gemm[PLUMB_QTYPE_Q4_0] = gemm_q4_0_q8_0;
     dsp->gemm[PLUMB_QTYPE_Q4_K] = gemm_q4_K_q8_K;
     dsp->gemm[PLUMB_QTYPE_Q6_K] = gemm_q6_K_q8_K;
+    dsp->gemm[PLUMB_QTYPE_Q4_0_R8] = gemm_q4_0_r8;
     /* for a single token the Q4_K dot is as fast as the tile (measured with
      * the weights in DRAM); Q6_K's tile is faster there thanks to the
      * prefetch */

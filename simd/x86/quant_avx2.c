@@ -637,6 +637,18 @@ static void from_float_q8_1(const float *x, void *vy, int64_t n)
     }
 }
 
+static void from_float_q8_0x(const float *x, void *vy, int64_t n)
+{
+    PlumbBlockQ8_0X *y = vy;
+    for (int64_t i = 0; i < n / PLUMB_QK; i++, x += PLUMB_QK) {
+        uint16_t dh;
+        float d;
+        const int sum = quantise_q8_32(x, y[i].qs, &dh, &d);
+        y[i].d = x86_fp16(dh);
+        y[i].s8 = 8 * sum;
+    }
+}
+
 /* Sums of 16 consecutive int32 from the pairs (t[2g], t[2g+1]) for g = 0..3:
  * t holds 8 vectors of 8 lanes; returns 4 sums as int32. */
 static inline __m128i sums16_x4(const __m256i *t)
@@ -940,6 +952,7 @@ void plumb_dsp_init_avx2(PlumbDsp *dsp)
     dsp->from_float[PLUMB_QTYPE_F16] = from_float_f16;
     dsp->from_float[PLUMB_QTYPE_BF16] = from_float_bf16;
     dsp->from_float[PLUMB_QTYPE_Q8_0] = from_float_q8_0;
+    dsp->from_float[PLUMB_QTYPE_Q8_0X] = from_float_q8_0x;
     dsp->from_float[PLUMB_QTYPE_Q8_1] = from_float_q8_1;
     dsp->from_float[PLUMB_QTYPE_Q8_K] = from_float_q8_K;
 

@@ -45,6 +45,7 @@
 #include "cpu.h"
 #include "dsp.h"
 #include "qtypes.h"
+#include "quant_ref.h"
 
 #define DOT_EPS 1e-5      /* relative to the sum of |w*a| */
 #define DOT_ABS 1e-37     /* absolute floor (subnormal-scale products) */
@@ -420,7 +421,7 @@ static int lengths_for(int t, int64_t *len)
 static size_t align_of(int t)
 {
     switch (t) {
-    case PLUMB_QTYPE_F32: case PLUMB_QTYPE_Q8_K: return 4;
+    case PLUMB_QTYPE_F32: case PLUMB_QTYPE_Q8_K: case PLUMB_QTYPE_Q8_0X: return 4;
     default: return 2;
     }
 }
@@ -1048,6 +1049,148 @@ static void check_gemm(int t, PlumbGemmFn fn)
             }
 }
 
+/*
+ * Row-interleaved types (Q4_0_R8): rows are made as Q4_0 and repacked.  The
+ * repacking must be undone exactly by the unpacking, and every y[t][r] must
+ * be the same bits as the C definition (plumb_gemm_q4_0_r8_c), within the
+ * vec_dot bound of Q4_0's C dot product of the original row, the same bits
+ * whatever the tiling (whole range, one group of 8 rows at a time, one token
+ * at a time), with nothing written outside rows r0..r1.  The C definition
+ * itself is held to the vec_dot bound too.
+ */
+static void gemm_r8_case(const char *kernel, int t, PlumbGemmFn fn, int64_t n, int64_t groups, int64_t nt, int ws)
+{
+    char what[200];
+    const int base = PLUMB_QTYPE_Q4_0, act = plumb_qtype_traits((uint32_t)t)->act;
+    const int64_t rows = groups * PLUMB_R8;
+    const int64_t r0 = groups > 2 ? PLUMB_R8 : 0, r1 = groups > 1 ? rows - (groups > 3 ? PLUMB_R8 : 0) : rows;
+    const size_t rs = plumb_qtype_row_size((uint32_t)base, (uint64_t)n);
+    const size_t ars = plumb_qtype_row_size((uint32_t)act, (uint64_t)n), brs = plumb_qtype_row_size(PLUMB_QTYPE_Q8_0, (uint64_t)n);
+    CdRng r = case_rng();
+    uint8_t *rowsq = xmalloc(rs * (size_t)rows), *back = xmalloc(rs * (size_t)rows);
+    uint8_t *a8 = xmalloc(brs * (size_t)nt);
+    float *xf = xmalloc((size_t)n * sizeof *xf);
+    const void **ap = xmalloc((size_t)nt * sizeof *ap);
+    CdBuf w, abuf, ybuf[4];
+    float **yp[4];
+    int ok = 1;
+
+    for (int64_t i = 0; i < rows; i++)
+        make_weights(base, rowsq + (size_t)i * rs, n, ws, &r);
+    buf(&w, rs * (size_t)rows, 0, 0);
+    for (int64_t g = 0; g < groups; g++)
+        plumb_repack_q4_0_r8(rowsq + (size_t)g * PLUMB_R8 * rs, rs, w.p + (size_t)g * PLUMB_R8 * rs, n);
+    for (int64_t g = 0; g < groups; g++)
+        plumb_unpack_q4_0_r8(w.p + (size_t)g * PLUMB_R8 * rs, back + (size_t)g * PLUMB_R8 * rs, rs, n);
+    snprintf(what, sizeof what, "n=%" PRId64 " rows %" PRId64 "..%" PRId64 " of %" PRId64 ", %" PRId64 " tokens, weights %s",
+             n, r0, r1, rows, nt, wshape_names[ws]);
+    cases_run++;
+    if (memcmp(rowsq, back, rs * (size_t)rows) != 0) {
+        fail(kernel, "%s: unpacking does not give back the repacked rows", what);
+        ok = 0;
+    }
+    buf(&abuf, ars * (size_t)nt, 0, 0);
+    for (int64_t k = 0; k < nt; k++) {
+        make_floats(xf, n, (int)(k % 3 == 2 ? A_SPIKES : A_NORMAL), &r);
+        ref.from_float[act](xf, abuf.p + (size_t)k * ars, n);
+        ref.from_float[PLUMB_QTYPE_Q8_0](xf, a8 + (size_t)k * brs, n);
+        ap[k] = abuf.p + (size_t)k * ars;
+    }
+    /* outputs: C definition, whole range, group by group, token by token */
+    for (int v = 0; v < 4; v++) {
+        buf(&ybuf[v], sizeof(float) * (size_t)(rows * nt), 0, CD_POISON);
+        yp[v] = xmalloc((size_t)nt * sizeof *yp[v]);
+        for (int64_t k = 0; k < nt; k++)
+            yp[v][k] = (float *)ybuf[v].p + k * rows;
+    }
+    Call c = { .kind = K_GEMM, .fn.gemm = ref.gemm[t], .in0 = w.p, .in1 = ap, .out = yp[0], .n = n, .stride = rs,
+               .r0 = r0, .r1 = r1, .nt = nt };
+    if (ok && guarded(kernel, &c, what))
+        ok = 0;
+    c.fn.gemm = fn;
+    c.out = yp[1];
+    if (ok && guarded(kernel, &c, what))
+        ok = 0;
+    for (int64_t i = r0; ok && i < r1; i += PLUMB_R8) {
+        c.out = yp[2];
+        c.r0 = i;
+        c.r1 = i + PLUMB_R8;
+        if (guarded(kernel, &c, what))
+            ok = 0;
+    }
+    for (int64_t k = 0; ok && k < nt; k++) {
+        c.in1 = ap + k;
+        c.out = yp[3] + k;
+        c.r0 = r0;
+        c.r1 = r1;
+        c.nt = 1;
+        if (guarded(kernel, &c, what))
+            ok = 0;
+    }
+    for (int v = 0; ok && v < 4; v++)
+        ok = canaries_ok(kernel, &ybuf[v], what);
+    for (int64_t k = 0; ok && k < nt; k++) {
+        for (int64_t i = 0; ok && i < rows; i++) {
+            const float e = yp[0][k][i], g = yp[1][k][i];
+            if (i < r0 || i >= r1) {
+                const uint32_t poison = 0x01010101u * CD_POISON;
+                for (int v = 0; v < 4; v++)
+                    if (cd_bits(yp[v][k][i]) != poison) {
+                        fail(kernel, "%s: wrote y[%" PRId64 "][%" PRId64 "], outside rows %" PRId64 "..%" PRId64, what,
+                             k, i, r0, r1);
+                        ok = 0;
+                        break;
+                    }
+                continue;
+            }
+            if (cd_bits(g) != cd_bits(e) || cd_bits(g) != cd_bits(yp[2][k][i]) || cd_bits(g) != cd_bits(yp[3][k][i])) {
+                fail(kernel, "%s: y[%" PRId64 "][%" PRId64 "]: C %.9g; whole range %.9g, by groups %.9g, by tokens %.9g",
+                     what, k, i, e, g, yp[2][k][i], yp[3][k][i]);
+                ok = 0;
+                break;
+            }
+            const void *row = rowsq + (size_t)i * rs, *a = a8 + (size_t)k * brs;
+            float d = 0.0f;
+            ref.vec_dot[base](n, &d, row, a);
+            const double tol = DOT_EPS * dot_magnitude(base, PLUMB_QTYPE_Q8_0, row, a, n) + DOT_ABS;
+            if (!(fabs((double)e - (double)d) <= tol) && !(isnan(e) && isnan(d))) {
+                fail(kernel, "%s: y[%" PRId64 "][%" PRId64 "]: Q4_0 vec_dot gives %.9g, the definition %.9g", what, k,
+                     i, d, e);
+                ok = 0;
+            }
+        }
+    }
+    for (int v = 0; v < 4; v++) {
+        cd_buf_free(&ybuf[v]);
+        free(yp[v]);
+    }
+    cd_buf_free(&w);
+    cd_buf_free(&abuf);
+    free(rowsq);
+    free(back);
+    free(a8);
+    free(xf);
+    free(ap);
+}
+
+static void check_gemm_r8(int t, PlumbGemmFn fn)
+{
+    char kernel[64];
+    static const int64_t blocks[] = { 1, 3, 8, 64 };
+    static const int64_t groups[] = { 1, 2, 3, 5 };
+    static const int64_t tokens[] = { 1, 2, 3, 4, 5, 7, 9 };
+    snprintf(kernel, sizeof kernel, "gemm %s", plumb_qtype_name((uint32_t)t));
+    if (!wanted(kernel))
+        return;
+    begin_kernel(kernel);
+    for (size_t bi = 0; bi < sizeof blocks / sizeof blocks[0]; bi++)
+        for (size_t gi = 0; gi < sizeof groups / sizeof groups[0]; gi++)
+            for (size_t ti = 0; ti < sizeof tokens / sizeof tokens[0]; ti++) {
+                const int ws = (bi + gi + ti) % 5 == 4 ? (int)((gi + ti) % W_NSHAPES) : W_RANDOM;
+                gemm_r8_case(kernel, t, fn, blocks[bi] * PLUMB_QK, groups[gi], tokens[ti], ws);
+            }
+}
+
 /* ------------------------------------------------------------ one tier */
 
 /* A kernel is checked when its entry differs from C's and from every tier
@@ -1092,7 +1235,11 @@ static void check_tier(unsigned flags)
         if (FRESH(vec_dot[t], slot))
             check_vec_dot(t, d.vec_dot[t]);
         snprintf(slot, sizeof slot, "gemm %s", tn);
-        if (FRESH(gemm[t], slot))
+        if (plumb_qtype_traits((uint32_t)t) && plumb_qtype_traits((uint32_t)t)->rows > 1) {
+            /* interleaved types: the C definition is checked on the C tier */
+            if (flags == 0 || FRESH(gemm[t], slot))
+                check_gemm_r8(t, d.gemm[t]);
+        } else if (FRESH(gemm[t], slot))
             check_gemm(t, d.gemm[t]);
     }
     if (FRESH(rmsnorm, "rmsnorm"))
@@ -1236,8 +1383,17 @@ static void bench_tier(unsigned flags, int is_c)
         uint8_t *gw = xmalloc(16 * rs), *ga = xmalloc(4 * ars);
         float *gy = xmalloc(4 * 16 * sizeof *gy), *gyp[4];
         const void *gap[4];
-        for (int i = 0; i < 16; i++)
-            make_weights(t, gw + (size_t)i * rs, 2048, W_RANDOM, &r);
+        if (tr->rows > 1) { /* Q4_0 rows, repacked */
+            uint8_t *tmp = xmalloc(16 * rs);
+            for (int i = 0; i < 16; i++)
+                make_weights(PLUMB_QTYPE_Q4_0, tmp + (size_t)i * rs, 2048, W_RANDOM, &r);
+            for (int g = 0; g < 16 / PLUMB_R8; g++)
+                plumb_repack_q4_0_r8(tmp + (size_t)g * PLUMB_R8 * rs, rs, gw + (size_t)g * PLUMB_R8 * rs, 2048);
+            free(tmp);
+        } else {
+            for (int i = 0; i < 16; i++)
+                make_weights(t, gw + (size_t)i * rs, 2048, W_RANDOM, &r);
+        }
         for (int k = 0; k < 4; k++) {
             ref.from_float[tr->act](xf, ga + (size_t)k * ars, 2048);
             gap[k] = ga + (size_t)k * ars;
@@ -1247,11 +1403,18 @@ static void bench_tier(unsigned flags, int is_c)
         Call c = { .kind = K_GEMM, .fn.gemm = d.gemm[t], .in0 = gw, .in1 = gap, .out = gyp, .n = 2048,
                    .stride = rs, .r0 = 0, .r1 = 16, .nt = 4 };
         bench_one(name, &c, d.gemm[t] && (is_c || d.gemm[t] != ref.gemm[t]));
+        /* one token, as in decoding */
+        snprintf(name, sizeof name, "gemm %s 2048 16x1", tr->name);
+        c.nt = 1;
+        bench_one(name, &c, d.gemm[t] && (is_c || d.gemm[t] != ref.gemm[t]));
+        c.nt = 4;
         /* what a caller without the tier's gemm does: the tier's vec_dot per (row, token) */
-        snprintf(name, sizeof name, "gemm %s as vec_dots", tr->name);
-        loop_dot = d.vec_dot[t];
-        c.fn.gemm = gemm_by_vec_dot;
-        bench_one(name, &c, is_c || d.vec_dot[t] != ref.vec_dot[t]);
+        if (d.vec_dot[t]) {
+            snprintf(name, sizeof name, "gemm %s as vec_dots", tr->name);
+            loop_dot = d.vec_dot[t];
+            c.fn.gemm = gemm_by_vec_dot;
+            bench_one(name, &c, is_c || d.vec_dot[t] != ref.vec_dot[t]);
+        }
         free(gw);
         free(ga);
         free(gy);
@@ -1415,8 +1578,8 @@ int main(int argc, char **argv)
             continue;
         }
         const int f0 = failures, k0 = kernels_checked, c0 = cases_run;
-        if (i > 0 && (!only || strcmp(only, tier_name) == 0))
-            check_tier(f);
+        if (!only || strcmp(only, tier_name) == 0)
+            check_tier(f); /* on the C tier: the definitions that are not a loop over vec_dot */
         printf("%-11s %s: %d kernels, %d cases%s\n", tier_name, failures == f0 ? "ok" : "FAILED",
                kernels_checked - k0, cases_run - c0, i == 0 ? " (the reference)" : "");
         if (bench && n_cols < MAX_BENCH_TIERS) {

@@ -1,0 +1,151 @@
+/* repack.c — Q4_0 <-> Q4_0_R8 file conversion (see repack.h). */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+
+#include "err.h"
+#include "gguf.h"
+#include "gguf_write.h"
+#include "qtypes.h"
+#include "quant_ref.h"
+#include "repack.h"
+
+#define COPY_PIECE ((uint64_t)64 << 20) /* bytes of an unconverted tensor per write */
+
+/* The type tensor t gets in the output. */
+static uint32_t out_type(const PlumbGGUFTensor *t, int unpack)
+{
+    if (unpack)
+        return t->type == PLUMB_QTYPE_Q4_0_R8 ? PLUMB_QTYPE_Q4_0 : t->type;
+    if (t->type == PLUMB_QTYPE_Q4_0 && t->n_dims >= 2 && t->ne[1] % PLUMB_R8 == 0 &&
+        strcmp(t->name, "token_embd.weight") != 0)
+        return PLUMB_QTYPE_Q4_0_R8;
+    return t->type;
+}
+
+typedef struct Job {
+    PlumbGGUFWriter *gw;
+    uint8_t *buf;                       /* one group of eight rows */
+    uint64_t done, total;
+    PlumbRepackProgress progress;
+    void *progress_arg;
+    const volatile sig_atomic_t *stop;
+} Job;
+
+static int stopped(const Job *j, PlumbError *err)
+{
+    if (j->stop && *j->stop)
+        return plumb_err(err, PLUMB_EIO, "interrupted");
+    if (j->progress)
+        j->progress(j->progress_arg, j->done, j->total);
+    return PLUMB_OK;
+}
+
+static int write_tensor(Job *j, const PlumbGGUFTensor *t, uint32_t to, PlumbError *err)
+{
+    const uint8_t *src = t->data;
+    int rc;
+    if (to == t->type) {
+        for (uint64_t off = 0; off < t->nbytes; off += COPY_PIECE) {
+            const uint64_t n = t->nbytes - off < COPY_PIECE ? t->nbytes - off : COPY_PIECE;
+            if ((rc = stopped(j, err)) || (rc = plumb_gguf_writer_write(j->gw, src + off, (size_t)n, err)))
+                return rc;
+            j->done += n;
+        }
+        return PLUMB_OK;
+    }
+    const uint64_t rs = plumb_qtype_row_size(t->type, t->ne[0]), group = rs * PLUMB_R8;
+    const uint64_t groups = t->nbytes / group;
+    for (uint64_t g = 0; g < groups; g++) {
+        const uint8_t *in = src + g * group;
+        if ((g & 4095) == 0 && (rc = stopped(j, err)))
+            return rc;
+        if (to == PLUMB_QTYPE_Q4_0_R8)
+            plumb_repack_q4_0_r8(in, rs, j->buf, (int64_t)t->ne[0]);
+        else
+            plumb_unpack_q4_0_r8(in, j->buf, rs, (int64_t)t->ne[0]);
+        if ((rc = plumb_gguf_writer_write(j->gw, j->buf, (size_t)group, err)))
+            return rc;
+        j->done += group;
+    }
+    return PLUMB_OK;
+}
+
+int plumb_repack_file(const char *in, const char *out, unsigned flags,
+                      PlumbRepackProgress progress, void *progress_arg,
+                      const volatile sig_atomic_t *stop, PlumbRepackStats *stats,
+                      PlumbError *err)
+{
+    const int unpack = (flags & PLUMB_REPACK_UNPACK) != 0;
+    PlumbGGUF *g = NULL;
+    Job j;
+    uint64_t max_group = 0, changed = 0;
+    int rc;
+
+    memset(&j, 0, sizeof j);
+    j.progress = progress;
+    j.progress_arg = progress_arg;
+    j.stop = stop;
+    if ((rc = plumb_gguf_open(&g, in, err)))
+        return rc;
+    for (uint64_t i = 0; i < g->n_tensors; i++) {
+        const PlumbGGUFTensor *t = &g->tensors[i];
+        j.total += t->nbytes;
+        if (out_type(t, unpack) != t->type) {
+            const uint64_t group = plumb_qtype_row_size(t->type, t->ne[0]) * PLUMB_R8;
+            changed++;
+            if (group > max_group)
+                max_group = group;
+        }
+    }
+    if (changed == 0) {
+        rc = plumb_err(err, PLUMB_EINVAL, "%s: nothing to %s: no %s", in,
+                       unpack ? "unpack" : "repack",
+                       unpack ? "Q4_0_R8 tensor" : "Q4_0 matrix with rows in multiples of 8");
+        goto done;
+    }
+    {
+        /* refuse early rather than fail after writing most of the file */
+        char dir[4096];
+        const char *slash = strrchr(out, '/');
+        struct statvfs vfs;
+        snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - out + 1) : 1, slash ? out : ".");
+        if (statvfs(dir, &vfs) == 0 &&
+            (double)vfs.f_bavail * (double)vfs.f_frsize < (double)g->size * 1.01 + 64e6) {
+            rc = plumb_err(err, PLUMB_EIO, "%s: needs %.2f GiB, %.2f GiB free", out,
+                           (double)g->size / 1073741824.0,
+                           (double)vfs.f_bavail * (double)vfs.f_frsize / 1073741824.0);
+            goto done;
+        }
+    }
+    if (!(j.buf = malloc((size_t)max_group))) {
+        rc = plumb_err(err, PLUMB_ENOMEM, "out of memory");
+        goto done;
+    }
+    if ((rc = plumb_gguf_writer_open(&j.gw, out, flags & PLUMB_GGUF_WRITE_FORCE, err)))
+        goto done;
+    for (uint64_t i = 0; i < g->n_kv && rc == PLUMB_OK; i++)
+        rc = plumb_gguf_writer_kv_value(j.gw, g->kv[i].key, &g->kv[i].val, err);
+    for (uint64_t i = 0; i < g->n_tensors && rc == PLUMB_OK; i++) {
+        const PlumbGGUFTensor *t = &g->tensors[i];
+        rc = plumb_gguf_writer_add_tensor(j.gw, t->name, out_type(t, unpack), t->n_dims, t->ne,
+                                          err);
+    }
+    for (uint64_t i = 0; i < g->n_tensors && rc == PLUMB_OK; i++)
+        rc = write_tensor(&j, &g->tensors[i], out_type(&g->tensors[i], unpack), err);
+    if (rc == PLUMB_OK)
+        rc = plumb_gguf_writer_finish(j.gw, err);
+    if (rc == PLUMB_OK && stats) {
+        stats->n_tensors = g->n_tensors;
+        stats->n_changed = changed;
+        stats->bytes = j.total;
+    }
+done:
+    plumb_gguf_writer_close(j.gw);
+    plumb_gguf_close(g);
+    free(j.buf);
+    return rc;
+}

@@ -1,0 +1,44 @@
+/*
+ * repack.h — convert a GGUF model's Q4_0 matrices to the row-interleaved
+ * Q4_0_R8 layout (quant/qtypes.h) and back, file to file.
+ *
+ * The numbers do not change: every block keeps its scale and quants, only
+ * their place moves, so unpacking a repacked file gives back the original
+ * tensor data byte for byte.  Metadata and all other tensors are copied.  A
+ * tensor is repacked when it is Q4_0, has at least two dimensions, a row
+ * count that is a multiple of 8, and is not token_embd.weight (whose rows
+ * are read one at a time).
+ *
+ * The output goes through the streaming GGUF writer: "<out>.tmp", renamed
+ * when complete; an existing out is refused unless PLUMB_GGUF_WRITE_FORCE.
+ * Memory: one group of eight rows beside the writer's buffer.
+ */
+#ifndef PLUMB_REPACK_H
+#define PLUMB_REPACK_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "plumb.h"
+
+#define PLUMB_REPACK_UNPACK 0x100u /* flag: Q4_0_R8 back to Q4_0 */
+
+typedef struct PlumbRepackStats {
+    uint64_t n_tensors;  /* tensors in the file */
+    uint64_t n_changed;  /* tensors converted */
+    uint64_t bytes;      /* tensor data bytes */
+} PlumbRepackStats;
+
+/* Progress: called now and then with bytes of tensor data written so far. */
+typedef void (*PlumbRepackProgress)(void *arg, uint64_t done, uint64_t total);
+
+/* Convert in to out.  flags: PLUMB_GGUF_WRITE_FORCE, PLUMB_REPACK_UNPACK.
+ * A file with nothing to convert is PLUMB_EINVAL (nothing written).  When
+ * *stop becomes non-zero (a signal handler may set it) the conversion ends
+ * with PLUMB_EIO and no output.  progress and stop may be NULL. */
+int plumb_repack_file(const char *in, const char *out, unsigned flags,
+                      PlumbRepackProgress progress, void *progress_arg,
+                      const volatile sig_atomic_t *stop, PlumbRepackStats *stats,
+                      PlumbError *err);
+
+#endif
