@@ -50,6 +50,13 @@ typedef struct PlumbDsp {
     void (*axpy)(float *y, float a, const float *x, int64_t n);
     /* y *= a */
     void (*scale)(float *y, float a, int64_t n);
+    /* out[i*os + d] = sum over j < k of p[i*ps + j] * v[j*vs + d], for i < m,
+     * d < n: rows of weights p mixing rows of v (attention's probabilities
+     * times values).  Each sum starts at 0 and adds the products in
+     * ascending j, each product rounded before the add, as repeated axpy
+     * calls would: every tier gives the same bits. */
+    void (*mix_f32)(float *out, int64_t os, const float *p, int64_t ps, const float *v, int64_t vs,
+                    int64_t m, int64_t n, int64_t k);
     /* indices of the k largest of x[0..n), largest first, lower index first on ties */
     void (*topk)(const float *x, int64_t n, int k, int32_t *idx);
     /* tiled weight x activations products (NULL: the caller loops over vec_dot) */

@@ -1,13 +1,13 @@
 /* attn.c — causal grouped-query attention over the key/value cache (see attn.h).
  *
- * The query heads sharing a key/value head are taken together: each key row
- * is dotted with all of them while it is in L1, and each value row is added
- * into all of their outputs, so the cache is read once per group instead of
- * once per query head.  The scores of a group come from the tiled float
- * product dsp->gemm[F32] (keys as weight rows, the group's query heads as
- * activation rows) where the tier has one, else from dot_f32 per key; either
- * way every score is computed with the same operations whatever the split of
- * heads across threads. */
+ * The query heads sharing a key/value head are taken together, so the cache
+ * is read once per group instead of once per query head.  The scores of a
+ * group come from the tiled float product dsp->gemm[F32] (keys as weight
+ * rows, the group's query heads as activation rows) where the tier has one,
+ * else from dot_f32 per key; the outputs are the probabilities times the
+ * value rows, dsp->mix_f32 (register tiles of heads x columns while the
+ * value rows stream past).  Every element is computed with the same
+ * operations whatever the split of heads across threads. */
 #include "config.h"
 
 #include <math.h>
@@ -60,15 +60,10 @@ void plumb_attn(const PlumbDsp *dsp, const PlumbKVCache *kv, int32_t layer,
                             dsp->dot_f32(qt + (int64_t)i * hd, k, hd) * scale;
                 }
             }
-            for (int32_t i = h; i < he; i++) {
+            for (int32_t i = h; i < he; i++)
                 dsp->softmax(scores + (i - h) * n_ctx, n_kv);
-                memset(ot + (int64_t)i * hd, 0, (size_t)hd * sizeof(float));
-            }
-            for (int32_t j = 0; j < n_kv; j++) {
-                const float *v = plumb_kv_v(kv, layer, j) + (int64_t)g * hd;
-                for (int32_t i = h; i < he; i++)
-                    dsp->axpy(ot + (int64_t)i * hd, scores[(i - h) * n_ctx + j], v, hd);
-            }
+            dsp->mix_f32(ot + (int64_t)h * hd, hd, scores, n_ctx, plumb_kv_v(kv, layer, 0) + (int64_t)g * hd,
+                         kv->width, he - h, hd, n_kv);
             h = he;
         }
     }

@@ -353,28 +353,21 @@ GEMM_INLINE __m256 r8_block(const R8W *w, const PlumbBlockQ8_0X *a, __m256 acc)
 GEMM_INLINE void r8_tile(const PlumbBlockQ4_0x8 *x, int64_t nb, const PlumbBlockQ8_0X *const *a,
                          float *const *y, int64_t row, Prefetch *pf, int T)
 {
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
-    const PlumbBlockQ8_0X *a0 = a[0], *a1 = T > 1 ? a[1] : a[0];
-    const PlumbBlockQ8_0X *a2 = T > 2 ? a[2] : a[0], *a3 = T > 3 ? a[3] : a[0];
+    __m256 acc[R8_TOKENS];
+    _Pragma("GCC unroll 8")
+    for (int t = 0; t < T; t++)
+        acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         if (pf)
             prefetch_step(pf);
         const R8W w = r8_unpack(&x[b]);
-        acc0 = r8_block(&w, &a0[b], acc0);
-        if (T > 1)
-            acc1 = r8_block(&w, &a1[b], acc1);
-        if (T > 2)
-            acc2 = r8_block(&w, &a2[b], acc2);
-        if (T > 3)
-            acc3 = r8_block(&w, &a3[b], acc3);
+        _Pragma("GCC unroll 8")
+        for (int t = 0; t < T; t++)
+            acc[t] = r8_block(&w, &a[t][b], acc[t]);
     }
-    _mm256_storeu_ps(y[0] + row, acc0);
-    if (T > 1)
-        _mm256_storeu_ps(y[1] + row, acc1);
-    if (T > 2)
-        _mm256_storeu_ps(y[2] + row, acc2);
-    if (T > 3)
-        _mm256_storeu_ps(y[3] + row, acc3);
+    _Pragma("GCC unroll 8")
+    for (int t = 0; t < T; t++)
+        _mm256_storeu_ps(y[t] + row, acc[t]);
 }
 
 static void gemm_q4_0_r8(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,
@@ -397,7 +390,15 @@ static void gemm_q4_0_r8(int64_t n, const void *w, uint64_t w_stride, int64_t r0
             case 1: r8_tile(x, nb, at, y + t0, p * PLUMB_R8, pp, 1); break;
             case 2: r8_tile(x, nb, at, y + t0, p * PLUMB_R8, pp, 2); break;
             case 3: r8_tile(x, nb, at, y + t0, p * PLUMB_R8, pp, 3); break;
-            default: r8_tile(x, nb, at, y + t0, p * PLUMB_R8, pp, 4); break;
+#if R8_TOKENS > 4
+            case 4: r8_tile(x, nb, at, y + t0, p * PLUMB_R8, pp, 4); break;
+            case 5: r8_tile(x, nb, at, y + t0, p * PLUMB_R8, pp, 5); break;
+#endif
+#if R8_TOKENS > 6
+            case 6: r8_tile(x, nb, at, y + t0, p * PLUMB_R8, pp, 6); break;
+            case 7: r8_tile(x, nb, at, y + t0, p * PLUMB_R8, pp, 7); break;
+#endif
+            default: r8_tile(x, nb, at, y + t0, p * PLUMB_R8, pp, R8_TOKENS); break;
             }
         }
     }

@@ -18,6 +18,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <sleef.h>
 
@@ -164,6 +165,73 @@ static void axpy(float *y, float a, const float *x, int64_t n)
         y[i] += x[i] * a;
 }
 
+/*
+ * mix_f32: tiles of 4 output rows x 16 columns held in 8 registers while the
+ * k rows of v stream past: per row of v two loads and four broadcasts feed
+ * eight multiplies and adds, where axpy would load and store the output
+ * every time.  Products are rounded before each add, in ascending j, as in
+ * the C definition.
+ */
+#define MIX_STEP(acc, pj, vv) acc = _mm256_add_ps(acc, _mm256_mul_ps(pj, vv))
+
+static inline void mix_tile16(float *out, int64_t os, const float *p, int64_t ps, const float *v,
+                              int64_t vs, int rows, int64_t k)
+{
+    __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00;
+    __m256 a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+    const float *p0 = p, *p1 = p + (rows > 1 ? ps : 0);
+    const float *p2 = p + (rows > 2 ? 2 * ps : 0), *p3 = p + (rows > 3 ? 3 * ps : 0);
+    for (int64_t j = 0; j < k; j++) {
+        const __m256 v0 = _mm256_loadu_ps(v + j * vs), v1 = _mm256_loadu_ps(v + j * vs + 8);
+        __m256 b = _mm256_broadcast_ss(p0 + j);
+        MIX_STEP(a00, b, v0);
+        MIX_STEP(a01, b, v1);
+        b = _mm256_broadcast_ss(p1 + j);
+        MIX_STEP(a10, b, v0);
+        MIX_STEP(a11, b, v1);
+        b = _mm256_broadcast_ss(p2 + j);
+        MIX_STEP(a20, b, v0);
+        MIX_STEP(a21, b, v1);
+        b = _mm256_broadcast_ss(p3 + j);
+        MIX_STEP(a30, b, v0);
+        MIX_STEP(a31, b, v1);
+    }
+    _mm256_storeu_ps(out, a00);
+    _mm256_storeu_ps(out + 8, a01);
+    if (rows > 1) {
+        _mm256_storeu_ps(out + os, a10);
+        _mm256_storeu_ps(out + os + 8, a11);
+    }
+    if (rows > 2) {
+        _mm256_storeu_ps(out + 2 * os, a20);
+        _mm256_storeu_ps(out + 2 * os + 8, a21);
+    }
+    if (rows > 3) {
+        _mm256_storeu_ps(out + 3 * os, a30);
+        _mm256_storeu_ps(out + 3 * os + 8, a31);
+    }
+}
+
+static void mix_f32(float *out, int64_t os, const float *p, int64_t ps, const float *v, int64_t vs,
+                    int64_t m, int64_t n, int64_t k)
+{
+    const int64_t n16 = n & ~(int64_t)15;
+    for (int64_t i = 0; i < m; i += 4) {
+        const int rows = m - i < 4 ? (int)(m - i) : 4;
+        for (int64_t d = 0; d < n16; d += 16)
+            mix_tile16(out + i * os + d, os, p + i * ps, ps, v + d, vs, rows, k);
+        for (int r = 0; r < rows && n16 < n; r++) {
+            /* the last n % 16 columns, one row at a time */
+            float *o = out + (i + r) * os;
+            const float *pr = p + (i + r) * ps;
+            memset(o + n16, 0, (size_t)(n - n16) * sizeof *o);
+            for (int64_t j = 0; j < k; j++)
+                axpy(o + n16, pr[j], v + j * vs + n16, n - n16);
+        }
+    }
+}
+#undef MIX_STEP
+
 static void scale(float *y, float a, int64_t n)
 {
     const __m256 va = _mm256_set1_ps(a);
@@ -302,6 +370,7 @@ void plumb_dsp_init_avx2_vec(PlumbDsp *dsp)
     dsp->swiglu = swiglu;
     dsp->dot_f32 = dot_f32;
     dsp->axpy = axpy;
+    dsp->mix_f32 = mix_f32;
     dsp->scale = scale;
     dsp->topk = topk;
 }

@@ -162,6 +162,7 @@ typedef struct Call {
         void (*scale)(float *, float, int64_t);
         void (*topk)(const float *, int64_t, int, int32_t *);
         PlumbGemmFn gemm;
+        void (*mix)(float *, int64_t, const float *, int64_t, const float *, int64_t, int64_t, int64_t, int64_t);
     } fn;
     const void *in0, *in1, *in2; /* inputs */
     void *out;                   /* output */
@@ -170,10 +171,11 @@ typedef struct Call {
     int k;
     float result;                /* dot_f32 */
     uint64_t stride;             /* gemm: bytes between weight rows */
-    int64_t r0, r1, nt;          /* gemm: rows and tokens */
+    int64_t r0, r1, nt;          /* gemm: rows and tokens; mix_f32: m = r1, k = nt */
+    int64_t s0, s1, s2;          /* mix_f32: strides of out, p, v */
 } Call;
 
-enum { K_TOF, K_FROMF, K_DOT, K_RMS, K_ROPE, K_SOFTMAX, K_SWIGLU, K_DOTF, K_AXPY, K_SCALE, K_TOPK, K_GEMM };
+enum { K_TOF, K_FROMF, K_DOT, K_RMS, K_ROPE, K_SOFTMAX, K_SWIGLU, K_DOTF, K_AXPY, K_SCALE, K_TOPK, K_GEMM, K_MIX };
 
 static void run_call(void *arg)
 {
@@ -191,6 +193,7 @@ static void run_call(void *arg)
     case K_SCALE: c->fn.scale(c->out, c->f, c->n); break;
     case K_TOPK: c->fn.topk(c->in0, c->n, c->k, c->out); break;
     case K_GEMM: c->fn.gemm(c->n, c->in0, c->stride, c->r0, c->r1, c->in1, c->out, c->nt); break;
+    case K_MIX: c->fn.mix(c->out, c->s0, c->in0, c->s1, c->in1, c->s2, c->r1, c->n, c->nt); break;
     }
 }
 
@@ -868,6 +871,45 @@ static void check_axpy_scale(void (*axpy)(float *, float, const float *, int64_t
     }
 }
 
+/* mix_f32: the same bits as C for every shape, with strides wider than the
+ * rows; nothing written between output rows. */
+static void check_mix(void (*fn)(float *, int64_t, const float *, int64_t, const float *, int64_t, int64_t,
+                                 int64_t, int64_t))
+{
+    static const int64_t ms[] = { 1, 2, 3, 4, 5, 8, 9 };
+    static const int64_t ns[] = { 1, 7, 8, 16, 17, 40, 64, 128 };
+    static const int64_t ks[] = { 0, 1, 2, 7, 100 };
+    const char *kernel = "mix_f32";
+    char what[128];
+    if (!wanted(kernel))
+        return;
+    begin_kernel(kernel);
+    for (size_t mi = 0; mi < sizeof ms / sizeof ms[0]; mi++)
+        for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++)
+            for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++) {
+                const int64_t m = ms[mi], n = ns[ni], k = ks[ki];
+                const int64_t os = n + (int64_t)(mi % 3), ps = k + (int64_t)(ni % 2) + 1, vs = n + (int64_t)(ki % 3) * 5;
+                CdRng r = case_rng();
+                CdBuf pb, vb, ob, eb;
+                float *p = fbuf(&pb, m * ps, mi % 4, ki % 2 ? A_SPIKES : A_NORMAL, &r);
+                float *v = fbuf(&vb, (k ? k : 1) * vs, ni % 4, ni % 3 == 1 ? A_LARGE : A_NORMAL, &r);
+                buf(&ob, (size_t)(m * os) * 4, (ki % 4) * 4, CD_POISON);
+                buf(&eb, (size_t)(m * os) * 4, 0, CD_POISON);
+                snprintf(what, sizeof what, "m=%" PRId64 " n=%" PRId64 " k=%" PRId64 " strides %" PRId64 "/%" PRId64
+                         "/%" PRId64, m, n, k, os, ps, vs);
+                ref.mix_f32((float *)eb.p, os, p, ps, v, vs, m, n, k);
+                Call c = { .kind = K_MIX, .fn.mix = fn, .out = ob.p, .in0 = p, .in1 = v, .n = n, .r1 = m, .nt = k,
+                           .s0 = os, .s1 = ps, .s2 = vs };
+                cases_run++;
+                if (!guarded(kernel, &c, what) && canaries_ok(kernel, &ob, what))
+                    compare_floats(kernel, what, (float *)eb.p, (float *)ob.p, m * os, 0);
+                cd_buf_free(&pb);
+                cd_buf_free(&vb);
+                cd_buf_free(&ob);
+                cd_buf_free(&eb);
+            }
+}
+
 static void check_topk(void (*fn)(const float *, int64_t, int, int32_t *))
 {
     const char *kernel = "topk";
@@ -1259,6 +1301,8 @@ static void check_tier(unsigned flags)
     }
     if (FRESH(topk, "topk"))
         check_topk(d.topk);
+    if (FRESH(mix_f32, "mix_f32"))
+        check_mix(d.mix_f32);
 }
 
 /* ------------------------------------------------------------ bench */
@@ -1418,6 +1462,20 @@ static void bench_tier(unsigned flags, int is_c)
         free(gw);
         free(ga);
         free(gy);
+    }
+    {
+        /* attention's probabilities x values: 8 heads, 128 columns, 256 positions (strided as the cache) */
+        float *mp = xmalloc(8 * 256 * sizeof *mp), *mv = xmalloc(256 * 512 * sizeof *mv), *mo = xmalloc(8 * 128 * sizeof *mo);
+        for (int i = 0; i < 8 * 256; i++)
+            mp[i] = cd_unif(&r);
+        for (int i = 0; i < 256 * 512; i++)
+            mv[i] = cd_normal(&r);
+        Call c = { .kind = K_MIX, .fn.mix = d.mix_f32, .out = mo, .in0 = mp, .in1 = mv, .n = 128, .r1 = 8, .nt = 256,
+                   .s0 = 128, .s1 = 256, .s2 = 512 };
+        bench_one("mix_f32 8x128 of 256", &c, is_c || d.mix_f32 != ref.mix_f32);
+        free(mp);
+        free(mv);
+        free(mo);
     }
     for (int t = 0; t < PLUMB_QTYPE_COUNT; t++) {
         if (d.from_float[t]) {
