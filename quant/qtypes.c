@@ -30,6 +30,7 @@ _Static_assert(sizeof(PlumbBlockIQ4_NL) == 2 + PLUMB_QK / 2, "IQ4_NL block size"
 _Static_assert(sizeof(PlumbBlockIQ4_XS) == 4 + PLUMB_QK_K / 64 + PLUMB_QK_K / 2, "IQ4_XS block size");
 _Static_assert(sizeof(PlumbBlockQ4_0x8) == PLUMB_R8 * sizeof(PlumbBlockQ4_0), "Q4_0x8 block size");
 _Static_assert(sizeof(PlumbBlockQ8_0X) == 8 + PLUMB_QK, "Q8_0X block size");
+_Static_assert(sizeof(PlumbBlockQ4_Kx8) == 1184, "Q4_Kx8 block size");
 /* Spot checks of field offsets that a packing mistake would move. */
 _Static_assert(offsetof(PlumbBlockQ2_K, d) == 80, "Q2_K d offset");
 _Static_assert(offsetof(PlumbBlockQ3_K, d) == 108, "Q3_K d offset");
@@ -66,6 +67,8 @@ static const PlumbQTraits traits[PLUMB_QTYPE_COUNT] = {
     [PLUMB_QTYPE_Q4_0_R8] = { "Q4_0_R8", PLUMB_QK, sizeof(PlumbBlockQ4_0), PLUMB_QTYPE_Q8_0X, 1,
                               PLUMB_R8 },
     T(PLUMB_QTYPE_Q8_0X, "Q8_0X", PLUMB_QK, sizeof(PlumbBlockQ8_0X), -1, 0),
+    [PLUMB_QTYPE_Q4_K_R8] = { "Q4_K_R8", PLUMB_QK_K, sizeof(PlumbBlockQ4_Kx8) / PLUMB_R8,
+                              PLUMB_QTYPE_Q8_K, 1, PLUMB_R8 },
 };
 #undef T
 
@@ -86,6 +89,8 @@ uint32_t plumb_qtype_from_gguf(uint32_t gguf_type)
 {
     if (gguf_type == PLUMB_GGUF_TYPE_Q4_0_R8)
         return PLUMB_QTYPE_Q4_0_R8;
+    if (gguf_type == PLUMB_GGUF_TYPE_Q4_K_R8)
+        return PLUMB_QTYPE_Q4_K_R8;
     if (gguf_type < PLUMB_QTYPE_Q4_0_R8)
         return gguf_type;
     return UINT32_MAX;
@@ -93,7 +98,9 @@ uint32_t plumb_qtype_from_gguf(uint32_t gguf_type)
 
 uint32_t plumb_qtype_to_gguf(uint32_t type)
 {
-    return type == PLUMB_QTYPE_Q4_0_R8 ? PLUMB_GGUF_TYPE_Q4_0_R8 : type;
+    return type == PLUMB_QTYPE_Q4_0_R8   ? PLUMB_GGUF_TYPE_Q4_0_R8
+           : type == PLUMB_QTYPE_Q4_K_R8 ? PLUMB_GGUF_TYPE_Q4_K_R8
+                                         : type;
 }
 
 uint64_t plumb_qtype_row_size(uint32_t type, uint64_t n)

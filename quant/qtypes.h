@@ -40,11 +40,12 @@ enum {
     /* plumb's own types, above every ggml id (see "Row-interleaved types") */
     PLUMB_QTYPE_Q4_0_R8 = 40,
     PLUMB_QTYPE_Q8_0X = 41,
-    PLUMB_QTYPE_COUNT = 42 /* table size; ids >= COUNT are unknown */
+    PLUMB_QTYPE_Q4_K_R8 = 42,
+    PLUMB_QTYPE_COUNT = 43 /* table size; ids >= COUNT are unknown */
 };
 
 /*
- * Row-interleaved types.  Q4_0_R8 holds the numbers of Q4_0 with the rows of
+ * Row-interleaved types.  Q4_0_R8 (and Q4_K_R8 likewise for Q4_K) holds the numbers of Q4_0 with the rows of
  * a matrix taken eight at a time: the eight rows' blocks j sit together in
  * one PlumbBlockQ4_0x8, so a kernel reads one stream and gets the same 32
  * columns of eight rows in one 32-byte load.  A matrix of ne1 rows (ne1 a
@@ -59,6 +60,7 @@ enum {
  * translate.  Q8_0X is an activation type only and never stored.
  */
 #define PLUMB_GGUF_TYPE_Q4_0_R8 0x706c0002u /* "pl" << 16 | Q4_0 */
+#define PLUMB_GGUF_TYPE_Q4_K_R8 0x706c000cu /* "pl" << 16 | Q4_K */
 #define PLUMB_R8 8                           /* rows interleaved */
 
 #define PLUMB_QK 32   /* elements per block, 32-element formats */
@@ -114,6 +116,18 @@ typedef struct { uint16_t d[PLUMB_R8]; uint8_t qs[PLUMB_R8 * PLUMB_QK / 2]; } Pl
  * rounded half to even, d = amax / 127 rounded to fp16) with d widened to
  * float and the block's offset term 8 * sum(q) ready. */
 typedef struct { float d; int32_t s8; int8_t qs[PLUMB_QK]; } PlumbBlockQ8_0X;
+/* Eight Q4_K super-blocks of eight consecutive rows r = 0..7, scales
+ * unpacked to bytes: sc[s][r] and m[s][r] are the 6-bit scale and min of
+ * sub-block s (32 elements) of row r; the nibble q_r[s][j] of element j of
+ * sub-block s sits in qs[s][32 * c + 4 * r + i] as in PlumbBlockQ4_0x8 (low
+ * nibble j = 4c + i, high nibble j = 16 + 4c + i).  1184 bytes, 148 a row:
+ * the unpacked scales take 32 bytes more than Q4_K's 8 x 144. */
+typedef struct {
+    uint16_t d[PLUMB_R8], dmin[PLUMB_R8];
+    uint8_t sc[PLUMB_QK_K / 32][PLUMB_R8];
+    uint8_t m[PLUMB_QK_K / 32][PLUMB_R8];
+    uint8_t qs[PLUMB_QK_K / 32][PLUMB_R8 * PLUMB_QK / 2];
+} PlumbBlockQ4_Kx8;
 typedef struct {
     uint16_t d;
     uint16_t scales_h;

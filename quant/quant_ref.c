@@ -718,3 +718,102 @@ void plumb_gemm_q4_0_r8_c(int64_t n, const void *w, uint64_t w_stride, int64_t r
         }
     }
 }
+
+/* ------------------------------------------------------------ Q4_K_R8 */
+
+void plumb_repack_q4_K_r8(const void *src, uint64_t src_stride, void *dst, int64_t n)
+{
+    PlumbBlockQ4_Kx8 *out = dst;
+    for (int64_t i = 0; i < n / PLUMB_QK_K; i++) {
+        memset(&out[i], 0, sizeof out[i]);
+        for (int r = 0; r < PLUMB_R8; r++) {
+            const PlumbBlockQ4_K *b =
+                (const PlumbBlockQ4_K *)((const char *)src + (uint64_t)r * src_stride) + i;
+            out[i].d[r] = b->d;
+            out[i].dmin[r] = b->dmin;
+            for (int s = 0; s < PLUMB_QK_K / 32; s++) {
+                simd_scale_min_k4(s, b->scales, &out[i].sc[s][r], &out[i].m[s][r]);
+                for (int j = 0; j < PLUMB_QK; j++) {
+                    /* element j of sub-block s: nibble of qs[32 * (s / 2) + j] */
+                    const uint8_t byte = b->qs[32 * (s / 2) + j];
+                    const int q = s % 2 ? byte >> 4 : byte & 15;
+                    out[i].qs[s][r8_byte(r, j)] |= (uint8_t)(q << (j < 16 ? 0 : 4));
+                }
+            }
+        }
+    }
+}
+
+void plumb_unpack_q4_K_r8(const void *src, void *dst, uint64_t dst_stride, int64_t n)
+{
+    const PlumbBlockQ4_Kx8 *in = src;
+    for (int64_t i = 0; i < n / PLUMB_QK_K; i++) {
+        for (int r = 0; r < PLUMB_R8; r++) {
+            PlumbBlockQ4_K *b = (PlumbBlockQ4_K *)((char *)dst + (uint64_t)r * dst_stride) + i;
+            memset(b, 0, sizeof *b);
+            b->d = in[i].d[r];
+            b->dmin = in[i].dmin[r];
+            for (int s = 0; s < PLUMB_QK_K / 32; s++) {
+                const uint8_t sc = in[i].sc[s][r], m = in[i].m[s][r];
+                /* the inverse of simd_scale_min_k4 */
+                if (s < 4) {
+                    b->scales[s] |= sc & 63;
+                    b->scales[s + 4] |= m & 63;
+                } else {
+                    b->scales[s + 4] = (uint8_t)((sc & 15) | (m & 15) << 4);
+                    b->scales[s - 4] |= (uint8_t)((sc >> 4) << 6);
+                    b->scales[s] |= (uint8_t)((m >> 4) << 6);
+                }
+                for (int j = 0; j < PLUMB_QK; j++) {
+                    const uint8_t byte = in[i].qs[s][r8_byte(r, j)];
+                    const int q = j < 16 ? byte & 15 : byte >> 4;
+                    b->qs[32 * (s / 2) + j] |= (uint8_t)(q << (s % 2 ? 4 : 0));
+                }
+            }
+        }
+    }
+}
+
+void plumb_gemm_q4_K_r8_c(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,
+                          const void *const *a, float *const *y, int64_t nt)
+{
+    const int64_t nb = n / PLUMB_QK_K;
+    for (int64_t p = r0 / PLUMB_R8; p < r1 / PLUMB_R8; p++) {
+        const PlumbBlockQ4_Kx8 *pw =
+            (const PlumbBlockQ4_Kx8 *)((const char *)w + (uint64_t)p * PLUMB_R8 * w_stride);
+        for (int64_t t = 0; t < nt; t++) {
+            const PlumbBlockQ8_K *at = a[t];
+            for (int r = 0; r < PLUMB_R8; r++) {
+                float acc = 0.0f;
+                for (int64_t i = 0; i < nb; i++) {
+                    int32_t is = 0, im = 0;
+                    for (int s = 0; s < PLUMB_QK_K / 32; s++) {
+                        int32_t sum = 0;
+                        for (int j = 0; j < PLUMB_QK; j++) {
+                            const uint8_t byte = pw[i].qs[s][r8_byte(r, j)];
+                            sum += (j < 16 ? byte & 15 : byte >> 4) * at[i].qs[32 * s + j];
+                        }
+                        is += pw[i].sc[s][r] * sum;
+                        im += pw[i].m[s][r] * (at[i].bsums[2 * s] + at[i].bsums[2 * s + 1]);
+                    }
+                    acc = fmaf((float)is, simd_fp16_to_fp32(pw[i].d[r]) * at[i].d, acc);
+                    acc = fmaf(-(float)im, simd_fp16_to_fp32(pw[i].dmin[r]) * at[i].d, acc);
+                }
+                y[t][p * PLUMB_R8 + r] = acc;
+            }
+        }
+    }
+}
+
+static const PlumbRepackOps repack_ops[] = {
+    { PLUMB_QTYPE_Q4_0, PLUMB_QTYPE_Q4_0_R8, plumb_repack_q4_0_r8, plumb_unpack_q4_0_r8 },
+    { PLUMB_QTYPE_Q4_K, PLUMB_QTYPE_Q4_K_R8, plumb_repack_q4_K_r8, plumb_unpack_q4_K_r8 },
+};
+
+const PlumbRepackOps *plumb_repack_ops(uint32_t type)
+{
+    for (size_t i = 0; i < sizeof repack_ops / sizeof repack_ops[0]; i++)
+        if (repack_ops[i].from == type || repack_ops[i].to == type)
+            return &repack_ops[i];
+    return NULL;
+}

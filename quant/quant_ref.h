@@ -54,6 +54,17 @@ void plumb_vec_dot_iq4_xs_q8_K_c(int64_t n, float *s, const void *w, const void 
  */
 void plumb_repack_q4_0_r8(const void *src, uint64_t src_stride, void *dst, int64_t n);
 void plumb_unpack_q4_0_r8(const void *src, void *dst, uint64_t dst_stride, int64_t n);
+void plumb_repack_q4_K_r8(const void *src, uint64_t src_stride, void *dst, int64_t n);
+void plumb_unpack_q4_K_r8(const void *src, void *dst, uint64_t dst_stride, int64_t n);
+
+/* The interleaved type made from a row-major one, and how. */
+typedef struct PlumbRepackOps {
+    uint32_t from, to; /* PLUMB_QTYPE_*: Q4_0 -> Q4_0_R8, Q4_K -> Q4_K_R8 */
+    void (*repack)(const void *src, uint64_t src_stride, void *dst, int64_t n);
+    void (*unpack)(const void *src, void *dst, uint64_t dst_stride, int64_t n);
+} PlumbRepackOps;
+/* The entry whose `from` or `to` is type, or NULL. */
+const PlumbRepackOps *plumb_repack_ops(uint32_t type);
 
 /*
  * The product of Q4_0_R8 rows r0 <= r < r1 (multiples of 8) with nt rows of
@@ -64,6 +75,18 @@ void plumb_unpack_q4_0_r8(const void *src, void *dst, uint64_t dst_stride, int64
  * definition every tier's kernel computes bit for bit.
  */
 void plumb_gemm_q4_0_r8_c(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,
+                          const void *const *a, float *const *y, int64_t nt);
+
+/*
+ * The product of Q4_K_R8 rows with Q8_K activations, the same way: for each
+ * row r, token t and super-block i in order, with exact integer sums
+ *   is = sum_s sc[s][r] * sum_j q_r[s][j] * a_t[32s + j]
+ *   im = sum_s m[s][r] * sum_j a_t[32s + j]
+ *   acc = fmaf((float)is, d_r * a_t.d, acc); acc = fmaf(-(float)im, dmin_r * a_t.d, acc)
+ * from 0, then y[t][r] = acc.  w_stride is the row size (148 bytes a
+ * super-block).
+ */
+void plumb_gemm_q4_K_r8_c(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,
                           const void *const *a, float *const *y, int64_t nt);
 
 #endif

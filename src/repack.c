@@ -18,11 +18,14 @@
 /* The type tensor t gets in the output. */
 static uint32_t out_type(const PlumbGGUFTensor *t, int unpack)
 {
+    const PlumbRepackOps *ops = plumb_repack_ops(t->type);
+    if (!ops)
+        return t->type;
     if (unpack)
-        return t->type == PLUMB_QTYPE_Q4_0_R8 ? PLUMB_QTYPE_Q4_0 : t->type;
-    if (t->type == PLUMB_QTYPE_Q4_0 && t->n_dims >= 2 && t->ne[1] % PLUMB_R8 == 0 &&
+        return t->type == ops->to ? ops->from : t->type;
+    if (t->type == ops->from && t->n_dims >= 2 && t->ne[1] % PLUMB_R8 == 0 &&
         strcmp(t->name, "token_embd.weight") != 0)
-        return PLUMB_QTYPE_Q4_0_R8;
+        return ops->to;
     return t->type;
 }
 
@@ -57,19 +60,21 @@ static int write_tensor(Job *j, const PlumbGGUFTensor *t, uint32_t to, PlumbErro
         }
         return PLUMB_OK;
     }
-    const uint64_t rs = plumb_qtype_row_size(t->type, t->ne[0]), group = rs * PLUMB_R8;
-    const uint64_t groups = t->nbytes / group;
+    const PlumbRepackOps *ops = plumb_repack_ops(t->type);
+    const uint64_t rs_in = plumb_qtype_row_size(t->type, t->ne[0]);
+    const uint64_t rs_out = plumb_qtype_row_size(to, t->ne[0]);
+    const uint64_t groups = t->nbytes / (rs_in * PLUMB_R8);
     for (uint64_t g = 0; g < groups; g++) {
-        const uint8_t *in = src + g * group;
+        const uint8_t *in = src + g * rs_in * PLUMB_R8;
         if ((g & 4095) == 0 && (rc = stopped(j, err)))
             return rc;
-        if (to == PLUMB_QTYPE_Q4_0_R8)
-            plumb_repack_q4_0_r8(in, rs, j->buf, (int64_t)t->ne[0]);
+        if (to == ops->to)
+            ops->repack(in, rs_in, j->buf, (int64_t)t->ne[0]);
         else
-            plumb_unpack_q4_0_r8(in, j->buf, rs, (int64_t)t->ne[0]);
-        if ((rc = plumb_gguf_writer_write(j->gw, j->buf, (size_t)group, err)))
+            ops->unpack(in, j->buf, rs_out, (int64_t)t->ne[0]);
+        if ((rc = plumb_gguf_writer_write(j->gw, j->buf, (size_t)(rs_out * PLUMB_R8), err)))
             return rc;
-        j->done += group;
+        j->done += rs_in * PLUMB_R8;
     }
     return PLUMB_OK;
 }
@@ -95,7 +100,7 @@ int plumb_repack_file(const char *in, const char *out, unsigned flags,
         const PlumbGGUFTensor *t = &g->tensors[i];
         j.total += t->nbytes;
         if (out_type(t, unpack) != t->type) {
-            const uint64_t group = plumb_qtype_row_size(t->type, t->ne[0]) * PLUMB_R8;
+            const uint64_t group = plumb_qtype_row_size(out_type(t, unpack), t->ne[0]) * PLUMB_R8;
             changed++;
             if (group > max_group)
                 max_group = group;
@@ -104,7 +109,8 @@ int plumb_repack_file(const char *in, const char *out, unsigned flags,
     if (changed == 0) {
         rc = plumb_err(err, PLUMB_EINVAL, "%s: nothing to %s: no %s", in,
                        unpack ? "unpack" : "repack",
-                       unpack ? "Q4_0_R8 tensor" : "Q4_0 matrix with rows in multiples of 8");
+                       unpack ? "Q4_0_R8 or Q4_K_R8 tensor"
+                              : "Q4_0 or Q4_K matrix with rows in multiples of 8");
         goto done;
     }
     {

@@ -1,11 +1,13 @@
 /*
- * repack.h — convert a GGUF model's Q4_0 matrices to the row-interleaved
- * Q4_0_R8 layout (quant/qtypes.h) and back, file to file.
+ * repack.h — convert a GGUF model's Q4_0 and Q4_K matrices to the
+ * row-interleaved Q4_0_R8 and Q4_K_R8 layouts (quant/qtypes.h) and back,
+ * file to file.
  *
  * The numbers do not change: every block keeps its scale and quants, only
- * their place moves, so unpacking a repacked file gives back the original
+ * their place moves (Q4_K's packed 6-bit scales are spread to bytes and
+ * packed again), so unpacking a repacked file gives back the original
  * tensor data byte for byte.  Metadata and all other tensors are copied.  A
- * tensor is repacked when it is Q4_0, has at least two dimensions, a row
+ * tensor is repacked when it is Q4_0 or Q4_K, has at least two dimensions, a row
  * count that is a multiple of 8, and is not token_embd.weight (whose rows
  * are read one at a time).
  *
@@ -21,7 +23,7 @@
 
 #include "plumb.h"
 
-#define PLUMB_REPACK_UNPACK 0x100u /* flag: Q4_0_R8 back to Q4_0 */
+#define PLUMB_REPACK_UNPACK 0x100u /* flag: the interleaved types back to row-major */
 
 typedef struct PlumbRepackStats {
     uint64_t n_tensors;  /* tensors in the file */

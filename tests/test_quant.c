@@ -137,6 +137,7 @@ static void test_traits(void)
         { PLUMB_QTYPE_IQ4_XS, "IQ4_XS", 256, 136, PLUMB_QTYPE_Q8_K, 1, 1 },
         { PLUMB_QTYPE_Q4_0_R8, "Q4_0_R8", 32, 18, PLUMB_QTYPE_Q8_0X, 1, 8 },
         { PLUMB_QTYPE_Q8_0X, "Q8_0X", 32, 40, -1, 0, 1 },
+        { PLUMB_QTYPE_Q4_K_R8, "Q4_K_R8", 256, 148, PLUMB_QTYPE_Q8_K, 1, 8 },
     };
     const size_t n_want = sizeof want / sizeof want[0];
     int known = 0;
@@ -190,6 +191,7 @@ static void test_traits(void)
     }
     CHECK(plumb_qtype_from_gguf(PLUMB_QTYPE_Q4_0_R8) == UINT32_MAX &&
               plumb_qtype_from_gguf(PLUMB_QTYPE_Q8_0X) == UINT32_MAX &&
+              plumb_qtype_from_gguf(PLUMB_QTYPE_Q4_K_R8) == UINT32_MAX &&
               plumb_qtype_from_gguf(PLUMB_GGUF_TYPE_Q4_0_R8 + 1) == UINT32_MAX &&
               plumb_qtype_from_gguf(39) == 39,
           "plumb's slots and unknown ids are not GGUF ids");

@@ -1,7 +1,7 @@
 /*
- * repack.c — `plumb repack`: copy a GGUF model with its Q4_0 matrices in the
- * row-interleaved layout Q4_0_R8, or back (the conversion is
- * src/repack.c).
+ * repack.c — `plumb repack`: copy a GGUF model with its Q4_0 and Q4_K
+ * matrices in the row-interleaved layouts Q4_0_R8 and Q4_K_R8, or back (the
+ * conversion is src/repack.c).
  */
 #include "config.h"
 
@@ -52,11 +52,11 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: plumb repack IN.gguf OUT.gguf [--unpack] [--force] [--quiet] [--help]\n"
             "\n"
-            "Copy a model with its Q4_0 matrices interleaved eight rows at a time (type\n"
-            "Q4_0_R8), the layout plumb's fastest Q4_0 kernels read.  The numbers are\n"
-            "unchanged; only plumb reads the result.\n"
+            "Copy a model with its Q4_0 and Q4_K matrices interleaved eight rows at a time\n"
+            "(types Q4_0_R8 and Q4_K_R8), the layout plumb's fastest kernels read.  The\n"
+            "numbers are unchanged; only plumb reads the result.\n"
             "\n"
-            "  --unpack   the reverse: Q4_0_R8 matrices back to Q4_0, byte for byte\n"
+            "  --unpack   the reverse: Q4_0_R8 and Q4_K_R8 back to Q4_0 and Q4_K, byte for byte\n"
             "  --force    replace OUT.gguf if it exists\n"
             "  --quiet    no progress on stderr\n"
             "  --help     this text\n");
@@ -118,7 +118,7 @@ int cmd_repack(int argc, char **argv)
         return 1;
     }
     printf("%s: %" PRIu64 " of %" PRIu64 " tensors %s, %.2f GiB, %.1f s\n", out, st.n_changed,
-           st.n_tensors, flags & PLUMB_REPACK_UNPACK ? "unpacked to Q4_0" : "repacked to Q4_0_R8",
+           st.n_tensors, flags & PLUMB_REPACK_UNPACK ? "unpacked" : "repacked",
            (double)st.bytes / 1073741824.0, now_s() - pr.t0);
     return 0;
 }

@@ -308,20 +308,20 @@ static inline int32_t load_i32(const void *p)
     return v;
 }
 
-/* The eight rows' block: w0..w7 the nibbles of column groups 0..7 (4
- * columns each, lane r = row r), *dw their scales. */
+/* The nibbles of one 32-column block of eight rows (128 bytes laid out as
+ * in PlumbBlockQ4_0x8): w0..w7 hold column groups 0..7 (4 columns each,
+ * lane r = row r). */
 typedef struct R8W {
     __m256i w0, w1, w2, w3, w4, w5, w6, w7;
-    __m256 dw;
 } R8W;
 
-GEMM_INLINE R8W r8_unpack(const PlumbBlockQ4_0x8 *b)
+GEMM_INLINE R8W r8_unpack(const uint8_t *qs)
 {
     const __m256i m4 = _mm256_set1_epi8(0x0f);
-    const __m256i v0 = _mm256_loadu_si256((const __m256i *)b->qs);
-    const __m256i v1 = _mm256_loadu_si256((const __m256i *)(b->qs + 32));
-    const __m256i v2 = _mm256_loadu_si256((const __m256i *)(b->qs + 64));
-    const __m256i v3 = _mm256_loadu_si256((const __m256i *)(b->qs + 96));
+    const __m256i v0 = _mm256_loadu_si256((const __m256i *)qs);
+    const __m256i v1 = _mm256_loadu_si256((const __m256i *)(qs + 32));
+    const __m256i v2 = _mm256_loadu_si256((const __m256i *)(qs + 64));
+    const __m256i v3 = _mm256_loadu_si256((const __m256i *)(qs + 96));
     R8W w;
     w.w0 = _mm256_and_si256(v0, m4);
     w.w1 = _mm256_and_si256(v1, m4);
@@ -331,24 +331,30 @@ GEMM_INLINE R8W r8_unpack(const PlumbBlockQ4_0x8 *b)
     w.w5 = _mm256_and_si256(_mm256_srli_epi16(v1, 4), m4);
     w.w6 = _mm256_and_si256(_mm256_srli_epi16(v2, 4), m4);
     w.w7 = _mm256_and_si256(_mm256_srli_epi16(v3, 4), m4);
-    w.dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b->d));
     return w;
 }
 
-#define R8_GROUP(wg, g) _mm256_maddubs_epi16(wg, _mm256_set1_epi32(load_i32(a->qs + 4 * (g))))
-
-GEMM_INLINE __m256 r8_block(const R8W *w, const PlumbBlockQ8_0X *a, __m256 acc)
+/* int16 sums of the eight rows' nibbles times the 32 activation bytes q:
+ * in each 32-bit lane (row) two halves, each of 16 products (at most
+ * 16 * 15 * 128 = 30720 in magnitude). */
+#define R8_GROUP(wg, g) _mm256_maddubs_epi16(wg, _mm256_set1_epi32(load_i32(q + 4 * (g))))
+GEMM_INLINE __m256i r8_sums16(const R8W *w, const int8_t *q)
 {
-    const __m256i ones = _mm256_set1_epi16(1);
     const __m256i s01 = _mm256_add_epi16(R8_GROUP(w->w0, 0), R8_GROUP(w->w1, 1));
     const __m256i s23 = _mm256_add_epi16(R8_GROUP(w->w2, 2), R8_GROUP(w->w3, 3));
     const __m256i s45 = _mm256_add_epi16(R8_GROUP(w->w4, 4), R8_GROUP(w->w5, 5));
     const __m256i s67 = _mm256_add_epi16(R8_GROUP(w->w6, 6), R8_GROUP(w->w7, 7));
-    const __m256i s16 = _mm256_add_epi16(_mm256_add_epi16(s01, s23), _mm256_add_epi16(s45, s67));
-    const __m256i s32 = _mm256_sub_epi32(_mm256_madd_epi16(s16, ones), _mm256_set1_epi32(a->s8));
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(s32), _mm256_mul_ps(w->dw, _mm256_set1_ps(a->d)), acc);
+    return _mm256_add_epi16(_mm256_add_epi16(s01, s23), _mm256_add_epi16(s45, s67));
 }
 #undef R8_GROUP
+
+GEMM_INLINE __m256 r8_block(const R8W *w, __m256 dw, const PlumbBlockQ8_0X *a, __m256 acc)
+{
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m256i s32 = _mm256_sub_epi32(_mm256_madd_epi16(r8_sums16(w, a->qs), ones), _mm256_set1_epi32(a->s8));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(s32), _mm256_mul_ps(dw, _mm256_set1_ps(a->d)), acc);
+}
+
 
 GEMM_INLINE void r8_tile(const PlumbBlockQ4_0x8 *x, int64_t nb, const PlumbBlockQ8_0X *const *a,
                          float *const *y, int64_t row, Prefetch *pf, int T)
@@ -360,10 +366,11 @@ GEMM_INLINE void r8_tile(const PlumbBlockQ4_0x8 *x, int64_t nb, const PlumbBlock
     for (int64_t b = 0; b < nb; b++) {
         if (pf)
             prefetch_step(pf);
-        const R8W w = r8_unpack(&x[b]);
+        const R8W w = r8_unpack(x[b].qs);
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)x[b].d));
         _Pragma("GCC unroll 8")
         for (int t = 0; t < T; t++)
-            acc[t] = r8_block(&w, &a[t][b], acc[t]);
+            acc[t] = r8_block(&w, dw, &a[t][b], acc[t]);
     }
     _Pragma("GCC unroll 8")
     for (int t = 0; t < T; t++)
@@ -399,6 +406,111 @@ static void gemm_q4_0_r8(int64_t n, const void *w, uint64_t w_stride, int64_t r0
             case 7: r8_tile(x, nb, at, y + t0, p * PLUMB_R8, pp, 7); break;
 #endif
             default: r8_tile(x, nb, at, y + t0, p * PLUMB_R8, pp, R8_TOKENS); break;
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------------ Q4_K_R8 x Q8_K */
+
+/*
+ * Q4_K_R8: per sub-block of 32 columns the eight rows' int16 sums as for
+ * Q4_0_R8, multiplied by the rows' 6-bit scales and widened by one madd
+ * (each lane's two int16 halves times [sc, sc]), then added in int32 over
+ * the super-block; the min term sum_s m[s] * (sum of the token's 32 bytes)
+ * comes from the activation's 16-element sums by four madds of [m[s],
+ * m[s+1]] pairs.  Per super-block and token two conversions and two FMAs,
+ * in the order of plumb_gemm_q4_K_r8_c: the same bits as C.
+ */
+#define K8_TOKENS 4
+
+/* [v[r], v[r]] as int16 halves of lane r, from 8 bytes. */
+static inline __m256i k8_dup16(const uint8_t *v)
+{
+    const __m256i x = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)v));
+    return _mm256_or_si256(x, _mm256_slli_epi32(x, 16));
+}
+
+/* [lo[r], hi[r]] as int16 halves of lane r. */
+static inline __m256i k8_pair16(const uint8_t *lo, const uint8_t *hi)
+{
+    return _mm256_or_si256(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)lo)),
+                           _mm256_slli_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)hi)), 16));
+}
+
+/* The token's sub-block sums s and s+1 as int16 halves of one int32. */
+static inline int32_t k8_bsum_pair(const int16_t *bsums, int s)
+{
+    const uint32_t lo = (uint16_t)(bsums[2 * s] + bsums[2 * s + 1]);
+    const uint32_t hi = (uint16_t)(bsums[2 * s + 2] + bsums[2 * s + 3]);
+    return (int32_t)(lo | hi << 16);
+}
+
+GEMM_INLINE void k8_tile(const PlumbBlockQ4_Kx8 *x, int64_t nb, const PlumbBlockQ8_K *const *a,
+                         float *const *y, int64_t row, Prefetch *pf, int T)
+{
+    __m256 acc[K8_TOKENS];
+    _Pragma("GCC unroll 8")
+    for (int t = 0; t < T; t++)
+        acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const PlumbBlockQ4_Kx8 *xb = &x[b];
+        __m256i is[K8_TOKENS];
+        _Pragma("GCC unroll 8")
+        for (int t = 0; t < T; t++)
+            is[t] = _mm256_setzero_si256();
+        for (int s = 0; s < PLUMB_QK_K / 32; s++) {
+            if (pf)
+                prefetch_step(pf);
+            const R8W w = r8_unpack(xb->qs[s]);
+            const __m256i sc = k8_dup16(xb->sc[s]);
+            _Pragma("GCC unroll 8")
+            for (int t = 0; t < T; t++)
+                is[t] = _mm256_add_epi32(is[t], _mm256_madd_epi16(r8_sums16(&w, a[t][b].qs + 32 * s), sc));
+        }
+        const __m256i m01 = k8_pair16(xb->m[0], xb->m[1]), m23 = k8_pair16(xb->m[2], xb->m[3]);
+        const __m256i m45 = k8_pair16(xb->m[4], xb->m[5]), m67 = k8_pair16(xb->m[6], xb->m[7]);
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)xb->d));
+        const __m256 dmw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)xb->dmin));
+        _Pragma("GCC unroll 8")
+        for (int t = 0; t < T; t++) {
+            const int16_t *bs = a[t][b].bsums;
+            const __m256i im = _mm256_add_epi32(
+                _mm256_add_epi32(_mm256_madd_epi16(m01, _mm256_set1_epi32(k8_bsum_pair(bs, 0))),
+                                 _mm256_madd_epi16(m23, _mm256_set1_epi32(k8_bsum_pair(bs, 2)))),
+                _mm256_add_epi32(_mm256_madd_epi16(m45, _mm256_set1_epi32(k8_bsum_pair(bs, 4))),
+                                 _mm256_madd_epi16(m67, _mm256_set1_epi32(k8_bsum_pair(bs, 6)))));
+            const __m256 da = _mm256_set1_ps(a[t][b].d);
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(is[t]), _mm256_mul_ps(dw, da), acc[t]);
+            acc[t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(im), _mm256_mul_ps(dmw, da), acc[t]);
+        }
+    }
+    _Pragma("GCC unroll 8")
+    for (int t = 0; t < T; t++)
+        _mm256_storeu_ps(y[t] + row, acc[t]);
+}
+
+static void gemm_q4_K_r8(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,
+                         const void *const *a, float *const *y, int64_t nt)
+{
+    const int64_t nb = n / PLUMB_QK_K;
+    const uint64_t panel = PLUMB_R8 * w_stride;
+    for (int64_t p = r0 / PLUMB_R8; p < r1 / PLUMB_R8; p++) {
+        const PlumbBlockQ4_Kx8 *x = (const PlumbBlockQ4_Kx8 *)((const char *)w + (uint64_t)p * panel);
+        Prefetch pf = prefetch_plan(x, panel, nb * (PLUMB_QK_K / 32));
+        if (p + PF_TILES >= r1 / PLUMB_R8)
+            pf.p = NULL;
+        for (int64_t t0 = 0; t0 < nt; t0 += K8_TOKENS) {
+            const PlumbBlockQ8_K *at[K8_TOKENS];
+            const int T = nt - t0 < K8_TOKENS ? (int)(nt - t0) : K8_TOKENS;
+            Prefetch *pp = t0 == 0 && pf.p ? &pf : NULL;
+            for (int t = 0; t < T; t++)
+                at[t] = a[t0 + t];
+            switch (T) {
+            case 1: k8_tile(x, nb, at, y + t0, p * PLUMB_R8, pp, 1); break;
+            case 2: k8_tile(x, nb, at, y + t0, p * PLUMB_R8, pp, 2); break;
+            case 3: k8_tile(x, nb, at, y + t0, p * PLUMB_R8, pp, 3); break;
+            default: k8_tile(x, nb, at, y + t0, p * PLUMB_R8, pp, K8_TOKENS); break;
             }
         }
     }
@@ -725,6 +837,7 @@ void plumb_dsp_init_avx2_gemm(PlumbDsp *dsp)
     dsp->gemm[PLUMB_QTYPE_Q4_K] = gemm_q4_K_q8_K;
     dsp->gemm[PLUMB_QTYPE_Q6_K] = gemm_q6_K_q8_K;
     dsp->gemm[PLUMB_QTYPE_Q4_0_R8] = gemm_q4_0_r8;
+    dsp->gemm[PLUMB_QTYPE_Q4_K_R8] = gemm_q4_K_r8;
     /* for a single token the Q4_K dot is as fast as the tile (measured with
      * the weights in DRAM); Q6_K's tile is faster there thanks to the
      * prefetch */

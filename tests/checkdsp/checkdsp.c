@@ -1092,10 +1092,11 @@ static void check_gemm(int t, PlumbGemmFn fn)
 }
 
 /*
- * Row-interleaved types (Q4_0_R8): rows are made as Q4_0 and repacked.  The
+ * Row-interleaved types (Q4_0_R8, Q4_K_R8): rows are made in the row-major
+ * type (Q4_0, Q4_K) and repacked.  The
  * repacking must be undone exactly by the unpacking, and every y[t][r] must
  * be the same bits as the C definition (plumb_gemm_q4_0_r8_c), within the
- * vec_dot bound of Q4_0's C dot product of the original row, the same bits
+ * vec_dot bound of the row-major type's C dot product of the original row, the same bits
  * whatever the tiling (whole range, one group of 8 rows at a time, one token
  * at a time), with nothing written outside rows r0..r1.  The C definition
  * itself is held to the vec_dot bound too.
@@ -1103,11 +1104,13 @@ static void check_gemm(int t, PlumbGemmFn fn)
 static void gemm_r8_case(const char *kernel, int t, PlumbGemmFn fn, int64_t n, int64_t groups, int64_t nt, int ws)
 {
     char what[200];
-    const int base = PLUMB_QTYPE_Q4_0, act = plumb_qtype_traits((uint32_t)t)->act;
+    const PlumbRepackOps *ops = plumb_repack_ops((uint32_t)t);
+    const int base = (int)ops->from, act = plumb_qtype_traits((uint32_t)t)->act;
+    const int bact = plumb_qtype_traits((uint32_t)base)->act;
     const int64_t rows = groups * PLUMB_R8;
     const int64_t r0 = groups > 2 ? PLUMB_R8 : 0, r1 = groups > 1 ? rows - (groups > 3 ? PLUMB_R8 : 0) : rows;
-    const size_t rs = plumb_qtype_row_size((uint32_t)base, (uint64_t)n);
-    const size_t ars = plumb_qtype_row_size((uint32_t)act, (uint64_t)n), brs = plumb_qtype_row_size(PLUMB_QTYPE_Q8_0, (uint64_t)n);
+    const size_t rs = plumb_qtype_row_size((uint32_t)base, (uint64_t)n), prs = plumb_qtype_row_size((uint32_t)t, (uint64_t)n);
+    const size_t ars = plumb_qtype_row_size((uint32_t)act, (uint64_t)n), brs = plumb_qtype_row_size((uint32_t)bact, (uint64_t)n);
     CdRng r = case_rng();
     uint8_t *rowsq = xmalloc(rs * (size_t)rows), *back = xmalloc(rs * (size_t)rows);
     uint8_t *a8 = xmalloc(brs * (size_t)nt);
@@ -1119,11 +1122,11 @@ static void gemm_r8_case(const char *kernel, int t, PlumbGemmFn fn, int64_t n, i
 
     for (int64_t i = 0; i < rows; i++)
         make_weights(base, rowsq + (size_t)i * rs, n, ws, &r);
-    buf(&w, rs * (size_t)rows, 0, 0);
+    buf(&w, prs * (size_t)rows, 0, 0);
     for (int64_t g = 0; g < groups; g++)
-        plumb_repack_q4_0_r8(rowsq + (size_t)g * PLUMB_R8 * rs, rs, w.p + (size_t)g * PLUMB_R8 * rs, n);
+        ops->repack(rowsq + (size_t)g * PLUMB_R8 * rs, rs, w.p + (size_t)g * PLUMB_R8 * prs, n);
     for (int64_t g = 0; g < groups; g++)
-        plumb_unpack_q4_0_r8(w.p + (size_t)g * PLUMB_R8 * rs, back + (size_t)g * PLUMB_R8 * rs, rs, n);
+        ops->unpack(w.p + (size_t)g * PLUMB_R8 * prs, back + (size_t)g * PLUMB_R8 * rs, rs, n);
     snprintf(what, sizeof what, "n=%" PRId64 " rows %" PRId64 "..%" PRId64 " of %" PRId64 ", %" PRId64 " tokens, weights %s",
              n, r0, r1, rows, nt, wshape_names[ws]);
     cases_run++;
@@ -1135,7 +1138,7 @@ static void gemm_r8_case(const char *kernel, int t, PlumbGemmFn fn, int64_t n, i
     for (int64_t k = 0; k < nt; k++) {
         make_floats(xf, n, (int)(k % 3 == 2 ? A_SPIKES : A_NORMAL), &r);
         ref.from_float[act](xf, abuf.p + (size_t)k * ars, n);
-        ref.from_float[PLUMB_QTYPE_Q8_0](xf, a8 + (size_t)k * brs, n);
+        ref.from_float[bact](xf, a8 + (size_t)k * brs, n);
         ap[k] = abuf.p + (size_t)k * ars;
     }
     /* outputs: C definition, whole range, group by group, token by token */
@@ -1145,7 +1148,7 @@ static void gemm_r8_case(const char *kernel, int t, PlumbGemmFn fn, int64_t n, i
         for (int64_t k = 0; k < nt; k++)
             yp[v][k] = (float *)ybuf[v].p + k * rows;
     }
-    Call c = { .kind = K_GEMM, .fn.gemm = ref.gemm[t], .in0 = w.p, .in1 = ap, .out = yp[0], .n = n, .stride = rs,
+    Call c = { .kind = K_GEMM, .fn.gemm = ref.gemm[t], .in0 = w.p, .in1 = ap, .out = yp[0], .n = n, .stride = prs,
                .r0 = r0, .r1 = r1, .nt = nt };
     if (ok && guarded(kernel, &c, what))
         ok = 0;
@@ -1194,10 +1197,10 @@ static void gemm_r8_case(const char *kernel, int t, PlumbGemmFn fn, int64_t n, i
             const void *row = rowsq + (size_t)i * rs, *a = a8 + (size_t)k * brs;
             float d = 0.0f;
             ref.vec_dot[base](n, &d, row, a);
-            const double tol = DOT_EPS * dot_magnitude(base, PLUMB_QTYPE_Q8_0, row, a, n) + DOT_ABS;
+            const double tol = DOT_EPS * dot_magnitude(base, bact, row, a, n) + DOT_ABS;
             if (!(fabs((double)e - (double)d) <= tol) && !(isnan(e) && isnan(d))) {
-                fail(kernel, "%s: y[%" PRId64 "][%" PRId64 "]: Q4_0 vec_dot gives %.9g, the definition %.9g", what, k,
-                     i, d, e);
+                fail(kernel, "%s: y[%" PRId64 "][%" PRId64 "]: %s vec_dot gives %.9g, the definition %.9g", what, k,
+                     i, plumb_qtype_name((uint32_t)base), d, e);
                 ok = 0;
             }
         }
@@ -1220,16 +1223,18 @@ static void check_gemm_r8(int t, PlumbGemmFn fn)
     char kernel[64];
     static const int64_t blocks[] = { 1, 3, 8, 64 };
     static const int64_t groups[] = { 1, 2, 3, 5 };
+    const PlumbQTraits *tr = plumb_qtype_traits((uint32_t)t);
+    const size_t n_blocks = tr->blck > PLUMB_QK ? 3 : 4; /* K types: up to 8 super-blocks */
     static const int64_t tokens[] = { 1, 2, 3, 4, 5, 7, 9 };
     snprintf(kernel, sizeof kernel, "gemm %s", plumb_qtype_name((uint32_t)t));
     if (!wanted(kernel))
         return;
     begin_kernel(kernel);
-    for (size_t bi = 0; bi < sizeof blocks / sizeof blocks[0]; bi++)
+    for (size_t bi = 0; bi < n_blocks; bi++)
         for (size_t gi = 0; gi < sizeof groups / sizeof groups[0]; gi++)
             for (size_t ti = 0; ti < sizeof tokens / sizeof tokens[0]; ti++) {
                 const int ws = (bi + gi + ti) % 5 == 4 ? (int)((gi + ti) % W_NSHAPES) : W_RANDOM;
-                gemm_r8_case(kernel, t, fn, blocks[bi] * PLUMB_QK, groups[gi], tokens[ti], ws);
+                gemm_r8_case(kernel, t, fn, blocks[bi] * tr->blck, groups[gi], tokens[ti], ws);
             }
 }
 
@@ -1427,12 +1432,14 @@ static void bench_tier(unsigned flags, int is_c)
         uint8_t *gw = xmalloc(16 * rs), *ga = xmalloc(4 * ars);
         float *gy = xmalloc(4 * 16 * sizeof *gy), *gyp[4];
         const void *gap[4];
-        if (tr->rows > 1) { /* Q4_0 rows, repacked */
-            uint8_t *tmp = xmalloc(16 * rs);
+        if (tr->rows > 1) { /* row-major rows, repacked */
+            const PlumbRepackOps *ops = plumb_repack_ops((uint32_t)t);
+            const size_t brs = plumb_qtype_row_size(ops->from, 2048);
+            uint8_t *tmp = xmalloc(16 * brs);
             for (int i = 0; i < 16; i++)
-                make_weights(PLUMB_QTYPE_Q4_0, tmp + (size_t)i * rs, 2048, W_RANDOM, &r);
+                make_weights((int)ops->from, tmp + (size_t)i * brs, 2048, W_RANDOM, &r);
             for (int g = 0; g < 16 / PLUMB_R8; g++)
-                plumb_repack_q4_0_r8(tmp + (size_t)g * PLUMB_R8 * rs, rs, gw + (size_t)g * PLUMB_R8 * rs, 2048);
+                ops->repack(tmp + (size_t)g * PLUMB_R8 * brs, brs, gw + (size_t)g * PLUMB_R8 * rs, 2048);
             free(tmp);
         } else {
             for (int i = 0; i < 16; i++)
