@@ -140,6 +140,11 @@ int plumb_session_open(PlumbSession **out, PlumbModel *m, const PlumbSessionPara
 void plumb_session_close(PlumbSession *s); /* NULL is fine */
 /* Forget all tokens (KV cache emptied, sampler history cleared). */
 void plumb_session_reset(PlumbSession *s);
+/* Keep only the first n_past positions (n_past <= plumb_session_n_past):
+ * the tokens after them are forgotten, as if never evaluated, and the next
+ * eval continues from position n_past.  The logits of the last eval are
+ * dropped.  PLUMB_ERANGE (nothing changed) when n_past is larger. */
+int plumb_session_truncate(PlumbSession *s, size_t n_past, PlumbError *err);
 /* Run the forward pass over n new tokens, continuing the history. */
 int plumb_session_eval(PlumbSession *s, const int32_t *ids, size_t n, unsigned flags,
                        PlumbError *err);

@@ -99,6 +99,20 @@ void plumb_session_reset(PlumbSession *s)
     s->n_eval = 0;
 }
 
+int plumb_session_truncate(PlumbSession *s, size_t n_past, PlumbError *err)
+{
+    if (!s)
+        return plumb_err(err, PLUMB_EINVAL, "no session");
+    if (n_past > (size_t)s->kv.n_used)
+        return plumb_err(err, PLUMB_ERANGE, "cannot keep %zu positions: the session holds %d",
+                         n_past, (int)s->kv.n_used);
+    /* rows past n_used are never read (see plumb_kv_clear) */
+    s->kv.n_used = (int32_t)n_past;
+    s->n_logits = 0;
+    s->n_eval = 0;
+    return PLUMB_OK;
+}
+
 int plumb_session_eval(PlumbSession *s, const int32_t *ids, size_t n, unsigned flags,
                        PlumbError *err)
 {

@@ -564,6 +564,30 @@ static void check_session_api(void)
     CHECK(rc == PLUMB_ERANGE, "2 more tokens in 1 free position: rc %d", rc);
     rc = plumb_session_eval(s, ids, 1, PLUMB_EVAL_ALL_LOGITS, &err);
     CHECK(rc == PLUMB_OK && plumb_session_n_past(s) == 4, "the 4th token: %s", err.msg);
+    {
+        /* truncate: back to 2 positions, the 3rd token again gives the same logits */
+        const size_t V = (size_t)plumb_model_info(m)->n_vocab;
+        float *l3 = malloc(V * sizeof *l3);
+        CHECK(l3 != NULL, "out of memory");
+        if (l3) {
+            plumb_session_reset(s);
+            rc = plumb_session_eval(s, ids, 3, 0, &err);
+            memcpy(l3, plumb_session_logits(s, 2), V * sizeof *l3);
+            rc = plumb_session_truncate(s, 5, &err);
+            CHECK(rc == PLUMB_ERANGE && plumb_session_n_past(s) == 3,
+                  "truncate beyond the history: rc %d, %zu positions", rc, plumb_session_n_past(s));
+            rc = plumb_session_eval(s, ids + 3, 1, 0, &err); /* a 4th token, to be forgotten */
+            rc = plumb_session_truncate(s, 2, &err);
+            CHECK(rc == PLUMB_OK && plumb_session_n_past(s) == 2 &&
+                      plumb_session_logits(s, 0) == NULL,
+                  "truncate to 2: rc %d, %zu positions", rc, plumb_session_n_past(s));
+            rc = plumb_session_eval(s, ids + 2, 1, 0, &err);
+            CHECK(rc == PLUMB_OK && plumb_session_n_past(s) == 3 &&
+                      memcmp(plumb_session_logits(s, 0), l3, V * sizeof *l3) == 0,
+                  "after truncation the 3rd token's logits differ");
+            free(l3);
+        }
+    }
     plumb_session_reset(s);
     CHECK(plumb_session_n_past(s) == 0, "reset");
 done:
