@@ -9,9 +9,15 @@
 # gets its figures and plumb's ratio to them.  This script never builds
 # anything.
 #
+# With REPACK=1 plumb measures, for each MODEL.gguf, the copy made by
+# `plumb repack` (row-interleaved Q4_0 / Q4_K, the layout its fastest
+# kernels read), MODEL-R8.gguf in REPACK_DIR, made once when missing;
+# llama-bench always reads MODEL.gguf itself.
+#
 # usage: tools/bench.sh MODEL.gguf...
 # environment (defaults in brackets):
 #   PLUMB           the plumb binary [./plumb if present, else plumb on PATH]
+#   REPACK [1]  REPACK_DIR [the model's directory]
 #   LLAMA_BENCH     a llama-bench binary; unset: plumb only
 #   LLAMA_BENCH_ARGS  extra llama-bench arguments, e.g. "-fa 0" [none]
 #   THREADS [2]  PP [512]  TG [128]  DEPTH [4096]  REPS [5]
@@ -20,7 +26,7 @@
 set -eu
 
 if [ $# -eq 0 ] || [ "$1" = "-h" ] || [ "$1" = "--help" ]; then
-    sed -n '2,22s/^# \{0,1\}//p' "$0"
+    sed -n '2,28s/^# \{0,1\}//p' "$0"
     [ $# -eq 0 ] && exit 2 || exit 0
 fi
 
@@ -35,6 +41,8 @@ REPS=${REPS:-5}
 PP_AT_DEPTH=${PP_AT_DEPTH:-0}
 ROUNDS=${ROUNDS:-1}
 LLAMA_BENCH=${LLAMA_BENCH:-}
+REPACK=${REPACK:-1}
+REPACK_DIR=${REPACK_DIR:-}
 LLAMA_BENCH_ARGS=${LLAMA_BENCH_ARGS:-}
 
 for m in "$@"; do
@@ -78,10 +86,25 @@ run_llama() {
     fi
 }
 
+# The file plumb reads for model $1.
+plumb_file() {
+    if [ "$REPACK" != 1 ]; then
+        echo "$1"
+        return
+    fi
+    dir=${REPACK_DIR:-$(dirname "$1")}
+    echo "$dir/$(basename "$1" .gguf)-R8.gguf"
+}
+
 for m in "$@"; do
+    pm=$(plumb_file "$m")
+    if [ "$pm" != "$m" ] && [ ! -e "$pm" ]; then
+        echo "bench.sh: plumb repack $m $pm" >&2
+        "$PLUMB" repack "$m" "$pm" >&2 || { echo "bench.sh: repack of $m failed" >&2; exit 1; }
+    fi
     r=1
     while [ "$r" -le "$ROUNDS" ]; do
-        run_plumb "$m" "$r"
+        run_plumb "$pm" "$r"
         [ -n "$LLAMA_BENCH" ] && run_llama "$m" "$r"
         r=$((r + 1))
     done
@@ -128,7 +151,7 @@ function stat(tool, k,    m, d) {
     mean[tool, k] = m
     return sprintf("%.2f ± %.2f", m, sqrt(d > 0 ? d : 0))
 }
-FILENAME ~ /plumb.jsonl$/ { add("plumb", str($0, "model"), str($0, "test"), $0) }
+FILENAME ~ /plumb.jsonl$/ { m = str($0, "model"); sub(/-R8\.gguf$/, ".gguf", m); add("plumb", m, str($0, "test"), $0) }
 FILENAME ~ /llama.jsonl$/ {
     np = num($0, "n_prompt"); ng = num($0, "n_gen"); nd = num($0, "n_depth")
     t = np > 0 ? "pp" np : "tg" ng
