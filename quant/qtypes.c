@@ -31,6 +31,7 @@ _Static_assert(sizeof(PlumbBlockIQ4_XS) == 4 + PLUMB_QK_K / 64 + PLUMB_QK_K / 2,
 _Static_assert(sizeof(PlumbBlockQ4_0x8) == PLUMB_R8 * sizeof(PlumbBlockQ4_0), "Q4_0x8 block size");
 _Static_assert(sizeof(PlumbBlockQ8_0X) == 8 + PLUMB_QK, "Q8_0X block size");
 _Static_assert(sizeof(PlumbBlockQ4_Kx8) == 1184, "Q4_Kx8 block size");
+_Static_assert(sizeof(PlumbBlockQ6_Kx8) == PLUMB_R8 * sizeof(PlumbBlockQ6_K), "Q6_Kx8 block size");
 /* Spot checks of field offsets that a packing mistake would move. */
 _Static_assert(offsetof(PlumbBlockQ2_K, d) == 80, "Q2_K d offset");
 _Static_assert(offsetof(PlumbBlockQ3_K, d) == 108, "Q3_K d offset");
@@ -69,6 +70,8 @@ static const PlumbQTraits traits[PLUMB_QTYPE_COUNT] = {
     T(PLUMB_QTYPE_Q8_0X, "Q8_0X", PLUMB_QK, sizeof(PlumbBlockQ8_0X), -1, 0),
     [PLUMB_QTYPE_Q4_K_R8] = { "Q4_K_R8", PLUMB_QK_K, sizeof(PlumbBlockQ4_Kx8) / PLUMB_R8,
                               PLUMB_QTYPE_Q8_K, 1, PLUMB_R8 },
+    [PLUMB_QTYPE_Q6_K_R8] = { "Q6_K_R8", PLUMB_QK_K, sizeof(PlumbBlockQ6_K), PLUMB_QTYPE_Q8_K, 1,
+                              PLUMB_R8 },
 };
 #undef T
 
@@ -91,6 +94,8 @@ uint32_t plumb_qtype_from_gguf(uint32_t gguf_type)
         return PLUMB_QTYPE_Q4_0_R8;
     if (gguf_type == PLUMB_GGUF_TYPE_Q4_K_R8)
         return PLUMB_QTYPE_Q4_K_R8;
+    if (gguf_type == PLUMB_GGUF_TYPE_Q6_K_R8)
+        return PLUMB_QTYPE_Q6_K_R8;
     if (gguf_type < PLUMB_QTYPE_Q4_0_R8)
         return gguf_type;
     return UINT32_MAX;
@@ -100,6 +105,7 @@ uint32_t plumb_qtype_to_gguf(uint32_t type)
 {
     return type == PLUMB_QTYPE_Q4_0_R8   ? PLUMB_GGUF_TYPE_Q4_0_R8
            : type == PLUMB_QTYPE_Q4_K_R8 ? PLUMB_GGUF_TYPE_Q4_K_R8
+           : type == PLUMB_QTYPE_Q6_K_R8 ? PLUMB_GGUF_TYPE_Q6_K_R8
                                          : type;
 }
 

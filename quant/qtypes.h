@@ -41,11 +41,12 @@ enum {
     PLUMB_QTYPE_Q4_0_R8 = 40,
     PLUMB_QTYPE_Q8_0X = 41,
     PLUMB_QTYPE_Q4_K_R8 = 42,
-    PLUMB_QTYPE_COUNT = 43 /* table size; ids >= COUNT are unknown */
+    PLUMB_QTYPE_Q6_K_R8 = 43,
+    PLUMB_QTYPE_COUNT = 44 /* table size; ids >= COUNT are unknown */
 };
 
 /*
- * Row-interleaved types.  Q4_0_R8 (and Q4_K_R8 likewise for Q4_K) holds the numbers of Q4_0 with the rows of
+ * Row-interleaved types.  Q4_0_R8 (and Q4_K_R8, Q6_K_R8 likewise) holds the numbers of Q4_0 with the rows of
  * a matrix taken eight at a time: the eight rows' blocks j sit together in
  * one PlumbBlockQ4_0x8, so a kernel reads one stream and gets the same 32
  * columns of eight rows in one 32-byte load.  A matrix of ne1 rows (ne1 a
@@ -61,6 +62,7 @@ enum {
  */
 #define PLUMB_GGUF_TYPE_Q4_0_R8 0x706c0002u /* "pl" << 16 | Q4_0 */
 #define PLUMB_GGUF_TYPE_Q4_K_R8 0x706c000cu /* "pl" << 16 | Q4_K */
+#define PLUMB_GGUF_TYPE_Q6_K_R8 0x706c000eu /* "pl" << 16 | Q6_K */
 #define PLUMB_R8 8                           /* rows interleaved */
 
 #define PLUMB_QK 32   /* elements per block, 32-element formats */
@@ -128,6 +130,19 @@ typedef struct {
     uint8_t m[PLUMB_QK_K / 32][PLUMB_R8];
     uint8_t qs[PLUMB_QK_K / 32][PLUMB_R8 * PLUMB_QK / 2];
 } PlumbBlockQ4_Kx8;
+/* Eight Q6_K super-blocks of eight consecutive rows: sc[k][r] the int8
+ * scale of elements 16k..16k+15 of row r; per sub-block s of 32 elements
+ * the low 4 bits of q_r[s][j] (0..63, standing for q - 32) in ql[s] laid
+ * out as the nibbles of PlumbBlockQ4_0x8, and the high 2 bits in qh[s]:
+ * bits 2m, 2m+1 of byte 32h + 4r + i hold those of element 4g + i of
+ * column group g = 4h + m (groups of 4 columns as in ql).  1680 bytes, the
+ * size of 8 Q6_K super-blocks. */
+typedef struct {
+    uint16_t d[PLUMB_R8];
+    int8_t sc[PLUMB_QK_K / 16][PLUMB_R8];
+    uint8_t ql[PLUMB_QK_K / 32][PLUMB_R8 * PLUMB_QK / 2];
+    uint8_t qh[PLUMB_QK_K / 32][PLUMB_R8 * PLUMB_QK / 4];
+} PlumbBlockQ6_Kx8;
 typedef struct {
     uint16_t d;
     uint16_t scales_h;

@@ -805,9 +805,114 @@ void plumb_gemm_q4_K_r8_c(int64_t n, const void *w, uint64_t w_stride, int64_t r
     }
 }
 
+/* ------------------------------------------------------------ Q6_K_R8 */
+
+/* Element e (0..255) of a Q6_K block: where its 4 low and 2 high bits are. */
+static inline void q6k_place(int e, int *ql_byte, int *ql_shift, int *qh_byte, int *qh_shift)
+{
+    const int h = e / 128, l = e % 128, g = l / 32, i = l % 32;
+    *ql_byte = 64 * h + 32 * (g & 1) + i;
+    *ql_shift = g < 2 ? 0 : 4;
+    *qh_byte = 32 * h + i;
+    *qh_shift = 2 * g;
+}
+
+/* Byte and shift of the high bits of element j (0..31) of a sub-block of
+ * row r in a PlumbBlockQ6_Kx8's qh[s]. */
+static inline void r8_high_place(int r, int j, int *byte, int *shift)
+{
+    const int g = j < 16 ? j / 4 : 4 + (j - 16) / 4; /* column group */
+    *byte = 32 * (g / 4) + 4 * r + j % 4;
+    *shift = 2 * (g % 4);
+}
+
+void plumb_repack_q6_K_r8(const void *src, uint64_t src_stride, void *dst, int64_t n)
+{
+    PlumbBlockQ6_Kx8 *out = dst;
+    for (int64_t i = 0; i < n / PLUMB_QK_K; i++) {
+        memset(&out[i], 0, sizeof out[i]);
+        for (int r = 0; r < PLUMB_R8; r++) {
+            const PlumbBlockQ6_K *b =
+                (const PlumbBlockQ6_K *)((const char *)src + (uint64_t)r * src_stride) + i;
+            out[i].d[r] = b->d;
+            for (int k = 0; k < PLUMB_QK_K / 16; k++)
+                out[i].sc[k][r] = b->scales[k];
+            for (int e = 0; e < PLUMB_QK_K; e++) {
+                int lb, ls, hb, hs, ob, os;
+                q6k_place(e, &lb, &ls, &hb, &hs);
+                const int lo = (b->ql[lb] >> ls) & 15, hi = (b->qh[hb] >> hs) & 3;
+                const int s = e / 32, j = e % 32;
+                out[i].ql[s][r8_byte(r, j)] |= (uint8_t)(lo << (j < 16 ? 0 : 4));
+                r8_high_place(r, j, &ob, &os);
+                out[i].qh[s][ob] |= (uint8_t)(hi << os);
+            }
+        }
+    }
+}
+
+void plumb_unpack_q6_K_r8(const void *src, void *dst, uint64_t dst_stride, int64_t n)
+{
+    const PlumbBlockQ6_Kx8 *in = src;
+    for (int64_t i = 0; i < n / PLUMB_QK_K; i++) {
+        for (int r = 0; r < PLUMB_R8; r++) {
+            PlumbBlockQ6_K *b = (PlumbBlockQ6_K *)((char *)dst + (uint64_t)r * dst_stride) + i;
+            memset(b, 0, sizeof *b);
+            b->d = in[i].d[r];
+            for (int k = 0; k < PLUMB_QK_K / 16; k++)
+                b->scales[k] = in[i].sc[k][r];
+            for (int e = 0; e < PLUMB_QK_K; e++) {
+                int lb, ls, hb, hs, ob, os;
+                const int s = e / 32, j = e % 32;
+                const uint8_t byte = in[i].ql[s][r8_byte(r, j)];
+                const int lo = j < 16 ? byte & 15 : byte >> 4;
+                r8_high_place(r, j, &ob, &os);
+                const int hi = (in[i].qh[s][ob] >> os) & 3;
+                q6k_place(e, &lb, &ls, &hb, &hs);
+                b->ql[lb] |= (uint8_t)(lo << ls);
+                b->qh[hb] |= (uint8_t)(hi << hs);
+            }
+        }
+    }
+}
+
+void plumb_gemm_q6_K_r8_c(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,
+                          const void *const *a, float *const *y, int64_t nt)
+{
+    const int64_t nb = n / PLUMB_QK_K;
+    for (int64_t p = r0 / PLUMB_R8; p < r1 / PLUMB_R8; p++) {
+        const PlumbBlockQ6_Kx8 *pw =
+            (const PlumbBlockQ6_Kx8 *)((const char *)w + (uint64_t)p * PLUMB_R8 * w_stride);
+        for (int64_t t = 0; t < nt; t++) {
+            const PlumbBlockQ8_K *at = a[t];
+            for (int r = 0; r < PLUMB_R8; r++) {
+                float acc = 0.0f;
+                for (int64_t i = 0; i < nb; i++) {
+                    int32_t is = 0, io = 0;
+                    for (int k = 0; k < PLUMB_QK_K / 16; k++) {
+                        int32_t sum = 0;
+                        for (int j = 16 * (k % 2); j < 16 * (k % 2) + 16; j++) {
+                            int ob, os;
+                            const uint8_t byte = pw[i].ql[k / 2][r8_byte(r, j)];
+                            r8_high_place(r, j, &ob, &os);
+                            const int q = (j < 16 ? byte & 15 : byte >> 4) |
+                                          ((pw[i].qh[k / 2][ob] >> os) & 3) << 4;
+                            sum += q * at[i].qs[32 * (k / 2) + j];
+                        }
+                        is += pw[i].sc[k][r] * sum;
+                        io += pw[i].sc[k][r] * at[i].bsums[k];
+                    }
+                    acc = fmaf((float)(is - 32 * io), simd_fp16_to_fp32(pw[i].d[r]) * at[i].d, acc);
+                }
+                y[t][p * PLUMB_R8 + r] = acc;
+            }
+        }
+    }
+}
+
 static const PlumbRepackOps repack_ops[] = {
     { PLUMB_QTYPE_Q4_0, PLUMB_QTYPE_Q4_0_R8, plumb_repack_q4_0_r8, plumb_unpack_q4_0_r8 },
     { PLUMB_QTYPE_Q4_K, PLUMB_QTYPE_Q4_K_R8, plumb_repack_q4_K_r8, plumb_unpack_q4_K_r8 },
+    { PLUMB_QTYPE_Q6_K, PLUMB_QTYPE_Q6_K_R8, plumb_repack_q6_K_r8, plumb_unpack_q6_K_r8 },
 };
 
 const PlumbRepackOps *plumb_repack_ops(uint32_t type)

@@ -56,10 +56,12 @@ void plumb_repack_q4_0_r8(const void *src, uint64_t src_stride, void *dst, int64
 void plumb_unpack_q4_0_r8(const void *src, void *dst, uint64_t dst_stride, int64_t n);
 void plumb_repack_q4_K_r8(const void *src, uint64_t src_stride, void *dst, int64_t n);
 void plumb_unpack_q4_K_r8(const void *src, void *dst, uint64_t dst_stride, int64_t n);
+void plumb_repack_q6_K_r8(const void *src, uint64_t src_stride, void *dst, int64_t n);
+void plumb_unpack_q6_K_r8(const void *src, void *dst, uint64_t dst_stride, int64_t n);
 
 /* The interleaved type made from a row-major one, and how. */
 typedef struct PlumbRepackOps {
-    uint32_t from, to; /* PLUMB_QTYPE_*: Q4_0 -> Q4_0_R8, Q4_K -> Q4_K_R8 */
+    uint32_t from, to; /* PLUMB_QTYPE_*: Q4_0 -> Q4_0_R8, Q4_K -> Q4_K_R8, Q6_K -> Q6_K_R8 */
     void (*repack)(const void *src, uint64_t src_stride, void *dst, int64_t n);
     void (*unpack)(const void *src, void *dst, uint64_t dst_stride, int64_t n);
 } PlumbRepackOps;
@@ -87,6 +89,16 @@ void plumb_gemm_q4_0_r8_c(int64_t n, const void *w, uint64_t w_stride, int64_t r
  * super-block).
  */
 void plumb_gemm_q4_K_r8_c(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,
+                          const void *const *a, float *const *y, int64_t nt);
+
+/*
+ * Q6_K_R8 with Q8_K: per row r, token t and super-block i in order,
+ *   is = sum_k sc[k][r] * sum_{j < 16} q_r[16k + j] * a_t[16k + j]
+ *   io = sum_k sc[k][r] * a_t.bsums[k]
+ *   acc = fmaf((float)(is - 32 * io), d_r * a_t.d, acc)
+ * with exact integer sums, from 0; y[t][r] = acc.
+ */
+void plumb_gemm_q6_K_r8_c(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,
                           const void *const *a, float *const *y, int64_t nt);
 
 #endif

@@ -232,6 +232,7 @@ void plumb_dsp_init_c(PlumbDsp *dsp)
     dsp->gemm[PLUMB_QTYPE_IQ4_XS] = gemm_iq4_xs_c;
     dsp->gemm[PLUMB_QTYPE_Q4_0_R8] = plumb_gemm_q4_0_r8_c; /* interleaved: gemm only */
     dsp->gemm[PLUMB_QTYPE_Q4_K_R8] = plumb_gemm_q4_K_r8_c;
+    dsp->gemm[PLUMB_QTYPE_Q6_K_R8] = plumb_gemm_q6_K_r8_c;
 }
 
 void plumb_dsp_init(PlumbDsp *dsp, unsigned flags)

@@ -109,8 +109,8 @@ int plumb_repack_file(const char *in, const char *out, unsigned flags,
     if (changed == 0) {
         rc = plumb_err(err, PLUMB_EINVAL, "%s: nothing to %s: no %s", in,
                        unpack ? "unpack" : "repack",
-                       unpack ? "Q4_0_R8 or Q4_K_R8 tensor"
-                              : "Q4_0 or Q4_K matrix with rows in multiples of 8");
+                       unpack ? "interleaved (_R8) tensor"
+                              : "Q4_0, Q4_K or Q6_K matrix with rows in multiples of 8");
         goto done;
     }
     {

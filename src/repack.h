@@ -1,13 +1,13 @@
 /*
- * repack.h — convert a GGUF model's Q4_0 and Q4_K matrices to the
- * row-interleaved Q4_0_R8 and Q4_K_R8 layouts (quant/qtypes.h) and back,
- * file to file.
+ * repack.h — convert a GGUF model's Q4_0, Q4_K and Q6_K matrices to the
+ * row-interleaved Q4_0_R8, Q4_K_R8 and Q6_K_R8 layouts (quant/qtypes.h)
+ * and back, file to file.
  *
  * The numbers do not change: every block keeps its scale and quants, only
  * their place moves (Q4_K's packed 6-bit scales are spread to bytes and
  * packed again), so unpacking a repacked file gives back the original
  * tensor data byte for byte.  Metadata and all other tensors are copied.  A
- * tensor is repacked when it is Q4_0 or Q4_K, has at least two dimensions, a row
+ * tensor is repacked when it is Q4_0, Q4_K or Q6_K, has at least two dimensions, a row
  * count that is a multiple of 8, and is not token_embd.weight (whose rows
  * are read one at a time).
  *

@@ -55,7 +55,7 @@ static const GoldenModel models[] = {
     { "small-Q4_K_M", 0, 0, 1, NULL }, { "small-Q4_0", 0, 0, 0, NULL },  { "small-IQ4_XS", 0, 0, 0, NULL },
     { "small-Q3_K_M", 0, 0, 0, NULL }, { "small-Q2_K", 0, 0, 0, NULL },  { "dense-f16", 1, 1, 0, NULL },
     { "dense-Q4_K_M", 0, 0, 1, NULL }, { "small-Q4_0-R8", 0, 0, 0, "small-Q4_0" },
-    { "small-Q4_K_M-R8", 0, 0, 0, "small-Q4_K_M" },
+    { "small-Q4_K_M-R8", 0, 0, 0, "small-Q4_K_M" }, { "small-Q6_K-R8", 0, 0, 0, "small-Q6_K" },
 };
 
 /* The model whose golden files gm is checked against. */

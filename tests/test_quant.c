@@ -138,6 +138,7 @@ static void test_traits(void)
         { PLUMB_QTYPE_Q4_0_R8, "Q4_0_R8", 32, 18, PLUMB_QTYPE_Q8_0X, 1, 8 },
         { PLUMB_QTYPE_Q8_0X, "Q8_0X", 32, 40, -1, 0, 1 },
         { PLUMB_QTYPE_Q4_K_R8, "Q4_K_R8", 256, 148, PLUMB_QTYPE_Q8_K, 1, 8 },
+        { PLUMB_QTYPE_Q6_K_R8, "Q6_K_R8", 256, 210, PLUMB_QTYPE_Q8_K, 1, 8 },
     };
     const size_t n_want = sizeof want / sizeof want[0];
     int known = 0;

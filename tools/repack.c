@@ -1,7 +1,7 @@
 /*
- * repack.c — `plumb repack`: copy a GGUF model with its Q4_0 and Q4_K
- * matrices in the row-interleaved layouts Q4_0_R8 and Q4_K_R8, or back (the
- * conversion is src/repack.c).
+ * repack.c — `plumb repack`: copy a GGUF model with its Q4_0, Q4_K and Q6_K
+ * matrices in the row-interleaved layouts Q4_0_R8, Q4_K_R8 and Q6_K_R8, or
+ * back (the conversion is src/repack.c).
  */
 #include "config.h"
 
@@ -52,11 +52,11 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: plumb repack IN.gguf OUT.gguf [--unpack] [--force] [--quiet] [--help]\n"
             "\n"
-            "Copy a model with its Q4_0 and Q4_K matrices interleaved eight rows at a time\n"
-            "(types Q4_0_R8 and Q4_K_R8), the layout plumb's fastest kernels read.  The\n"
-            "numbers are unchanged; only plumb reads the result.\n"
+            "Copy a model with its Q4_0, Q4_K and Q6_K matrices interleaved eight rows at\n"
+            "a time (types Q4_0_R8, Q4_K_R8, Q6_K_R8), the layout plumb's fastest kernels\n"
+            "read.  The numbers are unchanged; only plumb reads the result.\n"
             "\n"
-            "  --unpack   the reverse: Q4_0_R8 and Q4_K_R8 back to Q4_0 and Q4_K, byte for byte\n"
+            "  --unpack   the reverse, back to the original bytes\n"
             "  --force    replace OUT.gguf if it exists\n"
             "  --quiet    no progress on stderr\n"
             "  --help     this text\n");

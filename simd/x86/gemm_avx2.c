@@ -516,6 +516,134 @@ static void gemm_q4_K_r8(int64_t n, const void *w, uint64_t w_stride, int64_t r0
     }
 }
 
+/* ------------------------------------------------------------ Q6_K_R8 x Q8_K */
+
+/*
+ * Q6_K_R8: the 6-bit quants of a sub-block are its four low bits, unpacked
+ * as Q4_0_R8's nibbles, or'ed with the two high bits shifted into bits 4-5
+ * (0..63, unsigned, for maddubs).  Two maddubs (4 products of at most
+ * 63 * 127) still fit an int16; each pair is multiplied by its 16 columns'
+ * int8 scale by one madd ([sc, sc] halves) and added in int32 over the
+ * super-block.  The -32 offset is 32 * sum_k sc[k] * bsums[k], eight madds
+ * of scale pairs with the activation's bsum pairs per super-block and
+ * token.  Then one conversion and one FMA per super-block and token, as
+ * plumb_gemm_q6_K_r8_c does: the same bits.
+ */
+#define Q6_TOKENS 4
+
+/* [v[r], v[r]] as int16 halves of lane r, from 8 signed bytes. */
+static inline __m256i q6_dup16(const int8_t *v)
+{
+    const __m256i x = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)v));
+    return _mm256_or_si256(_mm256_and_si256(x, _mm256_set1_epi32(0xffff)), _mm256_slli_epi32(x, 16));
+}
+
+/* [lo[r], hi[r]] as int16 halves of lane r, from signed bytes. */
+static inline __m256i q6_pair16(const int8_t *lo, const int8_t *hi)
+{
+    return _mm256_or_si256(
+        _mm256_and_si256(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)lo)), _mm256_set1_epi32(0xffff)),
+        _mm256_slli_epi32(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)hi)), 16));
+}
+
+/* The 6-bit quants of one sub-block of eight rows, column groups 0..7. */
+GEMM_INLINE R8W q6_unpack(const uint8_t *ql, const uint8_t *qh)
+{
+    const __m256i m3 = _mm256_set1_epi8(0x30);
+    const __m256i h0 = _mm256_loadu_si256((const __m256i *)qh);
+    const __m256i h1 = _mm256_loadu_si256((const __m256i *)(qh + 32));
+    R8W w = r8_unpack(ql);
+    w.w0 = _mm256_or_si256(w.w0, _mm256_and_si256(_mm256_slli_epi16(h0, 4), m3));
+    w.w1 = _mm256_or_si256(w.w1, _mm256_and_si256(_mm256_slli_epi16(h0, 2), m3));
+    w.w2 = _mm256_or_si256(w.w2, _mm256_and_si256(h0, m3));
+    w.w3 = _mm256_or_si256(w.w3, _mm256_and_si256(_mm256_srli_epi16(h0, 2), m3));
+    w.w4 = _mm256_or_si256(w.w4, _mm256_and_si256(_mm256_slli_epi16(h1, 4), m3));
+    w.w5 = _mm256_or_si256(w.w5, _mm256_and_si256(_mm256_slli_epi16(h1, 2), m3));
+    w.w6 = _mm256_or_si256(w.w6, _mm256_and_si256(h1, m3));
+    w.w7 = _mm256_or_si256(w.w7, _mm256_and_si256(_mm256_srli_epi16(h1, 2), m3));
+    return w;
+}
+
+#define Q6_GROUP(wg, g) _mm256_maddubs_epi16(wg, _mm256_set1_epi32(load_i32(q + 4 * (g))))
+/* sum over the sub-block of scale * (6-bit quant * activation), int32 per row */
+GEMM_INLINE __m256i q6_sub(const R8W *w, const int8_t *q, __m256i sc0, __m256i sc1)
+{
+    const __m256i s01 = _mm256_add_epi16(Q6_GROUP(w->w0, 0), Q6_GROUP(w->w1, 1));
+    const __m256i s23 = _mm256_add_epi16(Q6_GROUP(w->w2, 2), Q6_GROUP(w->w3, 3));
+    const __m256i s45 = _mm256_add_epi16(Q6_GROUP(w->w4, 4), Q6_GROUP(w->w5, 5));
+    const __m256i s67 = _mm256_add_epi16(Q6_GROUP(w->w6, 6), Q6_GROUP(w->w7, 7));
+    return _mm256_add_epi32(_mm256_add_epi32(_mm256_madd_epi16(s01, sc0), _mm256_madd_epi16(s23, sc0)),
+                            _mm256_add_epi32(_mm256_madd_epi16(s45, sc1), _mm256_madd_epi16(s67, sc1)));
+}
+#undef Q6_GROUP
+
+GEMM_INLINE void q6_tile(const PlumbBlockQ6_Kx8 *x, int64_t nb, const PlumbBlockQ8_K *const *a,
+                         float *const *y, int64_t row, Prefetch *pf, int T)
+{
+    __m256 acc[Q6_TOKENS];
+    _Pragma("GCC unroll 8")
+    for (int t = 0; t < T; t++)
+        acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const PlumbBlockQ6_Kx8 *xb = &x[b];
+        __m256i is[Q6_TOKENS];
+        _Pragma("GCC unroll 8")
+        for (int t = 0; t < T; t++)
+            is[t] = _mm256_setzero_si256();
+        for (int s = 0; s < PLUMB_QK_K / 32; s++) {
+            if (pf)
+                prefetch_step(pf);
+            const R8W w = q6_unpack(xb->ql[s], xb->qh[s]);
+            const __m256i sc0 = q6_dup16(xb->sc[2 * s]), sc1 = q6_dup16(xb->sc[2 * s + 1]);
+            _Pragma("GCC unroll 8")
+            for (int t = 0; t < T; t++)
+                is[t] = _mm256_add_epi32(is[t], q6_sub(&w, a[t][b].qs + 32 * s, sc0, sc1));
+        }
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)xb->d));
+        __m256i scp[PLUMB_QK_K / 32];
+        for (int k = 0; k < PLUMB_QK_K / 32; k++)
+            scp[k] = q6_pair16(xb->sc[2 * k], xb->sc[2 * k + 1]);
+        _Pragma("GCC unroll 8")
+        for (int t = 0; t < T; t++) {
+            const int16_t *bs = a[t][b].bsums;
+            __m256i io = _mm256_madd_epi16(scp[0], _mm256_set1_epi32(load_i32(bs)));
+            for (int k = 1; k < PLUMB_QK_K / 32; k++)
+                io = _mm256_add_epi32(io, _mm256_madd_epi16(scp[k], _mm256_set1_epi32(load_i32(bs + 2 * k))));
+            const __m256i v = _mm256_sub_epi32(is[t], _mm256_slli_epi32(io, 5));
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(v), _mm256_mul_ps(dw, _mm256_set1_ps(a[t][b].d)), acc[t]);
+        }
+    }
+    _Pragma("GCC unroll 8")
+    for (int t = 0; t < T; t++)
+        _mm256_storeu_ps(y[t] + row, acc[t]);
+}
+
+static void gemm_q6_K_r8(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,
+                         const void *const *a, float *const *y, int64_t nt)
+{
+    const int64_t nb = n / PLUMB_QK_K;
+    const uint64_t panel = PLUMB_R8 * w_stride;
+    for (int64_t p = r0 / PLUMB_R8; p < r1 / PLUMB_R8; p++) {
+        const PlumbBlockQ6_Kx8 *x = (const PlumbBlockQ6_Kx8 *)((const char *)w + (uint64_t)p * panel);
+        Prefetch pf = prefetch_plan(x, panel, nb * (PLUMB_QK_K / 32));
+        if (p + PF_TILES >= r1 / PLUMB_R8)
+            pf.p = NULL;
+        for (int64_t t0 = 0; t0 < nt; t0 += Q6_TOKENS) {
+            const PlumbBlockQ8_K *at[Q6_TOKENS];
+            const int T = nt - t0 < Q6_TOKENS ? (int)(nt - t0) : Q6_TOKENS;
+            Prefetch *pp = t0 == 0 && pf.p ? &pf : NULL;
+            for (int t = 0; t < T; t++)
+                at[t] = a[t0 + t];
+            switch (T) {
+            case 1: q6_tile(x, nb, at, y + t0, p * PLUMB_R8, pp, 1); break;
+            case 2: q6_tile(x, nb, at, y + t0, p * PLUMB_R8, pp, 2); break;
+            case 3: q6_tile(x, nb, at, y + t0, p * PLUMB_R8, pp, 3); break;
+            default: q6_tile(x, nb, at, y + t0, p * PLUMB_R8, pp, Q6_TOKENS); break;
+            }
+        }
+    }
+}
+
 /* ------------------------------------------------------------ K-quants x Q8_K */
 
 /*
@@ -805,10 +933,18 @@ GEMM_INLINE void f32_tile(int64_t n, const float *const *x, const float *const *
 static void gemm_f32_f32(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,
                          const void *const *a, float *const *y, int64_t nt)
 {
+    const uint64_t row_bytes = (uint64_t)n * sizeof(float);
     for (int64_t r = r0; r < r1; r += TILE_ROWS) {
         const float *x[TILE_ROWS];
         int64_t row[TILE_ROWS];
         const int n_rows = r1 - r < TILE_ROWS ? (int)(r1 - r) : TILE_ROWS;
+        /* rows may be strided (the key cache): ask for the tile PF_TILES ahead */
+        if (r + (PF_TILES + 1) * TILE_ROWS <= r1)
+            for (int s = 0; s < TILE_ROWS; s++) {
+                const char *pr = (const char *)w + (uint64_t)(r + PF_TILES * TILE_ROWS + s) * w_stride;
+                for (uint64_t o = 0; o < row_bytes; o += 64)
+                    _mm_prefetch(pr + o, _MM_HINT_T0);
+            }
         for (int s = 0; s < TILE_ROWS; s++) {
             row[s] = r + (s < n_rows ? s : n_rows - 1);
             x[s] = (const float *)((const char *)w + (uint64_t)row[s] * w_stride);
@@ -838,6 +974,7 @@ void plumb_dsp_init_avx2_gemm(PlumbDsp *dsp)
     dsp->gemm[PLUMB_QTYPE_Q6_K] = gemm_q6_K_q8_K;
     dsp->gemm[PLUMB_QTYPE_Q4_0_R8] = gemm_q4_0_r8;
     dsp->gemm[PLUMB_QTYPE_Q4_K_R8] = gemm_q4_K_r8;
+    dsp->gemm[PLUMB_QTYPE_Q6_K_R8] = gemm_q6_K_r8;
     /* for a single token the Q4_K dot is as fast as the tile (measured with
      * the weights in DRAM); Q6_K's tile is faster there thanks to the
      * prefetch */

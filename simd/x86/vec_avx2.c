@@ -166,19 +166,39 @@ static void axpy(float *y, float a, const float *x, int64_t n)
 }
 
 /*
- * mix_f32: tiles of 4 output rows x 16 columns held in 8 registers while the
- * k rows of v stream past: per row of v two loads and four broadcasts feed
+ * mix_f32: tiles of 4 output rows x 16 columns held in 8 registers while
+ * the rows of v stream past, MIX_BLOCK rows at a time (so a block of a
+ * strided cache is read from memory once, not once per tile): per row of v two loads and four broadcasts feed
  * eight multiplies and adds, where axpy would load and store the output
  * every time.  Products are rounded before each add, in ascending j, as in
  * the C definition.
  */
 #define MIX_STEP(acc, pj, vv) acc = _mm256_add_ps(acc, _mm256_mul_ps(pj, vv))
 
+/* Tile of `rows` (1..4) outputs x 16 columns over k value rows; with
+ * `cont` the sums continue from what out holds (the same bits as if they
+ * had stayed in registers). */
 static inline void mix_tile16(float *out, int64_t os, const float *p, int64_t ps, const float *v,
-                              int64_t vs, int rows, int64_t k)
+                              int64_t vs, int rows, int64_t k, int cont)
 {
     __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00;
     __m256 a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+    if (cont) {
+        a00 = _mm256_loadu_ps(out);
+        a01 = _mm256_loadu_ps(out + 8);
+        if (rows > 1) {
+            a10 = _mm256_loadu_ps(out + os);
+            a11 = _mm256_loadu_ps(out + os + 8);
+        }
+        if (rows > 2) {
+            a20 = _mm256_loadu_ps(out + 2 * os);
+            a21 = _mm256_loadu_ps(out + 2 * os + 8);
+        }
+        if (rows > 3) {
+            a30 = _mm256_loadu_ps(out + 3 * os);
+            a31 = _mm256_loadu_ps(out + 3 * os + 8);
+        }
+    }
     const float *p0 = p, *p1 = p + (rows > 1 ? ps : 0);
     const float *p2 = p + (rows > 2 ? 2 * ps : 0), *p3 = p + (rows > 3 ? 3 * ps : 0);
     for (int64_t j = 0; j < k; j++) {
@@ -212,21 +232,35 @@ static inline void mix_tile16(float *out, int64_t os, const float *p, int64_t ps
     }
 }
 
+/* Value rows per pass: a block of them (each a slice of a strided cache
+ * row) is read from memory once and then from L1 by every tile. */
+#define MIX_BLOCK 64
+
 static void mix_f32(float *out, int64_t os, const float *p, int64_t ps, const float *v, int64_t vs,
                     int64_t m, int64_t n, int64_t k)
 {
     const int64_t n16 = n & ~(int64_t)15;
-    for (int64_t i = 0; i < m; i += 4) {
-        const int rows = m - i < 4 ? (int)(m - i) : 4;
-        for (int64_t d = 0; d < n16; d += 16)
-            mix_tile16(out + i * os + d, os, p + i * ps, ps, v + d, vs, rows, k);
-        for (int r = 0; r < rows && n16 < n; r++) {
-            /* the last n % 16 columns, one row at a time */
-            float *o = out + (i + r) * os;
-            const float *pr = p + (i + r) * ps;
-            memset(o + n16, 0, (size_t)(n - n16) * sizeof *o);
-            for (int64_t j = 0; j < k; j++)
-                axpy(o + n16, pr[j], v + j * vs + n16, n - n16);
+    if (k <= 0) {
+        for (int64_t i = 0; i < m; i++)
+            memset(out + i * os, 0, (size_t)n * sizeof *out);
+        return;
+    }
+    for (int64_t j0 = 0; j0 < k; j0 += MIX_BLOCK) {
+        const int64_t kb = k - j0 < MIX_BLOCK ? k - j0 : MIX_BLOCK;
+        const float *vb = v + j0 * vs;
+        for (int64_t i = 0; i < m; i += 4) {
+            const int rows = m - i < 4 ? (int)(m - i) : 4;
+            for (int64_t d = 0; d < n16; d += 16)
+                mix_tile16(out + i * os + d, os, p + i * ps + j0, ps, vb + d, vs, rows, kb, j0 > 0);
+            for (int r = 0; r < rows && n16 < n; r++) {
+                /* the last n % 16 columns, one row at a time */
+                float *o = out + (i + r) * os;
+                const float *pr = p + (i + r) * ps + j0;
+                if (j0 == 0)
+                    memset(o + n16, 0, (size_t)(n - n16) * sizeof *o);
+                for (int64_t j = 0; j < kb; j++)
+                    axpy(o + n16, pr[j], vb + j * vs + n16, n - n16);
+            }
         }
     }
 }
