@@ -377,39 +377,38 @@ GEMM_INLINE void r8_tile(const PlumbBlockQ4_0x8 *x, int64_t nb, const PlumbBlock
         _mm256_storeu_ps(y[t] + row, acc[t]);
 }
 
-static void gemm_q4_0_r8(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,
-                         const void *const *a, float *const *y, int64_t nt)
-{
-    const int64_t nb = n / PLUMB_QK;
-    const uint64_t panel = PLUMB_R8 * w_stride;
-    for (int64_t p = r0 / PLUMB_R8; p < r1 / PLUMB_R8; p++) {
-        const PlumbBlockQ4_0x8 *x = (const PlumbBlockQ4_0x8 *)((const char *)w + (uint64_t)p * panel);
-        Prefetch pf = prefetch_plan(x, panel, nb);
-        if (p + PF_TILES >= r1 / PLUMB_R8)
-            pf.p = NULL;
-        for (int64_t t0 = 0; t0 < nt; t0 += R8_TOKENS) {
-            const PlumbBlockQ8_0X *at[R8_TOKENS];
-            const int T = nt - t0 < R8_TOKENS ? (int)(nt - t0) : R8_TOKENS;
-            Prefetch *pp = t0 == 0 && pf.p ? &pf : NULL;
-            for (int t = 0; t < T; t++)
-                at[t] = a[t0 + t];
-            switch (T) {
-            case 1: r8_tile(x, nb, at, y + t0, p * PLUMB_R8, pp, 1); break;
-            case 2: r8_tile(x, nb, at, y + t0, p * PLUMB_R8, pp, 2); break;
-            case 3: r8_tile(x, nb, at, y + t0, p * PLUMB_R8, pp, 3); break;
-#if R8_TOKENS > 4
-            case 4: r8_tile(x, nb, at, y + t0, p * PLUMB_R8, pp, 4); break;
-            case 5: r8_tile(x, nb, at, y + t0, p * PLUMB_R8, pp, 5); break;
-#endif
-#if R8_TOKENS > 6
-            case 6: r8_tile(x, nb, at, y + t0, p * PLUMB_R8, pp, 6); break;
-            case 7: r8_tile(x, nb, at, y + t0, p * PLUMB_R8, pp, 7); break;
-#endif
-            default: r8_tile(x, nb, at, y + t0, p * PLUMB_R8, pp, R8_TOKENS); break;
-            }
-        }
+/* The driver of an interleaved kernel: groups of eight rows, each group's
+ * tile run for up to R8_TOKENS tokens at a time; the first token tile of a
+ * group requests the group PF_TILES ahead, `steps` prefetch steps per
+ * block of `elems` columns. */
+#define R8_DRIVER(name, WBlock, ABlock, elems, steps, tile)                                        \
+    static void name(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,          \
+                     const void *const *a, float *const *y, int64_t nt)                            \
+    {                                                                                              \
+        const int64_t nb = n / (elems);                                                            \
+        const uint64_t panel = PLUMB_R8 * w_stride;                                                \
+        for (int64_t p = r0 / PLUMB_R8; p < r1 / PLUMB_R8; p++) {                                  \
+            const WBlock *x = (const WBlock *)((const char *)w + (uint64_t)p * panel);             \
+            Prefetch pf = prefetch_plan(x, panel, nb * (steps));                                   \
+            if (p + PF_TILES >= r1 / PLUMB_R8)                                                     \
+                pf.p = NULL;                                                                       \
+            for (int64_t t0 = 0; t0 < nt; t0 += R8_TOKENS) {                                       \
+                const ABlock *at[R8_TOKENS];                                                       \
+                const int T = nt - t0 < R8_TOKENS ? (int)(nt - t0) : R8_TOKENS;                    \
+                Prefetch *pp = t0 == 0 && pf.p ? &pf : NULL;                                       \
+                for (int t = 0; t < T; t++)                                                        \
+                    at[t] = a[t0 + t];                                                             \
+                switch (T) {                                                                       \
+                case 1: tile(x, nb, at, y + t0, p * PLUMB_R8, pp, 1); break;                       \
+                case 2: tile(x, nb, at, y + t0, p * PLUMB_R8, pp, 2); break;                       \
+                case 3: tile(x, nb, at, y + t0, p * PLUMB_R8, pp, 3); break;                       \
+                default: tile(x, nb, at, y + t0, p * PLUMB_R8, pp, R8_TOKENS); break;              \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
     }
-}
+
+R8_DRIVER(gemm_q4_0_r8, PlumbBlockQ4_0x8, PlumbBlockQ8_0X, PLUMB_QK, 1, r8_tile)
 
 /* ------------------------------------------------------------ Q4_K_R8 x Q8_K */
 
@@ -422,7 +421,6 @@ static void gemm_q4_0_r8(int64_t n, const void *w, uint64_t w_stride, int64_t r0
  * m[s+1]] pairs.  Per super-block and token two conversions and two FMAs,
  * in the order of plumb_gemm_q4_K_r8_c: the same bits as C.
  */
-#define K8_TOKENS 4
 
 /* [v[r], v[r]] as int16 halves of lane r, from 8 bytes. */
 static inline __m256i k8_dup16(const uint8_t *v)
@@ -449,13 +447,13 @@ static inline int32_t k8_bsum_pair(const int16_t *bsums, int s)
 GEMM_INLINE void k8_tile(const PlumbBlockQ4_Kx8 *x, int64_t nb, const PlumbBlockQ8_K *const *a,
                          float *const *y, int64_t row, Prefetch *pf, int T)
 {
-    __m256 acc[K8_TOKENS];
+    __m256 acc[R8_TOKENS];
     _Pragma("GCC unroll 8")
     for (int t = 0; t < T; t++)
         acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const PlumbBlockQ4_Kx8 *xb = &x[b];
-        __m256i is[K8_TOKENS];
+        __m256i is[R8_TOKENS];
         _Pragma("GCC unroll 8")
         for (int t = 0; t < T; t++)
             is[t] = _mm256_setzero_si256();
@@ -490,31 +488,7 @@ GEMM_INLINE void k8_tile(const PlumbBlockQ4_Kx8 *x, int64_t nb, const PlumbBlock
         _mm256_storeu_ps(y[t] + row, acc[t]);
 }
 
-static void gemm_q4_K_r8(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,
-                         const void *const *a, float *const *y, int64_t nt)
-{
-    const int64_t nb = n / PLUMB_QK_K;
-    const uint64_t panel = PLUMB_R8 * w_stride;
-    for (int64_t p = r0 / PLUMB_R8; p < r1 / PLUMB_R8; p++) {
-        const PlumbBlockQ4_Kx8 *x = (const PlumbBlockQ4_Kx8 *)((const char *)w + (uint64_t)p * panel);
-        Prefetch pf = prefetch_plan(x, panel, nb * (PLUMB_QK_K / 32));
-        if (p + PF_TILES >= r1 / PLUMB_R8)
-            pf.p = NULL;
-        for (int64_t t0 = 0; t0 < nt; t0 += K8_TOKENS) {
-            const PlumbBlockQ8_K *at[K8_TOKENS];
-            const int T = nt - t0 < K8_TOKENS ? (int)(nt - t0) : K8_TOKENS;
-            Prefetch *pp = t0 == 0 && pf.p ? &pf : NULL;
-            for (int t = 0; t < T; t++)
-                at[t] = a[t0 + t];
-            switch (T) {
-            case 1: k8_tile(x, nb, at, y + t0, p * PLUMB_R8, pp, 1); break;
-            case 2: k8_tile(x, nb, at, y + t0, p * PLUMB_R8, pp, 2); break;
-            case 3: k8_tile(x, nb, at, y + t0, p * PLUMB_R8, pp, 3); break;
-            default: k8_tile(x, nb, at, y + t0, p * PLUMB_R8, pp, K8_TOKENS); break;
-            }
-        }
-    }
-}
+R8_DRIVER(gemm_q4_K_r8, PlumbBlockQ4_Kx8, PlumbBlockQ8_K, PLUMB_QK_K, PLUMB_QK_K / 32, k8_tile)
 
 /* ------------------------------------------------------------ Q6_K_R8 x Q8_K */
 
@@ -529,7 +503,6 @@ static void gemm_q4_K_r8(int64_t n, const void *w, uint64_t w_stride, int64_t r0
  * token.  Then one conversion and one FMA per super-block and token, as
  * plumb_gemm_q6_K_r8_c does: the same bits.
  */
-#define Q6_TOKENS 4
 
 /* [v[r], v[r]] as int16 halves of lane r, from 8 signed bytes. */
 static inline __m256i q6_dup16(const int8_t *v)
@@ -580,13 +553,13 @@ GEMM_INLINE __m256i q6_sub(const R8W *w, const int8_t *q, __m256i sc0, __m256i s
 GEMM_INLINE void q6_tile(const PlumbBlockQ6_Kx8 *x, int64_t nb, const PlumbBlockQ8_K *const *a,
                          float *const *y, int64_t row, Prefetch *pf, int T)
 {
-    __m256 acc[Q6_TOKENS];
+    __m256 acc[R8_TOKENS];
     _Pragma("GCC unroll 8")
     for (int t = 0; t < T; t++)
         acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const PlumbBlockQ6_Kx8 *xb = &x[b];
-        __m256i is[Q6_TOKENS];
+        __m256i is[R8_TOKENS];
         _Pragma("GCC unroll 8")
         for (int t = 0; t < T; t++)
             is[t] = _mm256_setzero_si256();
@@ -618,31 +591,7 @@ GEMM_INLINE void q6_tile(const PlumbBlockQ6_Kx8 *x, int64_t nb, const PlumbBlock
         _mm256_storeu_ps(y[t] + row, acc[t]);
 }
 
-static void gemm_q6_K_r8(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,
-                         const void *const *a, float *const *y, int64_t nt)
-{
-    const int64_t nb = n / PLUMB_QK_K;
-    const uint64_t panel = PLUMB_R8 * w_stride;
-    for (int64_t p = r0 / PLUMB_R8; p < r1 / PLUMB_R8; p++) {
-        const PlumbBlockQ6_Kx8 *x = (const PlumbBlockQ6_Kx8 *)((const char *)w + (uint64_t)p * panel);
-        Prefetch pf = prefetch_plan(x, panel, nb * (PLUMB_QK_K / 32));
-        if (p + PF_TILES >= r1 / PLUMB_R8)
-            pf.p = NULL;
-        for (int64_t t0 = 0; t0 < nt; t0 += Q6_TOKENS) {
-            const PlumbBlockQ8_K *at[Q6_TOKENS];
-            const int T = nt - t0 < Q6_TOKENS ? (int)(nt - t0) : Q6_TOKENS;
-            Prefetch *pp = t0 == 0 && pf.p ? &pf : NULL;
-            for (int t = 0; t < T; t++)
-                at[t] = a[t0 + t];
-            switch (T) {
-            case 1: q6_tile(x, nb, at, y + t0, p * PLUMB_R8, pp, 1); break;
-            case 2: q6_tile(x, nb, at, y + t0, p * PLUMB_R8, pp, 2); break;
-            case 3: q6_tile(x, nb, at, y + t0, p * PLUMB_R8, pp, 3); break;
-            default: q6_tile(x, nb, at, y + t0, p * PLUMB_R8, pp, Q6_TOKENS); break;
-            }
-        }
-    }
-}
+R8_DRIVER(gemm_q6_K_r8, PlumbBlockQ6_Kx8, PlumbBlockQ8_K, PLUMB_QK_K, PLUMB_QK_K / 32, q6_tile)
 
 /* ------------------------------------------------------------ K-quants x Q8_K */
 
