@@ -76,6 +76,9 @@ void plumb_dsp_init_avx2(PlumbDsp *dsp);
 void plumb_dsp_init_avx2_gemm(PlumbDsp *dsp);
 void plumb_dsp_init_avx512(PlumbDsp *dsp);
 void plumb_dsp_init_avx512vnni(PlumbDsp *dsp);
+/* The AVX-512 VNNI tiled products of the interleaved types
+ * (simd/x86/gemm_avx512vnni.c), installed by plumb_dsp_init_avx512vnni(). */
+void plumb_dsp_init_avx512vnni_gemm(PlumbDsp *dsp);
 void plumb_dsp_init_neon(PlumbDsp *dsp);
 void plumb_dsp_init_dotprod(PlumbDsp *dsp);
 

@@ -30,16 +30,15 @@
 #include "dsp.h"
 #include "qtypes.h"
 #include "quant_ref.h"
+#include "gemm_util.h"
 #include "x86_util.h"
 
 #define TILE_ROWS 4
 #define TILE_TOKENS 4
 
 #if defined(__GNUC__)
-#define GEMM_INLINE static inline __attribute__((always_inline))
 #define UNROLL _Pragma("GCC unroll 4")
 #else
-#define GEMM_INLINE static inline
 #define UNROLL
 #endif
 
@@ -67,38 +66,6 @@ static inline void store_tile(const __m256 *acc, int T, float *const *y, const i
         for (int s = 0; s < n_rows; s++)
             y[t][row[s]] = v[s] + v[s + 4];
     }
-}
-
-/*
- * Software prefetch.  Rows of a tile are contiguous (w_stride is the row
- * size), so a tile is one run of TILE_ROWS * w_stride bytes.  While a tile
- * is computed, the tile PF_TILES ahead is requested a few lines per step:
- * the hardware prefetchers do not keep four interleaved row streams going
- * well enough when the weights come from DRAM (measured: 4 GB/s a core
- * without, against the 39 GB/s one core can read).
- */
-#define PF_TILES 2
-
-typedef struct Prefetch {
-    const char *p;    /* next line to request; NULL: none */
-    int64_t lines;    /* lines to request per step */
-} Prefetch;
-
-static inline Prefetch prefetch_plan(const void *tile, uint64_t tile_bytes, int64_t steps)
-{
-    Prefetch pf;
-    pf.p = (const char *)tile + PF_TILES * tile_bytes;
-    pf.lines = (int64_t)((tile_bytes + 63) / 64 + (uint64_t)steps - 1) / (steps > 0 ? steps : 1);
-    return pf;
-}
-
-static inline void prefetch_step(Prefetch *pf)
-{
-    if (!pf->p)
-        return;
-    for (int64_t i = 0; i < pf->lines; i++)
-        _mm_prefetch(pf->p + 64 * i, _MM_HINT_T0);
-    pf->p += 64 * pf->lines;
 }
 
 /* ------------------------------------------------------------ Q4_0 x Q8_0 */
@@ -301,13 +268,6 @@ static void gemm_q4_0_q8_0(int64_t n, const void *w, uint64_t w_stride, int64_t 
  */
 #define R8_TOKENS 4
 
-static inline int32_t load_i32(const void *p)
-{
-    int32_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
 /* The nibbles of one 32-column block of eight rows (128 bytes laid out as
  * in PlumbBlockQ4_0x8): w0..w7 hold column groups 0..7 (4 columns each,
  * lane r = row r). */
@@ -434,14 +394,6 @@ static inline __m256i k8_pair16(const uint8_t *lo, const uint8_t *hi)
 {
     return _mm256_or_si256(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)lo)),
                            _mm256_slli_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)hi)), 16));
-}
-
-/* The token's sub-block sums s and s+1 as int16 halves of one int32. */
-static inline int32_t k8_bsum_pair(const int16_t *bsums, int s)
-{
-    const uint32_t lo = (uint16_t)(bsums[2 * s] + bsums[2 * s + 1]);
-    const uint32_t hi = (uint16_t)(bsums[2 * s + 2] + bsums[2 * s + 3]);
-    return (int32_t)(lo | hi << 16);
 }
 
 GEMM_INLINE void k8_tile(const PlumbBlockQ4_Kx8 *x, int64_t nb, const PlumbBlockQ8_K *const *a,

@@ -116,6 +116,15 @@ static inline simde__m512i emu_cvtepi8_epi32(__m128i v)
         r[i] = a[i];
     return simde_mm512_loadu_si512(r);
 }
+static inline simde__m512i emu_cvtepu8_epi32(__m128i v)
+{
+    uint8_t a[16];
+    int32_t r[16];
+    _mm_storeu_si128((__m128i *)a, v);
+    for (int i = 0; i < 16; i++)
+        r[i] = a[i];
+    return simde_mm512_loadu_si512(r);
+}
 static inline simde__m512i emu_cvtepu16_epi32(__m256i v)
 {
     uint16_t a[16];
@@ -157,6 +166,7 @@ static inline simde__m512 emu_trunc_ps(simde__m512 v)
 #define _mm512_cvtps_epi32(v) emu_cvtps_epi32(v, 0)
 #define _mm512_cvt_roundps_epi32(v, r) emu_cvtps_epi32(v, 0) /* the tiers round to nearest even */
 #define _mm512_cvtepi8_epi32 emu_cvtepi8_epi32
+#define _mm512_cvtepu8_epi32 emu_cvtepu8_epi32
 #define _mm512_cvtepu16_epi32 emu_cvtepu16_epi32
 #define _mm512_cvtepi32_epi16 emu_cvtepi32_epi16
 #define _mm512_cvtps_pd emu_cvtps_pd

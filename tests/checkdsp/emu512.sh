@@ -40,10 +40,10 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/plumb-emu512.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT INT TERM
 flags="-std=c11 -O2 -D_GNU_SOURCE -mavx2 -mfma -mf16c -Wno-psabi -I$build -I$src/src -I$src/quant -I$src/simd -I$src/simd/x86 -I$src/tests/checkdsp"
 
-for f in quant_avx512 vec_avx512 quant_avx512vnni; do
+for f in quant_avx512 vec_avx512 quant_avx512vnni gemm_avx512vnni; do
     {
         printf '#include "config.h"\n#include "emu512.h"\n'
-        [ $f = quant_avx512vnni ] && printf '#define __AVX512VNNI__ 1\n'
+        case $f in *vnni) printf '#define __AVX512VNNI__ 1\n' ;; esac
         printf '#include "%s/simd/x86/%s.c"\n' "$src" $f
     } >"$tmp/emu_$f.c"
     $CC $flags -c "$tmp/emu_$f.c" -o "$tmp/emu_$f.o" || exit 1
