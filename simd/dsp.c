@@ -79,14 +79,29 @@ static void axpy_c(float *y, float a, const float *x, int64_t n)
         y[i] += x[i] * a;
 }
 
-static void mix_f32_c(float *out, int64_t os, const float *p, int64_t ps, const float *v,
+static void mix_f32_c(float *out, int64_t os, const float *p, int64_t ps, const void *v,
                       int64_t vs, int64_t m, int64_t n, int64_t k)
 {
     for (int64_t i = 0; i < m; i++) {
         float *o = out + i * os;
         memset(o, 0, (size_t)n * sizeof *o);
         for (int64_t j = 0; j < k; j++)
-            axpy_c(o, p[i * ps + j], v + j * vs, n);
+            axpy_c(o, p[i * ps + j], (const float *)v + j * vs, n);
+    }
+}
+
+static void mix_f16_c(float *out, int64_t os, const float *p, int64_t ps, const void *v,
+                      int64_t vs, int64_t m, int64_t n, int64_t k)
+{
+    const uint16_t *vh = v;
+    for (int64_t i = 0; i < m; i++) {
+        float *o = out + i * os;
+        memset(o, 0, (size_t)n * sizeof *o);
+        for (int64_t j = 0; j < k; j++) {
+            const float a = p[i * ps + j];
+            for (int64_t d = 0; d < n; d++)
+                o[d] += plumb_fp16_to_fp32(vh[j * vs + d]) * a;
+        }
     }
 }
 
@@ -219,7 +234,8 @@ void plumb_dsp_init_c(PlumbDsp *dsp)
     dsp->swiglu = swiglu_c;
     dsp->dot_f32 = dot_f32_c;
     dsp->axpy = axpy_c;
-    dsp->mix_f32 = mix_f32_c;
+    dsp->mix[PLUMB_QTYPE_F32] = mix_f32_c;
+    dsp->mix[PLUMB_QTYPE_F16] = mix_f16_c;
     dsp->scale = scale_c;
     dsp->topk = topk_c;
 

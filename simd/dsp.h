@@ -27,6 +27,14 @@ typedef void (*PlumbVecDotFn)(int64_t n, float *s, const void *w, const void *a)
  * unpacked once for several tokens.  Every y[t][r] is computed with the same
  * operations whatever r0, r1, nt and the position of r and t in their tiles,
  * so splitting rows or tokens differently gives the same bits. */
+/* Attention's probabilities times values:
+ *   out[i*os + d] = sum over j < k of p[i*ps + j] * v(j*vs + d)
+ * for i < m, d < n, where v(e) is element e of the value rows (F32 or F16,
+ * widened exactly to float).  Each sum starts at 0 and adds the products in
+ * ascending j, each product rounded before the add, as repeated axpy calls
+ * would: every tier gives the same bits. */
+typedef void (*PlumbMixFn)(float *out, int64_t os, const float *p, int64_t ps, const void *v, int64_t vs,
+                           int64_t m, int64_t n, int64_t k);
 typedef void (*PlumbGemmFn)(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,
                             const void *const *a, float *const *y, int64_t nt);
 
@@ -50,13 +58,8 @@ typedef struct PlumbDsp {
     void (*axpy)(float *y, float a, const float *x, int64_t n);
     /* y *= a */
     void (*scale)(float *y, float a, int64_t n);
-    /* out[i*os + d] = sum over j < k of p[i*ps + j] * v[j*vs + d], for i < m,
-     * d < n: rows of weights p mixing rows of v (attention's probabilities
-     * times values).  Each sum starts at 0 and adds the products in
-     * ascending j, each product rounded before the add, as repeated axpy
-     * calls would: every tier gives the same bits. */
-    void (*mix_f32)(float *out, int64_t os, const float *p, int64_t ps, const float *v, int64_t vs,
-                    int64_t m, int64_t n, int64_t k);
+    /* probabilities x value rows of type F32 or F16 (NULL for other types) */
+    PlumbMixFn mix[PLUMB_QTYPE_COUNT];
     /* indices of the k largest of x[0..n), largest first, lower index first on ties */
     void (*topk)(const float *x, int64_t n, int k, int32_t *idx);
     /* tiled weight x activations products (NULL: the caller loops over vec_dot) */

@@ -2,11 +2,12 @@
  *
  * The query heads sharing a key/value head are taken together, so the cache
  * is read once per group instead of once per query head.  The scores of a
- * group come from the tiled float product dsp->gemm[F32] (keys as weight
- * rows, the group's query heads as activation rows) where the tier has one,
- * else from dot_f32 per key; the outputs are the probabilities times the
- * value rows, dsp->mix_f32 (register tiles of heads x columns while the
- * value rows stream past).  Every element is computed with the same
+ * group come from the tiled float product dsp->gemm[type] of the cache's
+ * type (keys as weight rows, the group's query heads as activation rows,
+ * converted to F16 first for an F16 cache, as ggml does) where the tier
+ * has one, else from vec_dot per key; the outputs are the probabilities
+ * times the value rows, dsp->mix[type] (register tiles of heads x columns
+ * while the value rows stream past).  Every element is computed with the same
  * operations whatever the split of heads across threads. */
 #include "config.h"
 
@@ -14,6 +15,7 @@
 #include <string.h>
 
 #include "attn.h"
+#include "model.h"
 
 #define ATTN_CHUNK 16 /* query heads per tiled call */
 
@@ -26,8 +28,13 @@ void plumb_attn(const PlumbDsp *dsp, const PlumbKVCache *kv, int32_t layer,
     const int64_t width_q = (int64_t)shape->n_head * hd;
     const int64_t n_ctx = (int64_t)pos0 + n; /* stride of a head's scores */
     const float scale = 1.0f / sqrtf((float)hd);
-    const PlumbGemmFn gemm = dsp->gemm[PLUMB_QTYPE_F32];
-    const uint64_t kstride = (uint64_t)kv->width * sizeof(float); /* bytes between cached keys */
+    const uint32_t kt = kv->type;
+    const size_t esize = kv->row_bytes / (size_t)kv->width; /* bytes per cached element */
+    const PlumbGemmFn gemm = dsp->gemm[kt];
+    const PlumbVecDotFn dot = dsp->vec_dot[kt];
+    const int conv = kt != PLUMB_QTYPE_F32; /* queries to the cache's type first */
+    /* the queries of up to ATTN_CHUNK heads in the cache's type */
+    uint16_t qh[ATTN_CHUNK * PLUMB_MAX_HEAD_DIM];
 
     for (int64_t t = 0; t < n; t++) {
         const int32_t n_kv = pos0 + (int32_t)t + 1; /* causal: keys 0..pos */
@@ -37,33 +44,34 @@ void plumb_attn(const PlumbDsp *dsp, const PlumbKVCache *kv, int32_t layer,
             const int32_t he = (g + 1) * group < h1 ? (g + 1) * group : h1;
             const float *qt = q + t * width_q;
             float *ot = out + t * width_q;
-            if (gemm) {
-                /* at most ATTN_CHUNK heads per call (pointer arrays on the stack) */
-                for (int32_t c = h; c < he; c += ATTN_CHUNK) {
-                    const void *qa[ATTN_CHUNK];
-                    float *sy[ATTN_CHUNK];
-                    const int32_t ce = c + ATTN_CHUNK < he ? c + ATTN_CHUNK : he;
-                    for (int32_t i = c; i < ce; i++) {
-                        qa[i - c] = qt + (int64_t)i * hd;
-                        sy[i - c] = scores + (i - h) * n_ctx;
+            const char *keys = (const char *)plumb_kv_k(kv, layer, 0) + (size_t)g * (size_t)hd * esize;
+            for (int32_t c = h; c < he; c += ATTN_CHUNK) {
+                /* at most ATTN_CHUNK heads at a time (arrays on the stack) */
+                const void *qa[ATTN_CHUNK];
+                float *sy[ATTN_CHUNK];
+                const int32_t ce = c + ATTN_CHUNK < he ? c + ATTN_CHUNK : he;
+                for (int32_t i = c; i < ce; i++) {
+                    qa[i - c] = qt + (int64_t)i * hd;
+                    if (conv) {
+                        dsp->from_float[kt](qt + (int64_t)i * hd, qh + (int64_t)(i - c) * hd, hd);
+                        qa[i - c] = qh + (int64_t)(i - c) * hd;
                     }
-                    gemm(hd, plumb_kv_k(kv, layer, 0) + (int64_t)g * hd, kstride, 0, n_kv, qa, sy,
-                         ce - c);
+                    sy[i - c] = scores + (i - h) * n_ctx;
                 }
-                for (int32_t i = h; i < he; i++)
-                    dsp->scale(scores + (i - h) * n_ctx, scale, n_kv);
-            } else {
-                for (int32_t j = 0; j < n_kv; j++) {
-                    const float *k = plumb_kv_k(kv, layer, j) + (int64_t)g * hd;
-                    for (int32_t i = h; i < he; i++)
-                        scores[(i - h) * n_ctx + j] =
-                            dsp->dot_f32(qt + (int64_t)i * hd, k, hd) * scale;
-                }
+                if (gemm)
+                    gemm(hd, keys, kv->row_bytes, 0, n_kv, qa, sy, ce - c);
+                else
+                    for (int32_t j = 0; j < n_kv; j++)
+                        for (int32_t i = c; i < ce; i++)
+                            dot(hd, &sy[i - c][j], keys + (size_t)j * kv->row_bytes, qa[i - c]);
             }
-            for (int32_t i = h; i < he; i++)
+            for (int32_t i = h; i < he; i++) {
+                dsp->scale(scores + (i - h) * n_ctx, scale, n_kv);
                 dsp->softmax(scores + (i - h) * n_ctx, n_kv);
-            dsp->mix_f32(ot + (int64_t)h * hd, hd, scores, n_ctx, plumb_kv_v(kv, layer, 0) + (int64_t)g * hd,
-                         kv->width, he - h, hd, n_kv);
+            }
+            dsp->mix[kt](ot + (int64_t)h * hd, hd, scores, n_ctx,
+                         (const char *)plumb_kv_v(kv, layer, 0) + (size_t)g * (size_t)hd * esize, kv->width, he - h,
+                         hd, n_kv);
             h = he;
         }
     }

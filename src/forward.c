@@ -46,6 +46,7 @@ int plumb_fwd_init(PlumbFwd *f, const PlumbModel *m, int32_t n_batch, int32_t n_
     const PlumbModelInfo *in = &m->info;
     const size_t B = (size_t)n_batch, E = (size_t)in->n_embd;
     const size_t nq = (size_t)in->n_head * (size_t)in->head_dim;
+    const size_t nkv = (size_t)in->n_head_kv * (size_t)in->head_dim;
     const size_t half = (size_t)in->head_dim / 2;
     size_t max_in = E > nq ? E : nq;
     int rc;
@@ -70,6 +71,8 @@ int plumb_fwd_init(PlumbFwd *f, const PlumbModel *m, int32_t n_batch, int32_t n_
     f->xb = malloc(B * E * sizeof(float));
     f->xb2 = malloc(B * E * sizeof(float));
     f->q = malloc(B * nq * sizeof(float));
+    f->kb = malloc(B * nkv * sizeof(float));
+    f->vb = malloc(B * nkv * sizeof(float));
     f->att = malloc(B * nq * sizeof(float));
     f->scores = malloc((size_t)f->n_threads * (size_t)(in->n_head / in->n_head_kv) * (size_t)n_ctx *
                        sizeof(float));
@@ -83,7 +86,7 @@ int plumb_fwd_init(PlumbFwd *f, const PlumbModel *m, int32_t n_batch, int32_t n_
     f->mm.a = malloc(B * sizeof *f->mm.a);
     f->mm.a2 = malloc(B * sizeof *f->mm.a2);
     f->mm.y = malloc(PLUMB_MATMUL_MAX_TASKS * B * sizeof *f->mm.y);
-    if (!f->x || !f->xb || !f->xb2 || !f->q || !f->att || !f->scores || !f->rope_cos ||
+    if (!f->x || !f->xb || !f->xb2 || !f->q || !f->kb || !f->vb || !f->att || !f->scores || !f->rope_cos ||
         !f->rope_sin || !f->mm.q || !f->mm.q2 || !f->mm.a || !f->mm.a2 || !f->mm.y)
         goto nomem;
     if (m->is_moe) {
@@ -115,6 +118,8 @@ void plumb_fwd_free(PlumbFwd *f)
     free(f->xb2);
     free(f->q);
     free(f->att);
+    free(f->kb);
+    free(f->vb);
     free(f->scores);
     free(f->rope_cos);
     free(f->rope_sin);
@@ -188,12 +193,29 @@ typedef struct AttnRun {
     const PlumbLayer *L;
     PlumbFwd *f;
     const PlumbKVCache *kv;
-    float *kcache;       /* keys of the new tokens (row stride kv->width) */
+    float *knew;         /* keys of the new tokens as float (row stride kv->width) */
+    float *vnew;         /* their values (row stride kv->width) */
     int32_t layer;       /* layer index */
     int32_t pos0;        /* position of the first new token */
     int64_t n;           /* new tokens */
     const PlumbMatTask *qkv; /* [3] Q, K, V products when fused, else NULL */
 } AttnRun;
+
+/* Keys and values of the new tokens [t0, t1), heads [g0, g1), into the
+ * cache when it is not F32 (an F32 cache was written in place). */
+static void store_kv(const AttnRun *r, int64_t t0, int64_t t1, int64_t g0, int64_t g1)
+{
+    const PlumbKVCache *kv = r->kv;
+    const PlumbFromFloatFn conv = r->m->dsp.from_float[kv->type];
+    const int64_t hd = r->m->info.head_dim, w = kv->width;
+    const size_t off = (size_t)(g0 * hd) * (kv->row_bytes / (size_t)w);
+    if (kv->type == PLUMB_QTYPE_F32)
+        return;
+    for (int64_t t = t0; t < t1; t++) {
+        conv(r->knew + t * w + g0 * hd, (char *)plumb_kv_k(kv, r->layer, r->pos0 + (int32_t)t) + off, (g1 - g0) * hd);
+        conv(r->vnew + t * w + g0 * hd, (char *)plumb_kv_v(kv, r->layer, r->pos0 + (int32_t)t) + off, (g1 - g0) * hd);
+    }
+}
 
 static void attn_worker(void *arg, int ith, int nth)
 {
@@ -217,15 +239,17 @@ static void attn_worker(void *arg, int ith, int nth)
         plumb_matmul_rows(dsp, r->qkv[2].w, 0, r->qkv[2].a, r->qkv[2].y, r->n, g0 * hd, g1 * hd);
         norm_rope_heads(r->m, r->f, r->f->q, nq, 0, r->n, (int32_t)(g0 * group),
                         (int32_t)(g1 * group), r->L->q_norm);
-        norm_rope_heads(r->m, r->f, r->kcache, r->kv->width, 0, r->n, (int32_t)g0, (int32_t)g1,
+        norm_rope_heads(r->m, r->f, r->knew, r->kv->width, 0, r->n, (int32_t)g0, (int32_t)g1,
                         r->L->k_norm);
+        store_kv(r, 0, r->n, g0, g1);
         plumb_attn(dsp, r->kv, r->layer, &shape, r->f->q, r->f->att, r->n, r->pos0,
                    (int32_t)(g0 * group), (int32_t)(g1 * group), scores);
         return;
     }
     plumb_matmul_split(r->n, 1, ith, nth, &lo, &hi);
     norm_rope_heads(r->m, r->f, r->f->q, nq, lo, hi, 0, in->n_head, r->L->q_norm);
-    norm_rope_heads(r->m, r->f, r->kcache, r->kv->width, lo, hi, 0, in->n_head_kv, r->L->k_norm);
+    norm_rope_heads(r->m, r->f, r->knew, r->kv->width, lo, hi, 0, in->n_head_kv, r->L->k_norm);
+    store_kv(r, lo, hi, 0, in->n_head_kv);
     if (r->f->tp && nth > 1)
         plumb_threadpool_barrier(r->f->tp);
     plumb_matmul_split(in->n_head, 1, ith, nth, &lo, &hi);
@@ -269,12 +293,14 @@ void plumb_forward(const PlumbModel *m, PlumbFwd *f, PlumbKVCache *kv, const int
 
     for (int32_t l = 0; l < in->n_layer; l++) {
         const PlumbLayer *L = &m->layers[l];
-        float *kcache = plumb_kv_k(kv, l, pos0), *vcache = plumb_kv_v(kv, l, pos0);
+        /* an F32 cache takes K and V in place, others through the staging rows */
+        const int f32 = kv->type == PLUMB_QTYPE_F32;
+        float *kcache = f32 ? plumb_kv_k(kv, l, pos0) : f->kb, *vcache = f32 ? plumb_kv_v(kv, l, pos0) : f->vb;
         const PlumbWeight *qkv[3] = { &L->wq, &L->wk, &L->wv };
         float *const qkv_out[3] = { f->q, kcache, vcache };
         const int64_t qkv_stride[3] = { nq, width, width };
         PlumbMatTask tasks[3];
-        AttnRun ar = { m, L, f, kv, kcache, l, pos0, n, NULL };
+        AttnRun ar = { m, L, f, kv, kcache, vcache, l, pos0, n, NULL };
 
         /* attention: Q to the run state, K and V straight into the cache */
         for (int64_t t = 0; t < n; t++)

@@ -32,6 +32,8 @@ typedef struct PlumbFwd {
     float *xb;        /* [n_batch][n_embd] normed input of a sub-layer */
     float *xb2;       /* [n_batch][n_embd] output of a sub-layer */
     float *q;         /* [n_batch][n_head * head_dim] queries */
+    float *kb;        /* [n_batch][n_head_kv * head_dim] new keys before a non-F32 cache */
+    float *vb;        /* [n_batch][n_head_kv * head_dim] new values likewise */
     float *att;       /* [n_batch][n_head * head_dim] attention output */
     float *scores;    /* [n_threads][n_ctx] attention scores of one head, per thread */
     float *rope_cos;  /* [n_batch][head_dim / 2] per position of the batch */

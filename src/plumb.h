@@ -129,9 +129,23 @@ typedef struct PlumbSamplerParams {
 void plumb_sampler_params_default(PlumbSamplerParams *p);
 
 /* ------------------------------------------------------------- sessions */
+/* Element type of the key/value cache. */
+typedef enum PlumbKVType {
+    PLUMB_KV_DEFAULT = 0, /* F16 */
+    PLUMB_KV_F16 = 1,     /* half the memory of F32; what llama.cpp keeps by default */
+    PLUMB_KV_F32 = 2      /* exact copies of the projections */
+} PlumbKVType;
+
 typedef struct PlumbSessionParams {
-    int32_t n_ctx; /* context length in tokens; 0 = min(model's, 4096) */
+    int32_t n_ctx;       /* context length in tokens; 0 = min(model's, 4096) */
+    PlumbKVType kv_type; /* key/value cache type; 0 = F16 */
 } PlumbSessionParams;
+
+/* PLUMB_KV_F16 / PLUMB_KV_F32 from "f16" / "f32" (case-insensitive);
+ * PLUMB_EINVAL naming the value otherwise. */
+int plumb_kv_type_parse(const char *s, PlumbKVType *out, PlumbError *err);
+/* "f16" or "f32" (PLUMB_KV_DEFAULT: "f16"). */
+const char *plumb_kv_type_name(PlumbKVType t);
 
 #define PLUMB_EVAL_ALL_LOGITS 1u /* keep logits of every evaluated position */
 

@@ -11,11 +11,13 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "err.h"
 #include "forward.h"
 #include "kvcache.h"
 #include "model.h"
+#include "qtypes.h"
 #include "sampler.h"
 
 #define SESSION_BATCH 512      /* tokens per forward call during prefill */
@@ -50,6 +52,8 @@ int plumb_session_open(PlumbSession **out, PlumbModel *m, const PlumbSessionPara
     if (n_ctx == 0)
         n_ctx = m->info.n_ctx_train < SESSION_DEFAULT_CTX ? m->info.n_ctx_train
                                                           : SESSION_DEFAULT_CTX;
+    if (p && (p->kv_type < PLUMB_KV_DEFAULT || p->kv_type > PLUMB_KV_F32))
+        return plumb_err(err, PLUMB_EINVAL, "unknown key/value cache type %d", (int)p->kv_type);
     if (n_ctx > PLUMB_MAX_CTX)
         return plumb_err(err, PLUMB_EINVAL, "context length %d is over the limit of %d",
                          (int)n_ctx, PLUMB_MAX_CTX);
@@ -58,7 +62,8 @@ int plumb_session_open(PlumbSession **out, PlumbModel *m, const PlumbSessionPara
         return plumb_err(err, PLUMB_ENOMEM, "out of memory");
     s->model = m;
     if ((rc = plumb_kv_init(&s->kv, m->info.n_layer, n_ctx,
-                            m->info.n_head_kv * m->info.head_dim, err)) < 0 ||
+                            m->info.n_head_kv * m->info.head_dim,
+                            p && p->kv_type == PLUMB_KV_F32 ? PLUMB_QTYPE_F32 : PLUMB_QTYPE_F16, err)) < 0 ||
         (rc = plumb_fwd_init(&s->fwd, m, n_ctx < SESSION_BATCH ? n_ctx : SESSION_BATCH, n_ctx,
                              err)) < 0)
         goto fail;
@@ -213,4 +218,20 @@ int32_t plumb_session_sample(PlumbSession *s)
     if (id >= 0 && plumb_sampler_accept(&s->sampler, id) < 0)
         return -1;
     return id;
+}
+
+int plumb_kv_type_parse(const char *s, PlumbKVType *out, PlumbError *err)
+{
+    if (s && strcasecmp(s, "f16") == 0)
+        *out = PLUMB_KV_F16;
+    else if (s && strcasecmp(s, "f32") == 0)
+        *out = PLUMB_KV_F32;
+    else
+        return plumb_err(err, PLUMB_EINVAL, "unknown key/value cache type '%s' (f16 or f32)", s ? s : "");
+    return PLUMB_OK;
+}
+
+const char *plumb_kv_type_name(PlumbKVType t)
+{
+    return t == PLUMB_KV_F32 ? "f32" : "f16";
 }

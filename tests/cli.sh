@@ -99,6 +99,26 @@ tail -c $((2048 * 4)) "$tmp/all.f32" >"$tmp/tail.f32"
 cmp -s "$tmp/tail.f32" "$tmp/last.f32" || note "--all: last row differs from --logits"
 ls "$tmp" | grep -q 'tmp\.' && note "temporary files left behind: $(ls "$tmp")"
 
+# the key/value cache type: f16 by default, f32 on request (close, not equal)
+run eval -m "$models/small-f16.gguf" -f "$prompts/p1.txt" --kv-type f32 --logits "$tmp/kv32.f32"
+expect 0 "--kv-type f32"
+run eval -m "$models/small-f16.gguf" -f "$prompts/p1.txt" --kv-type F16 --logits "$tmp/kv16.f32"
+expect 0 "--kv-type F16"
+cmp -s "$tmp/kv16.f32" "$tmp/last.f32" || note "the default cache is not f16"
+cmp -s "$tmp/kv16.f32" "$tmp/kv32.f32" && note "--kv-type f32 and f16 gave the same logits"
+[ "$(size "$tmp/kv32.f32")" = $((2048 * 4)) ] || note "--kv-type f32: $(size "$tmp/kv32.f32") bytes"
+for cmd in eval run; do
+    run $cmd -m "$models/small-f16.gguf" -p hi --kv-type q8_0
+    expect 2 "$cmd --kv-type q8_0"
+    grep -q "'q8_0'" "$tmp/err" || note "$cmd --kv-type q8_0: message does not name it: $(cat "$tmp/err")"
+done
+run bench -m "$models/small-f16.gguf" -p 8 -n 0 -r 1 --kv-type
+expect 2 "bench --kv-type without a value"
+run bench -m "$models/small-f16.gguf" -p 8 -n 2 -r 1 --kv-type f32 --json
+expect 0 "bench --kv-type f32 --json"
+[ "$(grep -c '"type_k": "f32", "type_v": "f32"' "$tmp/out")" = 2 ] ||
+    note "bench --kv-type f32 --json: type_k/type_v missing: $(head -n 1 "$tmp/out")"
+
 # an existing file survives a failed eval
 echo "keep me" >"$tmp/keep.f32"
 run eval -m "$models/small-f16.gguf" --tokens 1,2,999999 --logits "$tmp/keep.f32"

@@ -47,16 +47,44 @@ typedef struct {
     int long_in_quick; /* p3 still runs with PLUMB_GOLDEN_QUICK */
     const char *repack_of; /* non-NULL: this fixture repacked to Q4_0_R8 (`plumb repack`),
                             * checked against the fixture's golden files */
+    PlumbKVType kv;  /* key/value cache: F32 as the golden files were made, or F16 */
 } GoldenModel;
 
 static const GoldenModel models[] = {
-    { "mini-f32", 1, 1, 1, NULL },     { "small-f16", 1, 1, 0, NULL },   { "small-BF16", 1, 0, 0, NULL },
-    { "small-Q8_0", 1, 0, 0, NULL },   { "small-Q6_K", 0, 0, 0, NULL },  { "small-Q5_K_M", 0, 0, 0, NULL },
-    { "small-Q4_K_M", 0, 0, 1, NULL }, { "small-Q4_0", 0, 0, 0, NULL },  { "small-IQ4_XS", 0, 0, 0, NULL },
-    { "small-Q3_K_M", 0, 0, 0, NULL }, { "small-Q2_K", 0, 0, 0, NULL },  { "dense-f16", 1, 1, 0, NULL },
-    { "dense-Q4_K_M", 0, 0, 1, NULL }, { "small-Q4_0-R8", 0, 0, 0, "small-Q4_0" },
-    { "small-Q4_K_M-R8", 0, 0, 0, "small-Q4_K_M" }, { "small-Q6_K-R8", 0, 0, 0, "small-Q6_K" },
+    /* name, strict, free_run, long_in_quick, repack_of, kv */
+    { "mini-f32", 1, 1, 1, NULL, PLUMB_KV_F32 },
+    { "small-f16", 1, 1, 0, NULL, PLUMB_KV_F32 },
+    { "small-BF16", 1, 0, 0, NULL, PLUMB_KV_F32 },
+    { "small-Q8_0", 1, 0, 0, NULL, PLUMB_KV_F32 },
+    { "small-Q6_K", 0, 0, 0, NULL, PLUMB_KV_F32 },
+    { "small-Q5_K_M", 0, 0, 0, NULL, PLUMB_KV_F32 },
+    { "small-Q4_K_M", 0, 0, 1, NULL, PLUMB_KV_F32 },
+    { "small-Q4_0", 0, 0, 0, NULL, PLUMB_KV_F32 },
+    { "small-IQ4_XS", 0, 0, 0, NULL, PLUMB_KV_F32 },
+    { "small-Q3_K_M", 0, 0, 0, NULL, PLUMB_KV_F32 },
+    { "small-Q2_K", 0, 0, 0, NULL, PLUMB_KV_F32 },
+    { "dense-f16", 1, 1, 0, NULL, PLUMB_KV_F32 },
+    { "dense-Q4_K_M", 0, 0, 1, NULL, PLUMB_KV_F32 },
+    { "small-Q4_0-R8", 0, 0, 0, "small-Q4_0", PLUMB_KV_F32 },
+    { "small-Q4_K_M-R8", 0, 0, 0, "small-Q4_K_M", PLUMB_KV_F32 },
+    { "small-Q6_K-R8", 0, 0, 0, "small-Q6_K", PLUMB_KV_F32 },
+    /* the F16 cache (plumb's default) against the same F32-cache goldens: the
+     * float models as strictly (llama.cpp against itself with an f16 cache:
+     * every position >= 0.999996), quantised ones by the quantised bounds */
+    { "mini-f32", 1, 1, 1, NULL, PLUMB_KV_F16 },
+    { "small-f16", 1, 1, 0, NULL, PLUMB_KV_F16 },
+    { "dense-f16", 1, 1, 0, NULL, PLUMB_KV_F16 },
+    { "small-Q4_K_M", 0, 0, 1, NULL, PLUMB_KV_F16 },
+    { "small-Q4_0-R8", 0, 0, 0, "small-Q4_0", PLUMB_KV_F16 },
 };
+
+/* The row label: the name, and the cache type when it is not F32. */
+static const char *label(const GoldenModel *gm)
+{
+    static char buf[64];
+    snprintf(buf, sizeof buf, "%s%s", gm->name, gm->kv == PLUMB_KV_F16 ? "+kv16" : "");
+    return buf;
+}
 
 /* The model whose golden files gm is checked against. */
 static const char *gold_name(const GoldenModel *gm)
@@ -209,15 +237,15 @@ static void run_prompt(const GoldenModel *gm, PlumbModel *m, int prompt)
     size_t n_ge99 = 0;
     double median = 0, min = 1;
 
-    CHECK(gold && n_gold > 0, "%s p%d: golden prompt ids missing", gm->name, prompt);
-    CHECK(greedy && n_greedy == N_GREEDY, "%s p%d: golden greedy ids missing", gm->name, prompt);
-    CHECK(last && n_last == 1, "%s p%d: golden last logits missing", gm->name, prompt);
-    CHECK(grows && n_grows == N_GREEDY, "%s p%d: golden greedy logits missing", gm->name, prompt);
+    CHECK(gold && n_gold > 0, "%s p%d: golden prompt ids missing", label(gm), prompt);
+    CHECK(greedy && n_greedy == N_GREEDY, "%s p%d: golden greedy ids missing", label(gm), prompt);
+    CHECK(last && n_last == 1, "%s p%d: golden last logits missing", label(gm), prompt);
+    CHECK(grows && n_grows == N_GREEDY, "%s p%d: golden greedy logits missing", label(gm), prompt);
     if (!gold || !n_gold || !greedy || n_greedy != N_GREEDY || !last || !grows ||
         n_grows != N_GREEDY)
         goto done;
     CHECK(!allpos || n_allpos == n_gold, "%s p%d: %zu rows of all-position logits for %zu ids",
-          gm->name, prompt, n_allpos, n_gold);
+          label(gm), prompt, n_allpos, n_gold);
     if (allpos && n_allpos != n_gold)
         goto done;
 
@@ -227,21 +255,22 @@ static void run_prompt(const GoldenModel *gm, PlumbModel *m, int prompt)
     CHECK(text != NULL, "cannot read %s", pname);
     if (text) {
         int rc = plumb_tokenize(m, text, text_len, PLUMB_TOK_SPECIAL, &ids, &n_tok, &err);
-        CHECK(rc == PLUMB_OK, "%s p%d: tokenize: %s", gm->name, prompt, err.msg);
+        CHECK(rc == PLUMB_OK, "%s p%d: tokenize: %s", label(gm), prompt, err.msg);
         CHECK(rc == PLUMB_OK && n_tok == n_gold && !memcmp(ids, gold, n_gold * sizeof *ids),
-              "%s p%d: prompt ids differ from llama.cpp's (%zu vs %zu ids)", gm->name, prompt,
+              "%s p%d: prompt ids differ from llama.cpp's (%zu vs %zu ids)", label(gm), prompt,
               n_tok, n_gold);
         free(text);
     }
 
     /* (b) teacher forcing, from the golden ids */
     sp.n_ctx = (int32_t)(n_gold + N_GREEDY);
+    sp.kv_type = gm->kv;
     if (plumb_session_open(&s, m, &sp, &err) < 0) {
-        CHECK(0, "%s: session: %s", gm->name, err.msg);
+        CHECK(0, "%s: session: %s", label(gm), err.msg);
         goto done;
     }
     if (plumb_session_eval(s, gold, n_gold, allpos ? PLUMB_EVAL_ALL_LOGITS : 0, &err) < 0) {
-        CHECK(0, "%s p%d: eval: %s", gm->name, prompt, err.msg);
+        CHECK(0, "%s p%d: eval: %s", label(gm), prompt, err.msg);
         goto done;
     }
     CHECK(plumb_session_n_past(s) == n_gold, "n_past %zu after %zu ids", plumb_session_n_past(s),
@@ -251,10 +280,10 @@ static void run_prompt(const GoldenModel *gm, PlumbModel *m, int prompt)
             stats_add(&st, plumb_session_logits(s, i), allpos + i * V, V);
     /* the last position, against .logits.f32 and greedy row 0 alike */
     stats_add(&st, plumb_session_logits(s, n_gold - 1), last, V);
-    CHECK(cosine(last, grows, V) > 0.999999, "%s p%d: golden files disagree", gm->name, prompt);
+    CHECK(cosine(last, grows, V) > 0.999999, "%s p%d: golden files disagree", label(gm), prompt);
     for (int g = 0; g + 1 < N_GREEDY; g++) {
         if (plumb_session_eval(s, &greedy[g], 1, 0, &err) < 0) {
-            CHECK(0, "%s p%d: eval of greedy token %d: %s", gm->name, prompt, g, err.msg);
+            CHECK(0, "%s p%d: eval of greedy token %d: %s", label(gm), prompt, g, err.msg);
             goto done;
         }
         stats_add(&st, plumb_session_logits(s, 0), grows + (size_t)(g + 1) * V, V);
@@ -270,7 +299,7 @@ static void run_prompt(const GoldenModel *gm, PlumbModel *m, int prompt)
         plumb_session_reset(s);
         CHECK(plumb_session_n_past(s) == 0, "reset leaves %zu positions", plumb_session_n_past(s));
         if (plumb_session_eval(s, gold, n_gold, 0, &err) < 0) {
-            CHECK(0, "%s p%d: eval: %s", gm->name, prompt, err.msg);
+            CHECK(0, "%s p%d: eval: %s", label(gm), prompt, err.msg);
             goto done;
         }
         for (int g = 0; g < N_GREEDY && ok; g++) {
@@ -287,11 +316,11 @@ static void run_prompt(const GoldenModel *gm, PlumbModel *m, int prompt)
                 }
             }
             if (g + 1 < N_GREEDY && plumb_session_eval(s, &id, 1, 0, &err) < 0) {
-                CHECK(0, "%s p%d: eval: %s", gm->name, prompt, err.msg);
+                CHECK(0, "%s p%d: eval: %s", label(gm), prompt, err.msg);
                 goto done;
             }
         }
-        CHECK(ok, "%s p%d: greedy decoding differs from llama.cpp's at token %d", gm->name,
+        CHECK(ok, "%s p%d: greedy decoding differs from llama.cpp's at token %d", label(gm),
               prompt, at);
         snprintf(free_run_buf, sizeof free_run_buf, "%s%s", ok ? "same" : "DIFF",
                  ties ? " (near-tie taken)" : "");
@@ -306,18 +335,18 @@ static void run_prompt(const GoldenModel *gm, PlumbModel *m, int prompt)
     }
     for (size_t i = 0; i < st.n; i++)
         n_ge99 += st.cos[i] >= 0.99;
-    CHECK(st.nonfinite == 0, "%s p%d: %zu positions with non-finite logits", gm->name, prompt,
+    CHECK(st.nonfinite == 0, "%s p%d: %zu positions with non-finite logits", label(gm), prompt,
           st.nonfinite);
     if (gm->strict) {
-        CHECK(min >= 0.9999, "%s p%d: min cosine %.6f < 0.9999", gm->name, prompt, min);
+        CHECK(min >= 0.9999, "%s p%d: min cosine %.6f < 0.9999", label(gm), prompt, min);
     } else {
-        CHECK(median >= 0.999, "%s p%d: median cosine %.6f < 0.999", gm->name, prompt, median);
+        CHECK(median >= 0.999, "%s p%d: median cosine %.6f < 0.999", label(gm), prompt, median);
         CHECK(n_ge99 * 100 >= st.n * 95, "%s p%d: only %zu of %zu positions have cosine >= 0.99",
-              gm->name, prompt, n_ge99, st.n);
-        CHECK(st.top1 * 100 >= st.n * 90, "%s p%d: top-1 agreement %zu of %zu < 90%%", gm->name,
+              label(gm), prompt, n_ge99, st.n);
+        CHECK(st.top1 * 100 >= st.n * 90, "%s p%d: top-1 agreement %zu of %zu < 90%%", label(gm),
               prompt, st.top1, st.n);
     }
-    fprintf(stderr, "%-14s p%d %4zu %9.6f %9.6f %6.1f%% %6.1f%%  %s\n", gm->name, prompt, st.n,
+    fprintf(stderr, "%-19s p%d %4zu %9.6f %9.6f %6.1f%% %6.1f%%  %s\n", label(gm), prompt, st.n,
             min, median, st.n ? 100.0 * (double)n_ge99 / (double)st.n : 0.0,
             st.n ? 100.0 * (double)st.top1 / (double)st.n : 0.0, free_run);
 done:
@@ -533,7 +562,7 @@ static void check_session_api(void)
     char path[4096];
     PlumbModel *m = NULL;
     PlumbSession *s = NULL;
-    PlumbSessionParams sp = { 4 };
+    PlumbSessionParams sp = { 4, PLUMB_KV_DEFAULT };
     PlumbError err = { 0 };
     int32_t ids[5] = { 1, 2, 3, 4, 5 }, bad = 1024;
     int rc;
@@ -590,6 +619,38 @@ static void check_session_api(void)
     }
     plumb_session_reset(s);
     CHECK(plumb_session_n_past(s) == 0, "reset");
+    {
+        /* the cache types: F16 and F32 give close but not identical logits
+         * (the F16 rows are really rounded), an unknown type is refused */
+        const size_t V = (size_t)plumb_model_info(m)->n_vocab;
+        PlumbSession *s2 = NULL;
+        PlumbSessionParams p16 = { 4, PLUMB_KV_F16 }, p32 = { 4, PLUMB_KV_F32 }, pbad = { 4, (PlumbKVType)7 };
+        PlumbKVType kt = PLUMB_KV_DEFAULT;
+        plumb_session_close(s);
+        s = NULL;
+        rc = plumb_session_open(&s, m, &p16, &err);
+        CHECK(rc == PLUMB_OK, "session with an F16 cache: %s", err.msg);
+        rc = plumb_session_open(&s2, m, &p32, &err);
+        CHECK(rc == PLUMB_OK, "session with an F32 cache: %s", err.msg);
+        if (s && s2 && plumb_session_eval(s, ids, 4, 0, &err) == PLUMB_OK &&
+            plumb_session_eval(s2, ids, 4, 0, &err) == PLUMB_OK) {
+            const float *a16 = plumb_session_logits(s, 3), *a32 = plumb_session_logits(s2, 3);
+            CHECK(memcmp(a16, a32, V * sizeof *a16) != 0, "F16 and F32 caches gave the same bits");
+            CHECK(cosine(a16, a32, V) > 0.99999, "F16 and F32 caches: cosine %.7f", cosine(a16, a32, V));
+        } else
+            CHECK(0, "evaluation with both cache types: %s", err.msg);
+        plumb_session_close(s2);
+        s2 = NULL;
+        rc = plumb_session_open(&s2, m, &pbad, &err);
+        CHECK(rc == PLUMB_EINVAL && s2 == NULL && strstr(err.msg, "cache type"), "cache type 7: rc %d '%s'",
+              rc, err.msg);
+        CHECK(plumb_kv_type_parse("F16", &kt, &err) == PLUMB_OK && kt == PLUMB_KV_F16, "parse F16");
+        CHECK(plumb_kv_type_parse("f32", &kt, &err) == PLUMB_OK && kt == PLUMB_KV_F32, "parse f32");
+        CHECK(plumb_kv_type_parse("q8_0", &kt, &err) == PLUMB_EINVAL && strstr(err.msg, "'q8_0'"),
+              "parse q8_0: '%s'", err.msg);
+        CHECK(!strcmp(plumb_kv_type_name(PLUMB_KV_DEFAULT), "f16") && !strcmp(plumb_kv_type_name(PLUMB_KV_F32), "f32"),
+              "cache type names");
+    }
 done:
     plumb_session_close(s);
     plumb_model_close(m);
@@ -666,7 +727,7 @@ int main(void)
     const char *only = getenv("PLUMB_GOLDEN_ONLY"); /* debugging: one model */
     const char *q = getenv("PLUMB_GOLDEN_QUICK");
     const int quick = q && *q && strcmp(q, "0");
-    fprintf(stderr, "%-14s %2s %4s %9s %9s %7s %7s  %s\n", "model", "p", "pos", "min cos",
+    fprintf(stderr, "%-19s %2s %4s %9s %9s %7s %7s  %s\n", "model", "p", "pos", "min cos",
             "median", ">=.99", "top-1", "greedy");
     for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
         char rel[128], path[4096];

@@ -37,6 +37,7 @@ typedef struct Test {
     int n_prompt; /* tokens evaluated in one call, 0 for tg tests */
     int n_gen;    /* single-token evals, 0 for pp tests */
     int depth;    /* tokens of context before the test */
+    PlumbKVType kv; /* key/value cache type */
 } Test;
 
 typedef struct Result {
@@ -117,6 +118,7 @@ static int run_test(PlumbModel *m, const Test *t, int reps, int warmup, Result *
     int n_buf = t->n_prompt > t->depth ? t->n_prompt : t->depth, r, rc;
     memset(&sp, 0, sizeof sp);
     sp.n_ctx = t->n_prompt + t->n_gen + t->depth;
+    sp.kv_type = t->kv;
     buf = malloc((size_t)(n_buf > 0 ? n_buf : 1) * sizeof *buf);
     if (!buf)
         return plumb_err(err, PLUMB_ENOMEM, "out of memory");
@@ -215,7 +217,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: plumb bench -m MODEL [-t N] [-p N,...] [-n N,...] [-d N,...] [-r N]\n"
-            "                   [--cpu TIER] [--no-warmup] [--json] [--help]\n"
+            "                   [--kv-type TYPE] [--cpu TIER] [--no-warmup] [--json] [--help]\n"
             "\n"
             "Measure prompt processing (ppN) and generation (tgN) speed in tokens/s, as\n"
             "llama-bench does.\n"
@@ -226,6 +228,7 @@ static void usage(FILE *f)
             "  -n, --n-gen N,..     generated tokens per tg test, 0: none (default 128)\n"
             "  -d, --n-depth N,..   tokens of context before each test (default 0)\n"
             "  -r, --repetitions N  timed runs per test (default 5)\n"
+            "      --kv-type TYPE   key/value cache type: f16 (default) or f32\n"
             "      --cpu TIER       kernel tier: c, avx2, avx512, ... (default: best)\n"
             "      --no-warmup      skip the untimed run before each test\n"
             "      --json           one JSON object per test per line instead of a table\n"
@@ -238,6 +241,7 @@ int cmd_bench(int argc, char **argv)
     int prompts[MAX_LIST] = { 512 }, gens[MAX_LIST] = { 128 }, depths[MAX_LIST] = { 0 };
     int n_prompts = 1, n_gens = 1, n_depths = 1, json = 0, warmup = 1, i, j, k, rc = 0;
     long threads = 0, reps = 5;
+    PlumbKVType kv = PLUMB_KV_DEFAULT;
     PlumbModelParams mp;
     PlumbModel *m = NULL;
     PlumbGGUF *g = NULL;
@@ -264,6 +268,9 @@ int cmd_bench(int argc, char **argv)
             model = v;
         } else if (strcmp(o, "--cpu") == 0) {
             cpu = v;
+        } else if (strcmp(o, "--kv-type") == 0) {
+            if (cli_parse_kv_type(o, v, &kv))
+                return 2;
         } else if (strcmp(o, "-t") == 0 || strcmp(o, "--threads") == 0) {
             if (cli_parse_int(o, v, 1, 512, &threads))
                 return 2;
@@ -345,6 +352,7 @@ int cmd_bench(int argc, char **argv)
             t.n_prompt = j < n_prompts ? prompts[j] : 0;
             t.n_gen = j < n_prompts ? 0 : gens[j - n_prompts];
             t.depth = depths[k];
+            t.kv = kv;
             if (t.n_prompt == 0 && t.n_gen == 0)
                 continue;
             rng_state = 1; /* each test sees the same token stream */
@@ -367,10 +375,12 @@ int cmd_bench(int argc, char **argv)
                 json_str(stdout, type_name);
                 printf(", \"model_size\": %llu, \"cpu\": ", (unsigned long long)model_bytes);
                 json_str(stdout, mi->cpu_tier ? mi->cpu_tier : "");
-                printf(", \"threads\": %ld, \"test\": \"%s\", \"n_prompt\": %d, \"n_gen\": %d, "
+                printf(", \"threads\": %ld, \"type_k\": \"%s\", \"type_v\": \"%s\", \"test\": \"%s\", "
+                       "\"n_prompt\": %d, \"n_gen\": %d, "
                        "\"depth\": %d, \"reps\": %d, \"avg_ns\": %.0f, \"stddev_ns\": %.0f, "
                        "\"avg_ts\": %.6f, \"stddev_ts\": %.6f, \"samples_ts\": [",
-                       threads, name, t.n_prompt, t.n_gen, t.depth, res.n, avg_ns, sd_ns, avg, sd);
+                       threads, plumb_kv_type_name(kv), plumb_kv_type_name(kv), name, t.n_prompt, t.n_gen,
+                       t.depth, res.n, avg_ns, sd_ns, avg, sd);
                 for (i = 0; i < res.n; i++)
                     printf("%s%.6f", i ? ", " : "", res.ts[i]);
                 printf("]}\n");

@@ -45,6 +45,20 @@ int cli_parse_int(const char *opt, const char *s, long min, long max, long *out)
     return 0;
 }
 
+int cli_parse_kv_type(const char *opt, const char *s, PlumbKVType *out)
+{
+    PlumbError e = { 0 };
+    if (!s || !*s) {
+        cli_error("%s: missing value", opt);
+        return -1;
+    }
+    if (plumb_kv_type_parse(s, out, &e) < 0) {
+        cli_error("%s: %s", opt, e.msg);
+        return -1;
+    }
+    return 0;
+}
+
 int cli_parse_float(const char *opt, const char *s, double min, double max, double *out)
 {
     char *end;

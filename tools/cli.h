@@ -24,6 +24,8 @@ int cli_fail(const PlumbError *e);
 int cli_parse_int(const char *opt, const char *s, long min, long max, long *out);
 int cli_parse_float(const char *opt, const char *s, double min, double max, double *out);
 int cli_parse_u64(const char *opt, const char *s, uint64_t *out);
+/* --kv-type: "f16" or "f32". */
+int cli_parse_kv_type(const char *opt, const char *s, PlumbKVType *out);
 
 /* Read a whole file (or "-" for stdin) into a malloc'd NUL-terminated buffer. */
 char *cli_read_file(const char *path, size_t *len, PlumbError *err);

@@ -33,6 +33,7 @@ static const char usage_text[] =
     "      --cpu TIER        kernel tier: c, avx2, avx512, avx512vnni, neon, dotprod\n"
     "                        (default: $PLUMB_CPU, else the best)\n"
     "  -c, --ctx-size N      context length in tokens (default: what the run needs)\n"
+    "      --kv-type TYPE    key/value cache type: f16 (default) or f32\n"
     "  -t, --threads N       worker threads (default: physical cores)\n"
     "  -h, --help            show this help\n";
 
@@ -230,6 +231,10 @@ int cmd_eval(int argc, char **argv)
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
             TAKES_VALUE(a);
             if (cli_parse_int(a, val, 1, 1024, &n_threads) < 0)
+                return 2;
+        } else if (!strcmp(a, "--kv-type")) {
+            TAKES_VALUE(a);
+            if (cli_parse_kv_type(a, val, &sp.kv_type) < 0)
                 return 2;
         } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
             TAKES_VALUE(a);

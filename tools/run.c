@@ -60,6 +60,7 @@ static void help(void)
            "                            <think></think> block (no reasoning)\n"
            "  -c, --ctx-size N          context length in tokens (default: the model's\n"
            "                            training context, at most 4096)\n"
+           "      --kv-type TYPE        key/value cache type: f16 (default) or f32\n"
            "      --cpu TIER            kernel tier: c, avx2, avx512, avx512vnni, neon,\n"
            "                            dotprod (default: $PLUMB_CPU, else the best)\n"
            "  -t, --threads N           worker threads (default: physical cores)\n"
@@ -215,6 +216,10 @@ int cmd_run(int argc, char **argv)
         } else if (IS("-c", "--ctx-size")) {
             TAKES_VALUE();
             if (cli_parse_int(a, val, 0, 1L << 24, &n_ctx) < 0)
+                return 2;
+        } else if (!strcmp(a, "--kv-type")) {
+            TAKES_VALUE();
+            if (cli_parse_kv_type(a, val, &ssp.kv_type) < 0)
                 return 2;
         } else if (!strcmp(a, "--cpu")) {
             TAKES_VALUE();

@@ -773,13 +773,14 @@ static void gemm_q6_K_q8_K(int64_t n, const void *w, uint64_t w_stride, int64_t 
     K_GEMM_BODY(PlumbBlockQ6_K, q6_K_tile)
 }
 
-/* ------------------------------------------------------------ F32 x F32 */
+/* ------------------------------------------------------------ F32 x F32, F16 x F16 */
 
 /*
  * Float rows (the router, and attention scores: cached keys against the
- * query heads of a group).  Tiles of 4 rows x 2 tokens; each (row, token)
- * has its own 8-lane FMA accumulator over the row in order, a masked tail
- * for the last n % 8 elements, and one horizontal sum at the end.
+ * query heads of a group), F32 or F16 (widened exactly by vcvtph2ps).
+ * Tiles of 4 rows x 2 tokens; each (row, token) has its own 8-lane FMA
+ * accumulator over the row in order, a zero-padded tail for the last n % 8
+ * elements, and one horizontal sum at the end.
  */
 #define TILE_TOKENS_F 2
 
@@ -788,7 +789,25 @@ static inline __m256i f32_tail_mask(int64_t r)
     return _mm256_cmpgt_epi32(_mm256_set1_epi32((int32_t)r), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-GEMM_INLINE void f32_tile(int64_t n, const float *const *x, const float *const *a, float *out, int T)
+/* 8 elements from i on (F32 or F16), or the n - i < 8 left, zero-padded. */
+GEMM_INLINE __m256 fl_load8(const void *p, int64_t i, int f16)
+{
+    if (f16)
+        return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)p + i)));
+    return _mm256_loadu_ps((const float *)p + i);
+}
+
+GEMM_INLINE __m256 fl_tail8(const void *p, int64_t i, int64_t n, int f16)
+{
+    if (f16) {
+        uint16_t h[8] = { 0 };
+        memcpy(h, (const uint16_t *)p + i, (size_t)(n - i) * sizeof *h);
+        return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
+    }
+    return _mm256_maskload_ps((const float *)p + i, f32_tail_mask(n - i));
+}
+
+GEMM_INLINE void fl_tile(int64_t n, const void *const *x, const void *const *a, float *out, int T, int f16)
 {
     __m256 acc[TILE_ROWS][TILE_TOKENS_F];
     int64_t i = 0;
@@ -801,24 +820,23 @@ GEMM_INLINE void f32_tile(int64_t n, const float *const *x, const float *const *
         __m256 av[TILE_TOKENS_F];
         UNROLL
         for (int t = 0; t < T; t++)
-            av[t] = _mm256_loadu_ps(a[t] + i);
+            av[t] = fl_load8(a[t], i, f16);
         UNROLL
         for (int s = 0; s < TILE_ROWS; s++) {
-            const __m256 w = _mm256_loadu_ps(x[s] + i);
+            const __m256 w = fl_load8(x[s], i, f16);
             UNROLL
             for (int t = 0; t < T; t++)
                 acc[s][t] = _mm256_fmadd_ps(w, av[t], acc[s][t]);
         }
     }
     if (i < n) {
-        const __m256i k = f32_tail_mask(n - i);
         __m256 av[TILE_TOKENS_F];
         UNROLL
         for (int t = 0; t < T; t++)
-            av[t] = _mm256_maskload_ps(a[t] + i, k);
+            av[t] = fl_tail8(a[t], i, n, f16);
         UNROLL
         for (int s = 0; s < TILE_ROWS; s++) {
-            const __m256 w = _mm256_maskload_ps(x[s] + i, k);
+            const __m256 w = fl_tail8(x[s], i, n, f16);
             UNROLL
             for (int t = 0; t < T; t++)
                 acc[s][t] = _mm256_fmadd_ps(w, av[t], acc[s][t]);
@@ -831,12 +849,12 @@ GEMM_INLINE void f32_tile(int64_t n, const float *const *x, const float *const *
             out[s * TILE_TOKENS_F + t] = x86_hsum_ps256(acc[s][t]);
 }
 
-static void gemm_f32_f32(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,
-                         const void *const *a, float *const *y, int64_t nt)
+GEMM_INLINE void gemm_fl(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,
+                         const void *const *a, float *const *y, int64_t nt, int f16)
 {
-    const uint64_t row_bytes = (uint64_t)n * sizeof(float);
+    const uint64_t row_bytes = (uint64_t)n * (f16 ? sizeof(uint16_t) : sizeof(float));
     for (int64_t r = r0; r < r1; r += TILE_ROWS) {
-        const float *x[TILE_ROWS];
+        const void *x[TILE_ROWS];
         int64_t row[TILE_ROWS];
         const int n_rows = r1 - r < TILE_ROWS ? (int)(r1 - r) : TILE_ROWS;
         /* rows may be strided (the key cache): ask for the tile PF_TILES ahead */
@@ -848,18 +866,18 @@ static void gemm_f32_f32(int64_t n, const void *w, uint64_t w_stride, int64_t r0
             }
         for (int s = 0; s < TILE_ROWS; s++) {
             row[s] = r + (s < n_rows ? s : n_rows - 1);
-            x[s] = (const float *)((const char *)w + (uint64_t)row[s] * w_stride);
+            x[s] = (const char *)w + (uint64_t)row[s] * w_stride;
         }
         for (int64_t t0 = 0; t0 < nt; t0 += TILE_TOKENS_F) {
-            const float *at[TILE_TOKENS_F];
+            const void *at[TILE_TOKENS_F];
             float out[TILE_ROWS * TILE_TOKENS_F];
             const int T = nt - t0 < TILE_TOKENS_F ? (int)(nt - t0) : TILE_TOKENS_F;
             for (int t = 0; t < T; t++)
                 at[t] = a[t0 + t];
             if (T == 1)
-                f32_tile(n, x, at, out, 1);
+                fl_tile(n, x, at, out, 1, f16);
             else
-                f32_tile(n, x, at, out, 2);
+                fl_tile(n, x, at, out, 2, f16);
             for (int t = 0; t < T; t++)
                 for (int s = 0; s < n_rows; s++)
                     y[t0 + t][row[s]] = out[s * TILE_TOKENS_F + t];
@@ -867,9 +885,22 @@ static void gemm_f32_f32(int64_t n, const void *w, uint64_t w_stride, int64_t r0
     }
 }
 
+static void gemm_f32_f32(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,
+                         const void *const *a, float *const *y, int64_t nt)
+{
+    gemm_fl(n, w, w_stride, r0, r1, a, y, nt, 0);
+}
+
+static void gemm_f16_f16(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,
+                         const void *const *a, float *const *y, int64_t nt)
+{
+    gemm_fl(n, w, w_stride, r0, r1, a, y, nt, 1);
+}
+
 void plumb_dsp_init_avx2_gemm(PlumbDsp *dsp)
 {
     dsp->gemm[PLUMB_QTYPE_F32] = gemm_f32_f32;
+    dsp->gemm[PLUMB_QTYPE_F16] = gemm_f16_f16;
     dsp->gemm[PLUMB_QTYPE_Q4_0] = gemm_q4_0_q8_0;
     dsp->gemm[PLUMB_QTYPE_Q4_K] = gemm_q4_K_q8_K;
     dsp->gemm[PLUMB_QTYPE_Q6_K] = gemm_q6_K_q8_K;

@@ -171,15 +171,25 @@ static void axpy(float *y, float a, const float *x, int64_t n)
  * strided cache is read from memory once, not once per tile): per row of v two loads and four broadcasts feed
  * eight multiplies and adds, where axpy would load and store the output
  * every time.  Products are rounded before each add, in ascending j, as in
- * the C definition.
+ * the C definition.  F16 value rows are widened by vcvtph2ps on the load
+ * (exact), the rest is the same.
  */
 #define MIX_STEP(acc, pj, vv) acc = _mm256_add_ps(acc, _mm256_mul_ps(pj, vv))
 
 /* Tile of `rows` (1..4) outputs x 16 columns over k value rows; with
  * `cont` the sums continue from what out holds (the same bits as if they
  * had stayed in registers). */
-static inline void mix_tile16(float *out, int64_t os, const float *p, int64_t ps, const float *v,
-                              int64_t vs, int rows, int64_t k, int cont)
+/* 8 value elements from e on, of an F32 (f16 = 0) or F16 row. */
+static inline __m256 mix_load8(const void *v, int64_t e, int f16)
+{
+    if (f16)
+        return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)v + e)));
+    return _mm256_loadu_ps((const float *)v + e);
+}
+
+static inline __attribute__((always_inline)) void mix_tile16(float *out, int64_t os, const float *p, int64_t ps,
+                                                             const void *v, int64_t vs, int rows, int64_t k,
+                                                             int cont, int f16)
 {
     __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00;
     __m256 a20 = a00, a21 = a00, a30 = a00, a31 = a00;
@@ -202,7 +212,7 @@ static inline void mix_tile16(float *out, int64_t os, const float *p, int64_t ps
     const float *p0 = p, *p1 = p + (rows > 1 ? ps : 0);
     const float *p2 = p + (rows > 2 ? 2 * ps : 0), *p3 = p + (rows > 3 ? 3 * ps : 0);
     for (int64_t j = 0; j < k; j++) {
-        const __m256 v0 = _mm256_loadu_ps(v + j * vs), v1 = _mm256_loadu_ps(v + j * vs + 8);
+        const __m256 v0 = mix_load8(v, j * vs, f16), v1 = mix_load8(v, j * vs + 8, f16);
         __m256 b = _mm256_broadcast_ss(p0 + j);
         MIX_STEP(a00, b, v0);
         MIX_STEP(a01, b, v1);
@@ -236,8 +246,9 @@ static inline void mix_tile16(float *out, int64_t os, const float *p, int64_t ps
  * row) is read from memory once and then from L1 by every tile. */
 #define MIX_BLOCK 64
 
-static void mix_f32(float *out, int64_t os, const float *p, int64_t ps, const float *v, int64_t vs,
-                    int64_t m, int64_t n, int64_t k)
+static inline __attribute__((always_inline)) void mix_any(float *out, int64_t os, const float *p, int64_t ps,
+                                                          const void *v, int64_t vs, int64_t m, int64_t n,
+                                                          int64_t k, int f16)
 {
     const int64_t n16 = n & ~(int64_t)15;
     if (k <= 0) {
@@ -247,24 +258,45 @@ static void mix_f32(float *out, int64_t os, const float *p, int64_t ps, const fl
     }
     for (int64_t j0 = 0; j0 < k; j0 += MIX_BLOCK) {
         const int64_t kb = k - j0 < MIX_BLOCK ? k - j0 : MIX_BLOCK;
-        const float *vb = v + j0 * vs;
+        const int64_t vb = j0 * vs; /* first element of the block */
         for (int64_t i = 0; i < m; i += 4) {
             const int rows = m - i < 4 ? (int)(m - i) : 4;
             for (int64_t d = 0; d < n16; d += 16)
-                mix_tile16(out + i * os + d, os, p + i * ps + j0, ps, vb + d, vs, rows, kb, j0 > 0);
+                mix_tile16(out + i * os + d, os, p + i * ps + j0, ps,
+                           f16 ? (const void *)((const uint16_t *)v + vb + d) : (const void *)((const float *)v + vb + d),
+                           vs, rows, kb, j0 > 0, f16);
             for (int r = 0; r < rows && n16 < n; r++) {
                 /* the last n % 16 columns, one row at a time */
                 float *o = out + (i + r) * os;
                 const float *pr = p + (i + r) * ps + j0;
                 if (j0 == 0)
                     memset(o + n16, 0, (size_t)(n - n16) * sizeof *o);
-                for (int64_t j = 0; j < kb; j++)
-                    axpy(o + n16, pr[j], vb + j * vs + n16, n - n16);
+                for (int64_t j = 0; j < kb; j++) {
+                    const int64_t e = vb + j * vs + n16;
+                    if (!f16) {
+                        axpy(o + n16, pr[j], (const float *)v + e, n - n16);
+                        continue;
+                    }
+                    for (int64_t d = 0; d < n - n16; d++)
+                        o[n16 + d] += _cvtsh_ss(((const uint16_t *)v)[e + d]) * pr[j];
+                }
             }
         }
     }
 }
 #undef MIX_STEP
+
+static void mix_f32(float *out, int64_t os, const float *p, int64_t ps, const void *v, int64_t vs, int64_t m,
+                    int64_t n, int64_t k)
+{
+    mix_any(out, os, p, ps, v, vs, m, n, k, 0);
+}
+
+static void mix_f16(float *out, int64_t os, const float *p, int64_t ps, const void *v, int64_t vs, int64_t m,
+                    int64_t n, int64_t k)
+{
+    mix_any(out, os, p, ps, v, vs, m, n, k, 1);
+}
 
 static void scale(float *y, float a, int64_t n)
 {
@@ -404,7 +436,8 @@ void plumb_dsp_init_avx2_vec(PlumbDsp *dsp)
     dsp->swiglu = swiglu;
     dsp->dot_f32 = dot_f32;
     dsp->axpy = axpy;
-    dsp->mix_f32 = mix_f32;
+    dsp->mix[PLUMB_QTYPE_F32] = mix_f32;
+    dsp->mix[PLUMB_QTYPE_F16] = mix_f16;
     dsp->scale = scale;
     dsp->topk = topk;
 }

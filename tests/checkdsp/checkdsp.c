@@ -162,7 +162,7 @@ typedef struct Call {
         void (*scale)(float *, float, int64_t);
         void (*topk)(const float *, int64_t, int, int32_t *);
         PlumbGemmFn gemm;
-        void (*mix)(float *, int64_t, const float *, int64_t, const float *, int64_t, int64_t, int64_t, int64_t);
+        PlumbMixFn mix;
     } fn;
     const void *in0, *in1, *in2; /* inputs */
     void *out;                   /* output */
@@ -653,6 +653,18 @@ static float *fbuf(CdBuf *b, int64_t n, size_t off, int s, CdRng *r)
     return (float *)b->p;
 }
 
+/* The n floats of v as fp16 (clamped to the finite range), written over the
+ * front of the same buffer; returns v. */
+static const void *fp16_in_place(float *v, int64_t n)
+{
+    uint16_t *h = (uint16_t *)v;
+    for (int64_t i = 0; i < n; i++) {
+        const float x = v[i] > 65000.0f ? 65000.0f : v[i] < -65000.0f ? -65000.0f : v[i];
+        h[i] = plumb_fp32_to_fp16(x);
+    }
+    return v;
+}
+
 static void check_rmsnorm(void (*fn)(float *, const float *, const float *, int64_t, float))
 {
     const char *kernel = "rmsnorm";
@@ -871,15 +883,14 @@ static void check_axpy_scale(void (*axpy)(float *, float, const float *, int64_t
     }
 }
 
-/* mix_f32: the same bits as C for every shape, with strides wider than the
- * rows; nothing written between output rows. */
-static void check_mix(void (*fn)(float *, int64_t, const float *, int64_t, const float *, int64_t, int64_t,
-                                 int64_t, int64_t))
+/* mix (F32 or F16 value rows): the same bits as C for every shape, with
+ * strides wider than the rows; nothing written between output rows. */
+static void check_mix(int t, PlumbMixFn fn)
 {
     static const int64_t ms[] = { 1, 2, 3, 4, 5, 8, 9 };
     static const int64_t ns[] = { 1, 7, 8, 16, 17, 40, 64, 128 };
     static const int64_t ks[] = { 0, 1, 2, 7, 100 };
-    const char *kernel = "mix_f32";
+    const char *kernel = t == PLUMB_QTYPE_F16 ? "mix_f16" : "mix_f32";
     char what[128];
     if (!wanted(kernel))
         return;
@@ -893,12 +904,15 @@ static void check_mix(void (*fn)(float *, int64_t, const float *, int64_t, const
                 CdBuf pb, vb, ob, eb;
                 float *p = fbuf(&pb, m * ps, mi % 4, ki % 2 ? A_SPIKES : A_NORMAL, &r);
                 float *v = fbuf(&vb, (k ? k : 1) * vs, ni % 4, ni % 3 == 1 ? A_LARGE : A_NORMAL, &r);
+                const void *vt = v;
+                if (t == PLUMB_QTYPE_F16) /* the same numbers as halves, in place, misaligned as v */
+                    vt = fp16_in_place(v, (k ? k : 1) * vs);
                 buf(&ob, (size_t)(m * os) * 4, (ki % 4) * 4, CD_POISON);
                 buf(&eb, (size_t)(m * os) * 4, 0, CD_POISON);
                 snprintf(what, sizeof what, "m=%" PRId64 " n=%" PRId64 " k=%" PRId64 " strides %" PRId64 "/%" PRId64
                          "/%" PRId64, m, n, k, os, ps, vs);
-                ref.mix_f32((float *)eb.p, os, p, ps, v, vs, m, n, k);
-                Call c = { .kind = K_MIX, .fn.mix = fn, .out = ob.p, .in0 = p, .in1 = v, .n = n, .r1 = m, .nt = k,
+                ref.mix[t]((float *)eb.p, os, p, ps, vt, vs, m, n, k);
+                Call c = { .kind = K_MIX, .fn.mix = fn, .out = ob.p, .in0 = p, .in1 = vt, .n = n, .r1 = m, .nt = k,
                            .s0 = os, .s1 = ps, .s2 = vs };
                 cases_run++;
                 if (!guarded(kernel, &c, what) && canaries_ok(kernel, &ob, what))
@@ -1306,8 +1320,11 @@ static void check_tier(unsigned flags)
     }
     if (FRESH(topk, "topk"))
         check_topk(d.topk);
-    if (FRESH(mix_f32, "mix_f32"))
-        check_mix(d.mix_f32);
+    for (int t = 0; t < PLUMB_QTYPE_COUNT; t++) {
+        snprintf(slot, sizeof slot, "mix %s", plumb_qtype_name((uint32_t)t));
+        if (FRESH(mix[t], slot))
+            check_mix(t, d.mix[t]);
+    }
 }
 
 /* ------------------------------------------------------------ bench */
@@ -1477,9 +1494,12 @@ static void bench_tier(unsigned flags, int is_c)
             mp[i] = cd_unif(&r);
         for (int i = 0; i < 256 * 512; i++)
             mv[i] = cd_normal(&r);
-        Call c = { .kind = K_MIX, .fn.mix = d.mix_f32, .out = mo, .in0 = mp, .in1 = mv, .n = 128, .r1 = 8, .nt = 256,
-                   .s0 = 128, .s1 = 256, .s2 = 512 };
-        bench_one("mix_f32 8x128 of 256", &c, is_c || d.mix_f32 != ref.mix_f32);
+        Call c = { .kind = K_MIX, .fn.mix = d.mix[PLUMB_QTYPE_F32], .out = mo, .in0 = mp, .in1 = mv, .n = 128, .r1 = 8,
+                   .nt = 256, .s0 = 128, .s1 = 256, .s2 = 512 };
+        bench_one("mix_f32 8x128 of 256", &c, is_c || d.mix[PLUMB_QTYPE_F32] != ref.mix[PLUMB_QTYPE_F32]);
+        c.fn.mix = d.mix[PLUMB_QTYPE_F16];
+        c.in1 = fp16_in_place(mv, 256 * 512);
+        bench_one("mix_f16 8x128 of 256", &c, is_c || d.mix[PLUMB_QTYPE_F16] != ref.mix[PLUMB_QTYPE_F16]);
         free(mp);
         free(mv);
         free(mo);
