@@ -155,39 +155,55 @@ GEMM_INLINE void v_tile_q4_0(const PlumbBlockQ4_0x8 *x0, const PlumbBlockQ4_0x8 
         store16(y[t] + row, acc[t], full);
 }
 
-/* ------------------------------------------------------------ Q4_K_R8 */
+/* ------------------------------------------------------------ Q4_K_R8, Q6_K_R8 */
 
-/* Per super-block: the sub-blocks' exact sums times their 6-bit scales, and
- * the min term sum_s m[s] * (the token's sum over sub-block s), then
- * d * sum - dmin * min as plumb_gemm_q4_K_r8_c. */
-GEMM_INLINE void v_tile_q4_K(const PlumbBlockQ4_Kx8 *x0, const PlumbBlockQ4_Kx8 *x1, int64_t nb,
-                             const PlumbBlockQ8_K *const *a, float *const *y, int64_t row, Prefetch *pf,
-                             int T, int full)
+/*
+ * One tile skeleton for both K types; q6 (a constant once inlined) picks
+ * the type's two steps.  Per super-block:
+ * - Q4_K_R8: the sub-blocks' exact sums times their 6-bit scales, and the
+ *   min term sum_s m[s] * (the token's sum over sub-block s), then
+ *   d * sum - dmin * min as plumb_gemm_q4_K_r8_c;
+ * - Q6_K_R8: each 16 columns' exact sum of the 0..63 quants times the
+ *   activation, times its int8 scale; the -32 offset as
+ *   32 * sum_k sc[k] * bsums[k]; then one conversion and FMA as
+ *   plumb_gemm_q6_K_r8_c.
+ */
+
+/* is[t] += sub-block s of super-block b (of both panels) against token t. */
+GEMM_INLINE void vk_sub(const void *x0, const void *x1, int64_t b, int s, const PlumbBlockQ8_K *const *a, int T,
+                        int q6, __m512i *is)
 {
-    __m512 acc[VT_TOKENS];
-    _Pragma("GCC unroll 8")
-    for (int t = 0; t < T; t++)
-        acc[t] = _mm512_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) {
-        const PlumbBlockQ4_Kx8 *b0 = &x0[b], *b1 = &x1[b];
-        __m512i is[VT_TOKENS];
+    if (!q6) {
+        const PlumbBlockQ4_Kx8 *b0 = (const PlumbBlockQ4_Kx8 *)x0 + b, *b1 = (const PlumbBlockQ4_Kx8 *)x1 + b;
+        const VW w = v_unpack4(b0->qs[s], b1->qs[s]);
+        const __m512i sc = bytes16_u(b0->sc[s], b1->sc[s]);
         _Pragma("GCC unroll 8")
         for (int t = 0; t < T; t++)
-            is[t] = _mm512_setzero_si512();
-        for (int s = 0; s < PLUMB_QK_K / 32; s++) {
-            if (pf)
-                prefetch_step(pf);
-            const VW w = v_unpack4(b0->qs[s], b1->qs[s]);
-            const __m512i sc = bytes16_u(b0->sc[s], b1->sc[s]);
-            _Pragma("GCC unroll 8")
-            for (int t = 0; t < T; t++)
-                is[t] = _mm512_add_epi32(is[t], _mm512_mullo_epi32(v_dot32(&w, a[t][b].qs + 32 * s), sc));
-        }
+            is[t] = _mm512_add_epi32(is[t], _mm512_mullo_epi32(v_dot32(&w, a[t][b].qs + 32 * s), sc));
+        return;
+    }
+    const PlumbBlockQ6_Kx8 *b0 = (const PlumbBlockQ6_Kx8 *)x0 + b, *b1 = (const PlumbBlockQ6_Kx8 *)x1 + b;
+    const VW w = v_unpack6(b0->ql[s], b0->qh[s], b1->ql[s], b1->qh[s]);
+    const __m512i sc0 = bytes16_s(b0->sc[2 * s], b1->sc[2 * s]);
+    const __m512i sc1 = bytes16_s(b0->sc[2 * s + 1], b1->sc[2 * s + 1]);
+    _Pragma("GCC unroll 8")
+    for (int t = 0; t < T; t++) {
+        const int8_t *q = a[t][b].qs + 32 * s;
+        is[t] = _mm512_add_epi32(is[t], _mm512_add_epi32(_mm512_mullo_epi32(v_dot16(&w, q, 0), sc0),
+                                                         _mm512_mullo_epi32(v_dot16(&w, q, 4), sc1)));
+    }
+}
+
+/* acc[t] += super-block b's scaled sums is[t] and its min / offset term. */
+GEMM_INLINE void vk_end(const void *x0, const void *x1, int64_t b, const PlumbBlockQ8_K *const *a, int T, int q6,
+                        const __m512i *is, __m512 *acc)
+{
+    if (!q6) {
+        const PlumbBlockQ4_Kx8 *b0 = (const PlumbBlockQ4_Kx8 *)x0 + b, *b1 = (const PlumbBlockQ4_Kx8 *)x1 + b;
         __m512i mp[PLUMB_QK_K / 64];
         for (int k = 0; k < PLUMB_QK_K / 64; k++)
             mp[k] = pair16(bytes16_u(b0->m[2 * k], b1->m[2 * k]), bytes16_u(b0->m[2 * k + 1], b1->m[2 * k + 1]));
-        const __m512 dw = scales16(b0->d, b1->d);
-        const __m512 dmw = scales16(b0->dmin, b1->dmin);
+        const __m512 dw = scales16(b0->d, b1->d), dmw = scales16(b0->dmin, b1->dmin);
         _Pragma("GCC unroll 8")
         for (int t = 0; t < T; t++) {
             const int16_t *bs = a[t][b].bsums;
@@ -198,27 +214,32 @@ GEMM_INLINE void v_tile_q4_K(const PlumbBlockQ4_Kx8 *x0, const PlumbBlockQ4_Kx8 
             acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is[t]), _mm512_mul_ps(dw, da), acc[t]);
             acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(im), _mm512_mul_ps(dmw, da), acc[t]);
         }
+        return;
     }
+    const PlumbBlockQ6_Kx8 *b0 = (const PlumbBlockQ6_Kx8 *)x0 + b, *b1 = (const PlumbBlockQ6_Kx8 *)x1 + b;
+    __m512i scp[PLUMB_QK_K / 32];
+    for (int k = 0; k < PLUMB_QK_K / 32; k++)
+        scp[k] = pair16(bytes16_s(b0->sc[2 * k], b1->sc[2 * k]), bytes16_s(b0->sc[2 * k + 1], b1->sc[2 * k + 1]));
+    const __m512 dw = scales16(b0->d, b1->d);
     _Pragma("GCC unroll 8")
-    for (int t = 0; t < T; t++)
-        store16(y[t] + row, acc[t], full);
+    for (int t = 0; t < T; t++) {
+        const int16_t *bs = a[t][b].bsums;
+        __m512i io = _mm512_setzero_si512();
+        for (int k = 0; k < PLUMB_QK_K / 32; k++)
+            io = _mm512_dpwssd_epi32(io, scp[k], _mm512_set1_epi32(load_i32(bs + 2 * k)));
+        const __m512i v = _mm512_sub_epi32(is[t], _mm512_slli_epi32(io, 5));
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(v), _mm512_mul_ps(dw, _mm512_set1_ps(a[t][b].d)), acc[t]);
+    }
 }
 
-/* ------------------------------------------------------------ Q6_K_R8 */
-
-/* Per super-block: each 16 columns' exact sum of the 0..63 quants times the
- * activation, times its int8 scale; the -32 offset as 32 * sum_k sc[k] *
- * bsums[k]; then one conversion and FMA as plumb_gemm_q6_K_r8_c. */
-GEMM_INLINE void v_tile_q6_K(const PlumbBlockQ6_Kx8 *x0, const PlumbBlockQ6_Kx8 *x1, int64_t nb,
-                             const PlumbBlockQ8_K *const *a, float *const *y, int64_t row, Prefetch *pf,
-                             int T, int full)
+GEMM_INLINE void v_tile_k(const void *x0, const void *x1, int64_t nb, const PlumbBlockQ8_K *const *a,
+                          float *const *y, int64_t row, Prefetch *pf, int T, int full, int q6)
 {
     __m512 acc[VT_TOKENS];
     _Pragma("GCC unroll 8")
     for (int t = 0; t < T; t++)
         acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        const PlumbBlockQ6_Kx8 *b0 = &x0[b], *b1 = &x1[b];
         __m512i is[VT_TOKENS];
         _Pragma("GCC unroll 8")
         for (int t = 0; t < T; t++)
@@ -226,33 +247,27 @@ GEMM_INLINE void v_tile_q6_K(const PlumbBlockQ6_Kx8 *x0, const PlumbBlockQ6_Kx8 
         for (int s = 0; s < PLUMB_QK_K / 32; s++) {
             if (pf)
                 prefetch_step(pf);
-            const VW w = v_unpack6(b0->ql[s], b0->qh[s], b1->ql[s], b1->qh[s]);
-            const __m512i sc0 = bytes16_s(b0->sc[2 * s], b1->sc[2 * s]);
-            const __m512i sc1 = bytes16_s(b0->sc[2 * s + 1], b1->sc[2 * s + 1]);
-            _Pragma("GCC unroll 8")
-            for (int t = 0; t < T; t++) {
-                const int8_t *q = a[t][b].qs + 32 * s;
-                is[t] = _mm512_add_epi32(is[t], _mm512_add_epi32(_mm512_mullo_epi32(v_dot16(&w, q, 0), sc0),
-                                                                 _mm512_mullo_epi32(v_dot16(&w, q, 4), sc1)));
-            }
+            vk_sub(x0, x1, b, s, a, T, q6, is);
         }
-        __m512i scp[PLUMB_QK_K / 32];
-        for (int k = 0; k < PLUMB_QK_K / 32; k++)
-            scp[k] = pair16(bytes16_s(b0->sc[2 * k], b1->sc[2 * k]), bytes16_s(b0->sc[2 * k + 1], b1->sc[2 * k + 1]));
-        const __m512 dw = scales16(b0->d, b1->d);
-        _Pragma("GCC unroll 8")
-        for (int t = 0; t < T; t++) {
-            const int16_t *bs = a[t][b].bsums;
-            __m512i io = _mm512_setzero_si512();
-            for (int k = 0; k < PLUMB_QK_K / 32; k++)
-                io = _mm512_dpwssd_epi32(io, scp[k], _mm512_set1_epi32(load_i32(bs + 2 * k)));
-            const __m512i v = _mm512_sub_epi32(is[t], _mm512_slli_epi32(io, 5));
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(v), _mm512_mul_ps(dw, _mm512_set1_ps(a[t][b].d)), acc[t]);
-        }
+        vk_end(x0, x1, b, a, T, q6, is, acc);
     }
     _Pragma("GCC unroll 8")
     for (int t = 0; t < T; t++)
         store16(y[t] + row, acc[t], full);
+}
+
+GEMM_INLINE void v_tile_q4_K(const PlumbBlockQ4_Kx8 *x0, const PlumbBlockQ4_Kx8 *x1, int64_t nb,
+                             const PlumbBlockQ8_K *const *a, float *const *y, int64_t row, Prefetch *pf,
+                             int T, int full)
+{
+    v_tile_k(x0, x1, nb, a, y, row, pf, T, full, 0);
+}
+
+GEMM_INLINE void v_tile_q6_K(const PlumbBlockQ6_Kx8 *x0, const PlumbBlockQ6_Kx8 *x1, int64_t nb,
+                             const PlumbBlockQ8_K *const *a, float *const *y, int64_t row, Prefetch *pf,
+                             int T, int full)
+{
+    v_tile_k(x0, x1, nb, a, y, row, pf, T, full, 1);
 }
 
 /* ------------------------------------------------------------ driver */
