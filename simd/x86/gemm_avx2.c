@@ -396,51 +396,39 @@ static inline __m256i k8_pair16(const uint8_t *lo, const uint8_t *hi)
                            _mm256_slli_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)hi)), 16));
 }
 
-GEMM_INLINE void k8_tile(const PlumbBlockQ4_Kx8 *x, int64_t nb, const PlumbBlockQ8_K *const *a,
-                         float *const *y, int64_t row, Prefetch *pf, int T)
+/* is[t] += sub-block s of super-block b against token t. */
+GEMM_INLINE void k8_sub(const PlumbBlockQ4_Kx8 *xb, int64_t b, int s, const PlumbBlockQ8_K *const *a, int T,
+                        __m256i *is)
 {
-    __m256 acc[R8_TOKENS];
+    const R8W w = r8_unpack(xb->qs[s]);
+    const __m256i sc = k8_dup16(xb->sc[s]);
     _Pragma("GCC unroll 8")
     for (int t = 0; t < T; t++)
-        acc[t] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) {
-        const PlumbBlockQ4_Kx8 *xb = &x[b];
-        __m256i is[R8_TOKENS];
-        _Pragma("GCC unroll 8")
-        for (int t = 0; t < T; t++)
-            is[t] = _mm256_setzero_si256();
-        for (int s = 0; s < PLUMB_QK_K / 32; s++) {
-            if (pf)
-                prefetch_step(pf);
-            const R8W w = r8_unpack(xb->qs[s]);
-            const __m256i sc = k8_dup16(xb->sc[s]);
-            _Pragma("GCC unroll 8")
-            for (int t = 0; t < T; t++)
-                is[t] = _mm256_add_epi32(is[t], _mm256_madd_epi16(r8_sums16(&w, a[t][b].qs + 32 * s), sc));
-        }
-        const __m256i m01 = k8_pair16(xb->m[0], xb->m[1]), m23 = k8_pair16(xb->m[2], xb->m[3]);
-        const __m256i m45 = k8_pair16(xb->m[4], xb->m[5]), m67 = k8_pair16(xb->m[6], xb->m[7]);
-        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)xb->d));
-        const __m256 dmw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)xb->dmin));
-        _Pragma("GCC unroll 8")
-        for (int t = 0; t < T; t++) {
-            const int16_t *bs = a[t][b].bsums;
-            const __m256i im = _mm256_add_epi32(
-                _mm256_add_epi32(_mm256_madd_epi16(m01, _mm256_set1_epi32(k8_bsum_pair(bs, 0))),
-                                 _mm256_madd_epi16(m23, _mm256_set1_epi32(k8_bsum_pair(bs, 2)))),
-                _mm256_add_epi32(_mm256_madd_epi16(m45, _mm256_set1_epi32(k8_bsum_pair(bs, 4))),
-                                 _mm256_madd_epi16(m67, _mm256_set1_epi32(k8_bsum_pair(bs, 6)))));
-            const __m256 da = _mm256_set1_ps(a[t][b].d);
-            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(is[t]), _mm256_mul_ps(dw, da), acc[t]);
-            acc[t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(im), _mm256_mul_ps(dmw, da), acc[t]);
-        }
-    }
-    _Pragma("GCC unroll 8")
-    for (int t = 0; t < T; t++)
-        _mm256_storeu_ps(y[t] + row, acc[t]);
+        is[t] = _mm256_add_epi32(is[t], _mm256_madd_epi16(r8_sums16(&w, a[t][b].qs + 32 * s), sc));
 }
 
-R8_DRIVER(gemm_q4_K_r8, PlumbBlockQ4_Kx8, PlumbBlockQ8_K, PLUMB_QK_K, PLUMB_QK_K / 32, k8_tile)
+/* acc[t] += the super-block's scaled sums and min term. */
+GEMM_INLINE void k8_end(const PlumbBlockQ4_Kx8 *xb, int64_t b, const PlumbBlockQ8_K *const *a, int T,
+                        const __m256i *is, __m256 *acc)
+{
+    const __m256i m01 = k8_pair16(xb->m[0], xb->m[1]), m23 = k8_pair16(xb->m[2], xb->m[3]);
+    const __m256i m45 = k8_pair16(xb->m[4], xb->m[5]), m67 = k8_pair16(xb->m[6], xb->m[7]);
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)xb->d));
+    const __m256 dmw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)xb->dmin));
+    _Pragma("GCC unroll 8")
+    for (int t = 0; t < T; t++) {
+        const int16_t *bs = a[t][b].bsums;
+        const __m256i im = _mm256_add_epi32(
+            _mm256_add_epi32(_mm256_madd_epi16(m01, _mm256_set1_epi32(k8_bsum_pair(bs, 0))),
+                             _mm256_madd_epi16(m23, _mm256_set1_epi32(k8_bsum_pair(bs, 2)))),
+            _mm256_add_epi32(_mm256_madd_epi16(m45, _mm256_set1_epi32(k8_bsum_pair(bs, 4))),
+                             _mm256_madd_epi16(m67, _mm256_set1_epi32(k8_bsum_pair(bs, 6)))));
+        const __m256 da = _mm256_set1_ps(a[t][b].d);
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(is[t]), _mm256_mul_ps(dw, da), acc[t]);
+        acc[t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(im), _mm256_mul_ps(dmw, da), acc[t]);
+    }
+}
+
 
 /* ------------------------------------------------------------ Q6_K_R8 x Q8_K */
 
@@ -502,15 +490,46 @@ GEMM_INLINE __m256i q6_sub(const R8W *w, const int8_t *q, __m256i sc0, __m256i s
 }
 #undef Q6_GROUP
 
-GEMM_INLINE void q6_tile(const PlumbBlockQ6_Kx8 *x, int64_t nb, const PlumbBlockQ8_K *const *a,
-                         float *const *y, int64_t row, Prefetch *pf, int T)
+/* is[t] += sub-block s of super-block b against token t. */
+GEMM_INLINE void q6_subs(const PlumbBlockQ6_Kx8 *xb, int64_t b, int s, const PlumbBlockQ8_K *const *a, int T,
+                         __m256i *is)
+{
+    const R8W w = q6_unpack(xb->ql[s], xb->qh[s]);
+    const __m256i sc0 = q6_dup16(xb->sc[2 * s]), sc1 = q6_dup16(xb->sc[2 * s + 1]);
+    _Pragma("GCC unroll 8")
+    for (int t = 0; t < T; t++)
+        is[t] = _mm256_add_epi32(is[t], q6_sub(&w, a[t][b].qs + 32 * s, sc0, sc1));
+}
+
+/* acc[t] += the super-block's sums less the -32 offset, scaled. */
+GEMM_INLINE void q6_end(const PlumbBlockQ6_Kx8 *xb, int64_t b, const PlumbBlockQ8_K *const *a, int T,
+                        const __m256i *is, __m256 *acc)
+{
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)xb->d));
+    __m256i scp[PLUMB_QK_K / 32];
+    for (int k = 0; k < PLUMB_QK_K / 32; k++)
+        scp[k] = q6_pair16(xb->sc[2 * k], xb->sc[2 * k + 1]);
+    _Pragma("GCC unroll 8")
+    for (int t = 0; t < T; t++) {
+        const int16_t *bs = a[t][b].bsums;
+        __m256i io = _mm256_madd_epi16(scp[0], _mm256_set1_epi32(load_i32(bs)));
+        for (int k = 1; k < PLUMB_QK_K / 32; k++)
+            io = _mm256_add_epi32(io, _mm256_madd_epi16(scp[k], _mm256_set1_epi32(load_i32(bs + 2 * k))));
+        const __m256i v = _mm256_sub_epi32(is[t], _mm256_slli_epi32(io, 5));
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(v), _mm256_mul_ps(dw, _mm256_set1_ps(a[t][b].d)), acc[t]);
+    }
+}
+
+/* The tile of both K types: per super-block the sub-block steps, then the
+ * super-block step; q6 (a constant once inlined) picks the type's. */
+GEMM_INLINE void k_tile(const void *x, int64_t nb, const PlumbBlockQ8_K *const *a, float *const *y, int64_t row,
+                        Prefetch *pf, int T, int q6)
 {
     __m256 acc[R8_TOKENS];
     _Pragma("GCC unroll 8")
     for (int t = 0; t < T; t++)
         acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        const PlumbBlockQ6_Kx8 *xb = &x[b];
         __m256i is[R8_TOKENS];
         _Pragma("GCC unroll 8")
         for (int t = 0; t < T; t++)
@@ -518,31 +537,34 @@ GEMM_INLINE void q6_tile(const PlumbBlockQ6_Kx8 *x, int64_t nb, const PlumbBlock
         for (int s = 0; s < PLUMB_QK_K / 32; s++) {
             if (pf)
                 prefetch_step(pf);
-            const R8W w = q6_unpack(xb->ql[s], xb->qh[s]);
-            const __m256i sc0 = q6_dup16(xb->sc[2 * s]), sc1 = q6_dup16(xb->sc[2 * s + 1]);
-            _Pragma("GCC unroll 8")
-            for (int t = 0; t < T; t++)
-                is[t] = _mm256_add_epi32(is[t], q6_sub(&w, a[t][b].qs + 32 * s, sc0, sc1));
+            if (q6)
+                q6_subs((const PlumbBlockQ6_Kx8 *)x + b, b, s, a, T, is);
+            else
+                k8_sub((const PlumbBlockQ4_Kx8 *)x + b, b, s, a, T, is);
         }
-        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)xb->d));
-        __m256i scp[PLUMB_QK_K / 32];
-        for (int k = 0; k < PLUMB_QK_K / 32; k++)
-            scp[k] = q6_pair16(xb->sc[2 * k], xb->sc[2 * k + 1]);
-        _Pragma("GCC unroll 8")
-        for (int t = 0; t < T; t++) {
-            const int16_t *bs = a[t][b].bsums;
-            __m256i io = _mm256_madd_epi16(scp[0], _mm256_set1_epi32(load_i32(bs)));
-            for (int k = 1; k < PLUMB_QK_K / 32; k++)
-                io = _mm256_add_epi32(io, _mm256_madd_epi16(scp[k], _mm256_set1_epi32(load_i32(bs + 2 * k))));
-            const __m256i v = _mm256_sub_epi32(is[t], _mm256_slli_epi32(io, 5));
-            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(v), _mm256_mul_ps(dw, _mm256_set1_ps(a[t][b].d)), acc[t]);
-        }
+        if (q6)
+            q6_end((const PlumbBlockQ6_Kx8 *)x + b, b, a, T, is, acc);
+        else
+            k8_end((const PlumbBlockQ4_Kx8 *)x + b, b, a, T, is, acc);
     }
     _Pragma("GCC unroll 8")
     for (int t = 0; t < T; t++)
         _mm256_storeu_ps(y[t] + row, acc[t]);
 }
 
+GEMM_INLINE void k8_tile(const PlumbBlockQ4_Kx8 *x, int64_t nb, const PlumbBlockQ8_K *const *a,
+                         float *const *y, int64_t row, Prefetch *pf, int T)
+{
+    k_tile(x, nb, a, y, row, pf, T, 0);
+}
+
+GEMM_INLINE void q6_tile(const PlumbBlockQ6_Kx8 *x, int64_t nb, const PlumbBlockQ8_K *const *a,
+                         float *const *y, int64_t row, Prefetch *pf, int T)
+{
+    k_tile(x, nb, a, y, row, pf, T, 1);
+}
+
+R8_DRIVER(gemm_q4_K_r8, PlumbBlockQ4_Kx8, PlumbBlockQ8_K, PLUMB_QK_K, PLUMB_QK_K / 32, k8_tile)
 R8_DRIVER(gemm_q6_K_r8, PlumbBlockQ6_Kx8, PlumbBlockQ8_K, PLUMB_QK_K, PLUMB_QK_K / 32, q6_tile)
 
 /* ------------------------------------------------------------ K-quants x Q8_K */
