@@ -577,7 +577,7 @@ static void check_shape(const PlumbGGUF *g, const char *name, uint32_t type, uin
 static void test_models(void)
 {
     static const char *const small[] = {
-        "small-f16.gguf", "small-BF16.gguf", "small-Q8_0.gguf", "small-Q6_K.gguf",
+        "small-f16.gguf", "small-Q8_0.gguf", "small-Q6_K.gguf",
         "small-Q5_K_M.gguf", "small-Q4_K_M.gguf", "small-Q4_0.gguf", "small-IQ4_XS.gguf",
         "small-Q3_K_M.gguf", "small-Q2_K.gguf",
     };

@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include <unistd.h>
+#include <zlib.h>
 
 #include "forward.h"
 #include "gguf.h"
@@ -48,34 +49,36 @@ typedef struct {
     const char *repack_of; /* non-NULL: this fixture repacked to Q4_0_R8 (`plumb repack`),
                             * checked against the fixture's golden files */
     PlumbKVType kv;  /* key/value cache: F32 as the golden files were made, or F16 */
+    const char *bf16_of; /* non-NULL: made at test time from this F16 fixture (its F16 tensors
+                          * to BF16), checked tensor by tensor against llama-quantize's */
 } GoldenModel;
 
 static const GoldenModel models[] = {
-    /* name, strict, free_run, long_in_quick, repack_of, kv */
-    { "mini-f32", 1, 1, 1, NULL, PLUMB_KV_F32 },
-    { "small-f16", 1, 1, 0, NULL, PLUMB_KV_F32 },
-    { "small-BF16", 1, 0, 0, NULL, PLUMB_KV_F32 },
-    { "small-Q8_0", 1, 0, 0, NULL, PLUMB_KV_F32 },
-    { "small-Q6_K", 0, 0, 0, NULL, PLUMB_KV_F32 },
-    { "small-Q5_K_M", 0, 0, 0, NULL, PLUMB_KV_F32 },
-    { "small-Q4_K_M", 0, 0, 1, NULL, PLUMB_KV_F32 },
-    { "small-Q4_0", 0, 0, 0, NULL, PLUMB_KV_F32 },
-    { "small-IQ4_XS", 0, 0, 0, NULL, PLUMB_KV_F32 },
-    { "small-Q3_K_M", 0, 0, 0, NULL, PLUMB_KV_F32 },
-    { "small-Q2_K", 0, 0, 0, NULL, PLUMB_KV_F32 },
-    { "dense-f16", 1, 1, 0, NULL, PLUMB_KV_F32 },
-    { "dense-Q4_K_M", 0, 0, 1, NULL, PLUMB_KV_F32 },
-    { "small-Q4_0-R8", 0, 0, 0, "small-Q4_0", PLUMB_KV_F32 },
-    { "small-Q4_K_M-R8", 0, 0, 0, "small-Q4_K_M", PLUMB_KV_F32 },
-    { "small-Q6_K-R8", 0, 0, 0, "small-Q6_K", PLUMB_KV_F32 },
+    /* name, strict, free_run, long_in_quick, repack_of, kv, bf16_of */
+    { "mini-f32", 1, 1, 1, NULL, PLUMB_KV_F32, NULL },
+    { "small-f16", 1, 1, 0, NULL, PLUMB_KV_F32, NULL },
+    { "small-BF16", 1, 0, 0, NULL, PLUMB_KV_F32, "small-f16" },
+    { "small-Q8_0", 1, 0, 0, NULL, PLUMB_KV_F32, NULL },
+    { "small-Q6_K", 0, 0, 0, NULL, PLUMB_KV_F32, NULL },
+    { "small-Q5_K_M", 0, 0, 0, NULL, PLUMB_KV_F32, NULL },
+    { "small-Q4_K_M", 0, 0, 1, NULL, PLUMB_KV_F32, NULL },
+    { "small-Q4_0", 0, 0, 0, NULL, PLUMB_KV_F32, NULL },
+    { "small-IQ4_XS", 0, 0, 0, NULL, PLUMB_KV_F32, NULL },
+    { "small-Q3_K_M", 0, 0, 0, NULL, PLUMB_KV_F32, NULL },
+    { "small-Q2_K", 0, 0, 0, NULL, PLUMB_KV_F32, NULL },
+    { "dense-f16", 1, 1, 0, NULL, PLUMB_KV_F32, NULL },
+    { "dense-Q4_K_M", 0, 0, 1, NULL, PLUMB_KV_F32, NULL },
+    { "small-Q4_0-R8", 0, 0, 0, "small-Q4_0", PLUMB_KV_F32, NULL },
+    { "small-Q4_K_M-R8", 0, 0, 0, "small-Q4_K_M", PLUMB_KV_F32, NULL },
+    { "small-Q6_K-R8", 0, 0, 0, "small-Q6_K", PLUMB_KV_F32, NULL },
     /* the F16 cache (plumb's default) against the same F32-cache goldens: the
      * float models as strictly (llama.cpp against itself with an f16 cache:
      * every position >= 0.999996), quantised ones by the quantised bounds */
-    { "mini-f32", 1, 1, 1, NULL, PLUMB_KV_F16 },
-    { "small-f16", 1, 1, 0, NULL, PLUMB_KV_F16 },
-    { "dense-f16", 1, 1, 0, NULL, PLUMB_KV_F16 },
-    { "small-Q4_K_M", 0, 0, 1, NULL, PLUMB_KV_F16 },
-    { "small-Q4_0-R8", 0, 0, 0, "small-Q4_0", PLUMB_KV_F16 },
+    { "mini-f32", 1, 1, 1, NULL, PLUMB_KV_F16, NULL },
+    { "small-f16", 1, 1, 0, NULL, PLUMB_KV_F16, NULL },
+    { "dense-f16", 1, 1, 0, NULL, PLUMB_KV_F16, NULL },
+    { "small-Q4_K_M", 0, 0, 1, NULL, PLUMB_KV_F16, NULL },
+    { "small-Q4_0-R8", 0, 0, 0, "small-Q4_0", PLUMB_KV_F16, NULL },
 };
 
 /* The row label: the name, and the cache type when it is not F32. */
@@ -373,6 +376,8 @@ typedef struct {
     const char *str;         /* ... by this string, or */
     uint32_t u32;            /* ... by this uint32 */
     const char *scaling;     /* add RoPE scaling of this type, factor 4, from 32768 */
+    int bf16;                /* every F16 tensor becomes BF16 (exact widening, then round to
+                              * nearest even, as llama-quantize does) */
 } Edit;
 
 /* Copy src to dst applying e; returns 0 on success. */
@@ -410,6 +415,8 @@ static int write_variant(const char *src, const char *dst, const Edit *e)
         if (e->drop && !strcmp(t->name, e->drop))
             continue;
         memcpy(ne, t->ne, sizeof ne);
+        if (e->bf16 && type == PLUMB_QTYPE_F16)
+            type = PLUMB_QTYPE_BF16;
         if (e->tensor && !strcmp(t->name, e->tensor)) {
             if (e->ne0)
                 ne[0] = e->ne0, ne[1] = e->ne1;
@@ -426,6 +433,15 @@ static int write_variant(const char *src, const char *dst, const Edit *e)
         if (e->drop && !strcmp(t->name, e->drop))
             continue;
         need = plumb_gguf_writer_tensor_bytes(w, k++);
+        if (e->bf16 && t->type == PLUMB_QTYPE_F16) {
+            const uint16_t *h = t->data;
+            for (uint64_t n = 0; n < t->nbytes / 2; n++) {
+                const uint16_t b = plumb_fp32_to_bf16(plumb_fp16_to_fp32(h[n]));
+                if (plumb_gguf_writer_write(w, &b, sizeof b, &err) < 0)
+                    goto done;
+            }
+            continue;
+        }
         if (plumb_gguf_writer_write(w, t->data, need < t->nbytes ? need : t->nbytes, &err) < 0)
             goto done;
         for (uint64_t n = t->nbytes; n < need; n += sizeof zeros)
@@ -440,6 +456,47 @@ done:
     plumb_gguf_writer_close(w);
     plumb_gguf_close(g);
     return rc;
+}
+
+/* The BF16 model: src's F16 tensors to BF16 into dst, then every tensor's
+ * CRC-32 against those of llama-quantize's output listed in crc_file
+ * ("name crc" lines, '#' comments).  Returns 0 when all agree. */
+static int make_bf16(const char *src, const char *dst, const char *crc_file)
+{
+    const Edit e = { .type = -1, .key = "general.file_type", .u32 = 32, .bf16 = 1 };
+    PlumbGGUF *g = NULL;
+    PlumbError err = { 0 };
+    size_t len = 0, n_listed = 0;
+    char *list = test_read_file(crc_file, &len), *line, *save = NULL;
+    int ok = 1;
+    CHECK(list != NULL, "cannot read %s", crc_file);
+    if (!list)
+        return -1;
+    if (write_variant(src, dst, &e) < 0 || plumb_gguf_open(&g, dst, &err) < 0) {
+        CHECK(0, "%s from %s: %s", dst, src, err.msg);
+        free(list);
+        return -1;
+    }
+    for (line = strtok_r(list, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char name[128];
+        unsigned long want;
+        const PlumbGGUFTensor *t = NULL;
+        if (line[0] == '#' || sscanf(line, "%127s %lx", name, &want) != 2)
+            continue;
+        n_listed++;
+        for (uint64_t i = 0; i < g->n_tensors && !t; i++)
+            if (!strcmp(g->tensors[i].name, name))
+                t = &g->tensors[i];
+        const int same = t && crc32(0L, t->data, (uInt)t->nbytes) == want;
+        CHECK(same, "%s: tensor %s differs from llama-quantize's BF16 output", dst, name);
+        ok = ok && same;
+    }
+    CHECK(n_listed == g->n_tensors, "%s: %zu tensors listed, %llu made", crc_file, n_listed,
+          (unsigned long long)g->n_tensors);
+    ok = ok && n_listed == g->n_tensors;
+    plumb_gguf_close(g);
+    free(list);
+    return ok ? 0 : -1;
 }
 
 /* RoPE tables of a model against the formulas written out in double:
@@ -737,13 +794,21 @@ int main(void)
             continue;
         snprintf(rel, sizeof rel, "models/%s.gguf", gold_name(&models[i]));
         snprintf(path, sizeof path, "%s", test_data(rel));
-        if (models[i].repack_of) {
+        const int made = models[i].repack_of || models[i].bf16_of;
+        if (made) {
             char out[4096];
             const char *tmp = getenv("TMPDIR");
             snprintf(out, sizeof out, "%s/plumb-golden-%ld-%s.gguf", tmp && *tmp ? tmp : "/tmp",
                      (long)getpid(), models[i].name);
-            if (plumb_repack_file(path, out, PLUMB_GGUF_WRITE_FORCE, NULL, NULL, NULL, NULL,
-                                  &err) < 0) {
+            if (models[i].bf16_of) {
+                snprintf(rel, sizeof rel, "models/%s.gguf", models[i].bf16_of);
+                snprintf(path, sizeof path, "%s", test_data(rel));
+                if (make_bf16(path, out, test_data("golden/small-BF16.tensors.crc32")) < 0) {
+                    unlink(out);
+                    continue;
+                }
+            } else if (plumb_repack_file(path, out, PLUMB_GGUF_WRITE_FORCE, NULL, NULL, NULL, NULL,
+                                         &err) < 0) {
                 CHECK(0, "repack %s: %s", path, err.msg);
                 continue;
             }
@@ -751,11 +816,11 @@ int main(void)
         }
         if (plumb_model_open(&m, path, NULL, &err) < 0) {
             CHECK(0, "open %s: %s", path, err.msg);
-            if (models[i].repack_of)
+            if (made)
                 unlink(path);
             continue;
         }
-        if (models[i].repack_of)
+        if (made)
             unlink(path); /* the mapping stays valid */
         for (int p = 1; p <= 3; p++)
             if (p < 3 || !quick || models[i].long_in_quick)

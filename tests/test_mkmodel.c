@@ -490,8 +490,11 @@ static void test_mkmodel(void)
                  out, types[i], vocab);
         rc = run(args);
         CHECK(rc == 0, "mkmodel %s exited %d", types[i], rc);
+        /* the layout against llama-quantize's file of the type; small-BF16.gguf
+         * is not stored (test_golden makes it), so BF16's values only */
         snprintf(ref, sizeof ref, "models/small-%s.gguf", types[i]);
-        compare_layout(out, test_data(ref));
+        if (strcmp(types[i], "BF16") != 0)
+            compare_layout(out, test_data(ref));
         check_values(out);
     }
     snprintf(args, sizeof args, "'%s' --preset qwen3-dense-small --type Q4_K_M --vocab '%s' --force",

@@ -470,7 +470,8 @@ static void test_fixture(const PlumbGGUF *ref, const char *file)
 static void test_fixtures(void)
 {
     static const char *files[] = {
-        "models/small-BF16.gguf", "models/small-Q8_0.gguf", "models/small-Q6_K.gguf",
+        /* BF16: test_golden makes it from small-f16 and checks it against llama-quantize's */
+        "models/small-Q8_0.gguf", "models/small-Q6_K.gguf",
         "models/small-Q5_K_M.gguf", "models/small-Q4_K_M.gguf", "models/small-Q4_0.gguf",
         "models/small-IQ4_XS.gguf", "models/small-Q3_K_M.gguf", "models/small-Q2_K.gguf",
     };
@@ -495,7 +496,7 @@ static void test_fixtures(void)
                 st->worst, st->bound);
     }
     /* the quantised types every fixture set must have exercised */
-    static const uint32_t must[] = { PLUMB_QTYPE_BF16, PLUMB_QTYPE_Q8_0, PLUMB_QTYPE_Q6_K,
+    static const uint32_t must[] = { PLUMB_QTYPE_Q8_0, PLUMB_QTYPE_Q6_K,
                                      PLUMB_QTYPE_Q5_K, PLUMB_QTYPE_Q4_K, PLUMB_QTYPE_Q4_0,
                                      PLUMB_QTYPE_IQ4_XS, PLUMB_QTYPE_Q3_K, PLUMB_QTYPE_Q2_K };
     for (size_t i = 0; i < sizeof must / sizeof must[0]; i++)
