@@ -11,7 +11,7 @@
 #include <stddef.h>
 
 #include "qtypes.h"
-#include "simd_util.h"
+#include "qbits.h"
 
 _Static_assert(sizeof(PlumbBlockQ4_0) == 2 + PLUMB_QK / 2, "Q4_0 block size");
 _Static_assert(sizeof(PlumbBlockQ4_1) == 4 + PLUMB_QK / 2, "Q4_1 block size");
@@ -124,19 +124,19 @@ uint64_t plumb_qtype_row_size(uint32_t type, uint64_t n)
 
 float plumb_fp16_to_fp32(uint16_t h)
 {
-    return simd_fp16_to_fp32(h);
+    return qb_fp16_to_fp32(h);
 }
 
 uint16_t plumb_fp32_to_fp16(float f)
 {
-    return simd_fp32_to_fp16(f);
+    return qb_fp32_to_fp16(f);
 }
 
 /* Round to nearest even on the top 16 bits; a NaN keeps its top payload bits
  * and is forced quiet (so it cannot round into inf). */
 uint16_t plumb_fp32_to_bf16(float f)
 {
-    uint32_t u = simd_f32_bits(f);
+    uint32_t u = qb_f32_bits(f);
 
     if ((u & 0x7fffffffu) > 0x7f800000u)
         return (uint16_t)((u >> 16) | 0x40u);

@@ -26,9 +26,9 @@
 
 #include "qtypes.h"
 #include "quant_ref.h"
-#include "simd_util.h"
+#include "qbits.h"
 
-#define FP16(h) simd_fp16_to_fp32(h)
+#define FP16(h) qb_fp16_to_fp32(h)
 
 /* ------------------------------------------------------------ dequantise */
 
@@ -162,7 +162,7 @@ void plumb_to_float_q3_K_c(const void *x, float *y, int64_t n)
     for (int64_t i = 0; i < n / PLUMB_QK_K; i++) {
         const float d = FP16(b[i].d);
         int8_t sc[16];
-        simd_q3_K_scales(b[i].scales, sc);
+        qb_q3_K_scales(b[i].scales, sc);
         for (int e = 0; e < PLUMB_QK_K; e++) {
             const int h = e / 128, p = (e % 128) / 32, l = e % 32;
             const float dl = d * (float)sc[e / 16];
@@ -185,9 +185,9 @@ void plumb_to_float_q4_K_c(const void *x, float *y, int64_t n)
         for (int c = 0; c < 4; c++) {
             const uint8_t *q = b[i].qs + 32 * c;
             uint8_t sc, m;
-            simd_scale_min_k4(2 * c, b[i].scales, &sc, &m);
+            qb_scale_min_k4(2 * c, b[i].scales, &sc, &m);
             const float d1 = d * (float)sc, m1 = dmin * (float)m;
-            simd_scale_min_k4(2 * c + 1, b[i].scales, &sc, &m);
+            qb_scale_min_k4(2 * c + 1, b[i].scales, &sc, &m);
             const float d2 = d * (float)sc, m2 = dmin * (float)m;
             for (int l = 0; l < 32; l++)
                 *y++ = d1 * (float)(q[l] & 0xf) - m1;
@@ -206,9 +206,9 @@ void plumb_to_float_q5_K_c(const void *x, float *y, int64_t n)
             const uint8_t *q = b[i].qs + 32 * c;
             const uint8_t *qh = b[i].qh;
             uint8_t sc, m;
-            simd_scale_min_k4(2 * c, b[i].scales, &sc, &m);
+            qb_scale_min_k4(2 * c, b[i].scales, &sc, &m);
             const float d1 = d * (float)sc, m1 = dmin * (float)m;
-            simd_scale_min_k4(2 * c + 1, b[i].scales, &sc, &m);
+            qb_scale_min_k4(2 * c + 1, b[i].scales, &sc, &m);
             const float d2 = d * (float)sc, m2 = dmin * (float)m;
             for (int l = 0; l < 32; l++)
                 *y++ = d1 * (float)((q[l] & 0xf) + ((qh[l] >> (2 * c)) & 1) * 16) - m1;
@@ -249,7 +249,7 @@ void plumb_to_float_iq4_xs_c(const void *x, float *y, int64_t n)
         const float d = FP16(b[i].d);
         for (int ib = 0; ib < PLUMB_QK_K / 32; ib++) {
             const uint8_t *qs = b[i].qs + 16 * ib;
-            const float dl = d * (float)simd_iq4_xs_scale(b[i].scales_l, b[i].scales_h, ib);
+            const float dl = d * (float)qb_iq4_xs_scale(b[i].scales_l, b[i].scales_h, ib);
             for (int j = 0; j < 16; j++) {
                 y[j] = dl * (float)plumb_iq4nl_values[qs[j] & 0xf];
                 y[j + 16] = dl * (float)plumb_iq4nl_values[qs[j] >> 4];
@@ -270,7 +270,7 @@ void plumb_from_float_f16_c(const float *x, void *y, int64_t n)
 {
     uint16_t *h = y;
     for (int64_t i = 0; i < n; i++)
-        h[i] = simd_fp32_to_fp16(x[i]);
+        h[i] = qb_fp32_to_fp16(x[i]);
 }
 
 void plumb_from_float_bf16_c(const float *x, void *y, int64_t n)
@@ -297,7 +297,7 @@ void plumb_from_float_q8_0_c(const float *x, void *y, int64_t n)
     for (int64_t i = 0; i < n / PLUMB_QK; i++, x += PLUMB_QK) {
         const float amax = block_amax(x, PLUMB_QK), d = amax / 127.0f;
         const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
-        b[i].d = simd_fp32_to_fp16(d);
+        b[i].d = qb_fp32_to_fp16(d);
         for (int j = 0; j < PLUMB_QK; j++)
             b[i].qs[j] = (int8_t)lrintf(x[j] * id);
     }
@@ -310,12 +310,12 @@ void plumb_from_float_q8_1_c(const float *x, void *y, int64_t n)
         const float amax = block_amax(x, PLUMB_QK), d = amax / 127.0f;
         const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
         int sum = 0;
-        b[i].d = simd_fp32_to_fp16(d);
+        b[i].d = qb_fp32_to_fp16(d);
         for (int j = 0; j < PLUMB_QK; j++) {
             b[i].qs[j] = (int8_t)lrintf(x[j] * id);
             sum += b[i].qs[j];
         }
-        b[i].s = simd_fp32_to_fp16((float)sum * d);
+        b[i].s = qb_fp32_to_fp16((float)sum * d);
     }
 }
 
@@ -526,7 +526,7 @@ void plumb_vec_dot_q3_K_q8_K_c(int64_t n, float *s, const void *w, const void *a
     for (int64_t i = 0; i < n / PLUMB_QK_K; i++) {
         int32_t acc[8] = { 0 };
         int8_t sc[16];
-        simd_q3_K_scales(x[i].scales, sc);
+        qb_q3_K_scales(x[i].scales, sc);
         for (int e = 0; e < PLUMB_QK_K; e++) {
             const int h = e / 128, p = (e % 128) / 32, l = e % 32;
             int q = (x[i].qs[32 * h + l] >> (2 * p)) & 3;
@@ -563,7 +563,7 @@ static float dot_q45_K(int64_t n, const void *w, const PlumbBlockQ8_K *y, int fi
         }
         uint8_t sc[8], mn[8];
         for (int j = 0; j < 8; j++)
-            simd_scale_min_k4(j, scales, &sc[j], &mn[j]);
+            qb_scale_min_k4(j, scales, &sc[j], &mn[j]);
 
         int32_t acc[8] = { 0 };
         for (int e = 0; e < PLUMB_QK_K; e++) {
@@ -623,7 +623,7 @@ void plumb_vec_dot_iq4_xs_q8_K_c(int64_t n, float *s, const void *w, const void 
         for (int ib = 0; ib < PLUMB_QK_K / 32; ib++) {
             const uint8_t *qs = x[i].qs + 16 * ib;
             const int8_t *q8 = y[i].qs + 32 * ib;
-            const float dl = d4d8 * (float)simd_iq4_xs_scale(x[i].scales_l, x[i].scales_h, ib);
+            const float dl = d4d8 * (float)qb_iq4_xs_scale(x[i].scales_l, x[i].scales_h, ib);
             int sumi = 0;
             for (int j = 0; j < 16; j++) {
                 sumi += q8[j] * plumb_iq4nl_values[qs[j] & 0xf];
@@ -644,7 +644,7 @@ void plumb_from_float_q8_0x_c(const float *x, void *y, int64_t n)
         const float amax = block_amax(x, PLUMB_QK), d = amax / 127.0f;
         const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
         int32_t sum = 0;
-        b[i].d = simd_fp16_to_fp32(simd_fp32_to_fp16(d));
+        b[i].d = qb_fp16_to_fp32(qb_fp32_to_fp16(d));
         for (int j = 0; j < PLUMB_QK; j++) {
             b[i].qs[j] = (int8_t)lrintf(x[j] * id);
             sum += b[i].qs[j];
@@ -711,7 +711,7 @@ void plumb_gemm_q4_0_r8_c(int64_t n, const void *w, uint64_t w_stride, int64_t r
                         isum += (j < 16 ? byte & 15 : byte >> 4) * at[i].qs[j];
                     }
                     isum -= at[i].s8;
-                    acc = fmaf((float)isum, simd_fp16_to_fp32(pw[i].d[r]) * at[i].d, acc);
+                    acc = fmaf((float)isum, qb_fp16_to_fp32(pw[i].d[r]) * at[i].d, acc);
                 }
                 y[t][p * PLUMB_R8 + r] = acc;
             }
@@ -732,7 +732,7 @@ void plumb_repack_q4_K_r8(const void *src, uint64_t src_stride, void *dst, int64
             out[i].d[r] = b->d;
             out[i].dmin[r] = b->dmin;
             for (int s = 0; s < PLUMB_QK_K / 32; s++) {
-                simd_scale_min_k4(s, b->scales, &out[i].sc[s][r], &out[i].m[s][r]);
+                qb_scale_min_k4(s, b->scales, &out[i].sc[s][r], &out[i].m[s][r]);
                 for (int j = 0; j < PLUMB_QK; j++) {
                     /* element j of sub-block s: nibble of qs[32 * (s / 2) + j] */
                     const uint8_t byte = b->qs[32 * (s / 2) + j];
@@ -755,7 +755,7 @@ void plumb_unpack_q4_K_r8(const void *src, void *dst, uint64_t dst_stride, int64
             b->dmin = in[i].dmin[r];
             for (int s = 0; s < PLUMB_QK_K / 32; s++) {
                 const uint8_t sc = in[i].sc[s][r], m = in[i].m[s][r];
-                /* the inverse of simd_scale_min_k4 */
+                /* the inverse of qb_scale_min_k4 */
                 if (s < 4) {
                     b->scales[s] |= sc & 63;
                     b->scales[s + 4] |= m & 63;
@@ -796,8 +796,8 @@ void plumb_gemm_q4_K_r8_c(int64_t n, const void *w, uint64_t w_stride, int64_t r
                         is += pw[i].sc[s][r] * sum;
                         im += pw[i].m[s][r] * (at[i].bsums[2 * s] + at[i].bsums[2 * s + 1]);
                     }
-                    acc = fmaf((float)is, simd_fp16_to_fp32(pw[i].d[r]) * at[i].d, acc);
-                    acc = fmaf(-(float)im, simd_fp16_to_fp32(pw[i].dmin[r]) * at[i].d, acc);
+                    acc = fmaf((float)is, qb_fp16_to_fp32(pw[i].d[r]) * at[i].d, acc);
+                    acc = fmaf(-(float)im, qb_fp16_to_fp32(pw[i].dmin[r]) * at[i].d, acc);
                 }
                 y[t][p * PLUMB_R8 + r] = acc;
             }
@@ -901,7 +901,7 @@ void plumb_gemm_q6_K_r8_c(int64_t n, const void *w, uint64_t w_stride, int64_t r
                         is += pw[i].sc[k][r] * sum;
                         io += pw[i].sc[k][r] * at[i].bsums[k];
                     }
-                    acc = fmaf((float)(is - 32 * io), simd_fp16_to_fp32(pw[i].d[r]) * at[i].d, acc);
+                    acc = fmaf((float)(is - 32 * io), qb_fp16_to_fp32(pw[i].d[r]) * at[i].d, acc);
                 }
                 y[t][p * PLUMB_R8 + r] = acc;
             }

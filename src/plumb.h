@@ -13,6 +13,10 @@
  * Errors: every fallible call returns PLUMB_OK (0) or a negative PLUMB_E*
  * code and fills a caller-owned PlumbError with a message naming the file,
  * field or value at fault.  The library never prints and never exits.
+ *
+ * Every function is declared PLUMB_API: only these leave the shared library.
+ * Compile with `pkg-config --cflags plumb`, link with `--libs` (add --static
+ * for libplumb.a); see plumb(3).
  */
 #ifndef PLUMB_H
 #define PLUMB_H
@@ -22,6 +26,14 @@
 
 #ifdef __cplusplus
 extern "C" {
+#endif
+
+/* Exported from the library when it is built (PLUMB_BUILDING_LIBRARY, with
+ * -fvisibility=hidden); a plain declaration for programs using it. */
+#if defined(PLUMB_BUILDING_LIBRARY) && defined(__GNUC__)
+#define PLUMB_API __attribute__((visibility("default")))
+#elif !defined(PLUMB_API)
+#define PLUMB_API
 #endif
 
 /* ------------------------------------------------------------- errors */
@@ -42,7 +54,7 @@ typedef struct PlumbError {
 } PlumbError;
 
 /* Name of an error code ("format error", ...). Never NULL. */
-const char *plumb_strerror(int code);
+PLUMB_API const char *plumb_strerror(int code);
 
 /* ------------------------------------------------------------- model */
 typedef struct PlumbModel PlumbModel;
@@ -77,26 +89,26 @@ typedef struct PlumbModelInfo {
     const char *cpu_tier;  /* kernel tier in use: "c", "avx2", ... */
 } PlumbModelInfo;
 
-int plumb_model_open(PlumbModel **out, const char *path, const PlumbModelParams *params,
-                     PlumbError *err);
-void plumb_model_close(PlumbModel *m); /* NULL is fine */
-const PlumbModelInfo *plumb_model_info(const PlumbModel *m);
+PLUMB_API int plumb_model_open(PlumbModel **out, const char *path,
+                               const PlumbModelParams *params, PlumbError *err);
+PLUMB_API void plumb_model_close(PlumbModel *m); /* NULL is fine */
+PLUMB_API const PlumbModelInfo *plumb_model_info(const PlumbModel *m);
 
 /* ------------------------------------------------------------- tokens */
 #define PLUMB_TOK_SPECIAL 1u /* recognise added/special tokens in the text */
 
 /* Encode len bytes of UTF-8.  *ids is malloc'd (caller frees), *n_ids set.
  * Invalid UTF-8 is encoded byte-wise, never rejected. */
-int plumb_tokenize(const PlumbModel *m, const char *text, size_t len, unsigned flags,
-                   int32_t **ids, size_t *n_ids, PlumbError *err);
+PLUMB_API int plumb_tokenize(const PlumbModel *m, const char *text, size_t len,
+                             unsigned flags, int32_t **ids, size_t *n_ids, PlumbError *err);
 
 /* The raw bytes a token stands for (after byte-level decoding); NULL for an
  * id out of range.  Not NUL-terminated: *len is set. */
-const char *plumb_token_bytes(const PlumbModel *m, int32_t id, size_t *len);
+PLUMB_API const char *plumb_token_bytes(const PlumbModel *m, int32_t id, size_t *len);
 /* Non-zero for control/special tokens (<|im_end|>, <think>, ...). */
-int plumb_token_is_special(const PlumbModel *m, int32_t id);
+PLUMB_API int plumb_token_is_special(const PlumbModel *m, int32_t id);
 /* Id of the token whose text is exactly s, or -1. */
-int32_t plumb_token_lookup(const PlumbModel *m, const char *s);
+PLUMB_API int32_t plumb_token_lookup(const PlumbModel *m, const char *s);
 
 /* Streaming detokeniser: holds back bytes of a UTF-8 sequence that a token
  * ends in the middle of, so printed text never contains half characters. */
@@ -108,10 +120,10 @@ typedef struct PlumbDetok {
  * Control tokens (<|im_start|>, <|im_end|>, ...) are rendered as their text
  * when show_special is non-zero, else skipped; user-defined added tokens
  * (<think>, <tool_call>, ...) are always rendered. */
-size_t plumb_detok_push(const PlumbModel *m, PlumbDetok *d, int32_t id, int show_special,
-                        char *out, size_t cap);
+PLUMB_API size_t plumb_detok_push(const PlumbModel *m, PlumbDetok *d, int32_t id,
+                                  int show_special, char *out, size_t cap);
 /* Flush pending bytes (as U+FFFD for an incomplete sequence). */
-size_t plumb_detok_flush(PlumbDetok *d, char *out, size_t cap);
+PLUMB_API size_t plumb_detok_flush(PlumbDetok *d, char *out, size_t cap);
 
 /* ------------------------------------------------------------- sampling */
 typedef struct PlumbSamplerParams {
@@ -126,7 +138,7 @@ typedef struct PlumbSamplerParams {
     uint64_t seed;           /* RNG seed; same seed, same choices */
 } PlumbSamplerParams;
 
-void plumb_sampler_params_default(PlumbSamplerParams *p);
+PLUMB_API void plumb_sampler_params_default(PlumbSamplerParams *p);
 
 /* ------------------------------------------------------------- sessions */
 /* Element type of the key/value cache. */
@@ -143,37 +155,37 @@ typedef struct PlumbSessionParams {
 
 /* PLUMB_KV_F16 / PLUMB_KV_F32 from "f16" / "f32" (case-insensitive);
  * PLUMB_EINVAL naming the value otherwise. */
-int plumb_kv_type_parse(const char *s, PlumbKVType *out, PlumbError *err);
+PLUMB_API int plumb_kv_type_parse(const char *s, PlumbKVType *out, PlumbError *err);
 /* "f16" or "f32" (PLUMB_KV_DEFAULT: "f16"). */
-const char *plumb_kv_type_name(PlumbKVType t);
+PLUMB_API const char *plumb_kv_type_name(PlumbKVType t);
 
 #define PLUMB_EVAL_ALL_LOGITS 1u /* keep logits of every evaluated position */
 
-int plumb_session_open(PlumbSession **out, PlumbModel *m, const PlumbSessionParams *p,
-                       PlumbError *err);
-void plumb_session_close(PlumbSession *s); /* NULL is fine */
+PLUMB_API int plumb_session_open(PlumbSession **out, PlumbModel *m,
+                                 const PlumbSessionParams *p, PlumbError *err);
+PLUMB_API void plumb_session_close(PlumbSession *s); /* NULL is fine */
 /* Forget all tokens (KV cache emptied, sampler history cleared). */
-void plumb_session_reset(PlumbSession *s);
+PLUMB_API void plumb_session_reset(PlumbSession *s);
 /* Keep only the first n_past positions (n_past <= plumb_session_n_past):
  * the tokens after them are forgotten, as if never evaluated, and the next
  * eval continues from position n_past.  The logits of the last eval are
  * dropped.  PLUMB_ERANGE (nothing changed) when n_past is larger. */
-int plumb_session_truncate(PlumbSession *s, size_t n_past, PlumbError *err);
+PLUMB_API int plumb_session_truncate(PlumbSession *s, size_t n_past, PlumbError *err);
 /* Run the forward pass over n new tokens, continuing the history. */
-int plumb_session_eval(PlumbSession *s, const int32_t *ids, size_t n, unsigned flags,
-                       PlumbError *err);
+PLUMB_API int plumb_session_eval(PlumbSession *s, const int32_t *ids, size_t n,
+                                 unsigned flags, PlumbError *err);
 /* Logits [n_vocab] of position i of the last eval (0 <= i < n).  Without
  * PLUMB_EVAL_ALL_LOGITS only the last position is kept; other i give NULL. */
-const float *plumb_session_logits(const PlumbSession *s, size_t i);
-size_t plumb_session_n_past(const PlumbSession *s);
-size_t plumb_session_n_ctx(const PlumbSession *s);
+PLUMB_API const float *plumb_session_logits(const PlumbSession *s, size_t i);
+PLUMB_API size_t plumb_session_n_past(const PlumbSession *s);
+PLUMB_API size_t plumb_session_n_ctx(const PlumbSession *s);
 
-void plumb_session_set_sampler(PlumbSession *s, const PlumbSamplerParams *p);
+PLUMB_API void plumb_session_set_sampler(PlumbSession *s, const PlumbSamplerParams *p);
 /* Clear the sampler's history of generated tokens (penalties start afresh). */
-void plumb_session_sampler_reset(PlumbSession *s);
+PLUMB_API void plumb_session_sampler_reset(PlumbSession *s);
 /* Choose the next token from the last position's logits and remember it for
  * the penalties.  Does not evaluate it. */
-int32_t plumb_session_sample(PlumbSession *s);
+PLUMB_API int32_t plumb_session_sample(PlumbSession *s);
 
 /* ------------------------------------------------------------- chat */
 typedef struct PlumbChatMsg {
@@ -184,11 +196,11 @@ typedef struct PlumbChatMsg {
 /* Render messages in Qwen3 ChatML.  With add_assistant, open an assistant
  * turn; with thinking == 0 that turn starts with an empty think block.
  * *out is malloc'd. */
-int plumb_chat_format(const PlumbChatMsg *msgs, size_t n, int add_assistant, int thinking,
-                      char **out, PlumbError *err);
+PLUMB_API int plumb_chat_format(const PlumbChatMsg *msgs, size_t n, int add_assistant,
+                                int thinking, char **out, PlumbError *err);
 
 /* ------------------------------------------------------------- build */
-const char *plumb_version(void);
+PLUMB_API const char *plumb_version(void);
 
 #ifdef __cplusplus
 }

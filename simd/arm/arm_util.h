@@ -31,7 +31,7 @@
 #include <string.h>
 
 #include "qtypes.h"
-#include "simd_util.h"
+#include "qbits.h"
 
 /* The NEON tier's vector operations (vec_neon.c); plumb_dsp_init_neon()
  * in quant_neon.c calls it after filling the quant entries. */
@@ -95,7 +95,7 @@ static inline void arm_q5_bits(const uint8_t qh[4], uint8x16_t *lo, uint8x16_t *
 }
 
 /* Q4_K / Q5_K: the eight 6-bit scales and mins of the 12 packed bytes
- * (the same unpacking as simd_scale_min_k4, four bytes at a time). */
+ * (the same unpacking as qb_scale_min_k4, four bytes at a time). */
 static inline void arm_k4_scales(const uint8_t q[12], uint8_t sc[8], uint8_t mn[8])
 {
     uint32_t w[3], s[2], m[2];
@@ -281,7 +281,7 @@ static inline float arm_dot_q3_K(int64_t n, const void *w, const void *a)
     float sum = 0.0f;
     for (int64_t i = 0; i < n / PLUMB_QK_K; i++) {
         int8_t sc[16];
-        simd_q3_K_scales(x[i].scales, sc);
+        qb_q3_K_scales(x[i].scales, sc);
         const uint8x16_t m0 = vld1q_u8(x[i].hmask), m1 = vld1q_u8(x[i].hmask + 16);
         const int8_t *q8 = y[i].qs;
         int32x4_t isum = vdupq_n_s32(0);
@@ -451,7 +451,7 @@ static ARM_INLINE void arm_rows_iq4_xs(int64_t n, const void *w, const void *con
             const uint8x16_t q = vld1q_u8(x[i].qs + 16 * ib);
             const int8x16_t lo = vqtbl1q_s8(book, vandq_u8(q, vdupq_n_u8(0x0f)));
             const int8x16_t hi = vqtbl1q_s8(book, vshrq_n_u8(q, 4));
-            const float ls = (float)simd_iq4_xs_scale(x[i].scales_l, x[i].scales_h, ib);
+            const float ls = (float)qb_iq4_xs_scale(x[i].scales_l, x[i].scales_h, ib);
             for (int j = 0; j < tn; j++) {
                 const int32_t sumi = arm_block_sum(lo, hi, y[j]->qs + 32 * ib);
                 const float dl = d4d8[j] * ls;

@@ -185,7 +185,7 @@ void plumb_to_float_q3_K_neon(const void *x, float *y, int64_t n)
     for (int64_t i = 0; i < n / PLUMB_QK_K; i++) {
         const float d = arm_fp16(b[i].d);
         int8_t sc[16];
-        simd_q3_K_scales(b[i].scales, sc);
+        qb_q3_K_scales(b[i].scales, sc);
         const uint8x16_t m0 = vld1q_u8(b[i].hmask), m1 = vld1q_u8(b[i].hmask + 16);
         for (int h = 0; h < 2; h++) {
             const uint8x16_t q0 = vld1q_u8(b[i].qs + 32 * h), q1 = vld1q_u8(b[i].qs + 32 * h + 16);
@@ -279,7 +279,7 @@ void plumb_to_float_iq4_xs_neon(const void *x, float *y, int64_t n)
     for (int64_t i = 0; i < n / PLUMB_QK_K; i++) {
         const float d = arm_fp16(b[i].d);
         for (int ib = 0; ib < PLUMB_QK_K / 32; ib++, y += 32) {
-            const float dl = d * (float)simd_iq4_xs_scale(b[i].scales_l, b[i].scales_h, ib);
+            const float dl = d * (float)qb_iq4_xs_scale(b[i].scales_l, b[i].scales_h, ib);
             const uint8x16_t q = vld1q_u8(b[i].qs + 16 * ib);
             store_mul_s8(y, vqtbl1q_s8(book, vandq_u8(q, vdupq_n_u8(0x0f))), dl);
             store_mul_s8(y + 16, vqtbl1q_s8(book, vshrq_n_u8(q, 4)), dl);
@@ -299,7 +299,7 @@ void plumb_from_float_f16_neon(const float *x, void *y, int64_t n)
         vst1q_u16(h + i, vreinterpretq_u16_f16(v));
     }
     for (; i < n; i++)
-        h[i] = simd_fp32_to_fp16(x[i]);
+        h[i] = qb_fp32_to_fp16(x[i]);
 }
 
 /* Round to nearest even on the top 16 bits; a NaN is kept and made quiet. */
@@ -358,7 +358,7 @@ void plumb_from_float_q8_0_neon(const float *x, void *y, int64_t n)
         float32x4_t v[8];
         const float amax = load_block32(x, v), d = amax / 127.0f;
         const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
-        b[i].d = simd_fp32_to_fp16(d);
+        b[i].d = qb_fp32_to_fp16(d);
         quant_block32(v, id, b[i].qs);
     }
 }
@@ -370,9 +370,9 @@ void plumb_from_float_q8_1_neon(const float *x, void *y, int64_t n)
         float32x4_t v[8];
         const float amax = load_block32(x, v), d = amax / 127.0f;
         const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
-        b[i].d = simd_fp32_to_fp16(d);
+        b[i].d = qb_fp32_to_fp16(d);
         const int32_t sum = quant_block32(v, id, b[i].qs);
-        b[i].s = simd_fp32_to_fp16((float)sum * d);
+        b[i].s = qb_fp32_to_fp16((float)sum * d);
     }
 }
 

@@ -31,7 +31,7 @@
 #include "qtypes.h"
 #include "quant_ref.h"
 #include "gemm_util.h"
-#include "x86_util.h"
+#include "x86_kernels.h"
 
 #define TILE_ROWS 4
 #define TILE_TOKENS 4

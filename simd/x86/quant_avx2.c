@@ -13,7 +13,7 @@
  *    sum are float in another order (FMA into eight lanes per block), so the
  *    result differs from C by a few float roundings of the sum of |w*a|.
  * Activations are in [-127, 127] (what the quantisers produce; see
- * x86_util.h for why -128 is excluded).
+ * x86_kernels.h for why -128 is excluded).
  */
 #include "config.h"
 
@@ -22,7 +22,7 @@
 
 #include "dsp.h"
 #include "qtypes.h"
-#include "x86_util.h"
+#include "x86_kernels.h"
 
 /* ------------------------------------------------------------ helpers */
 
@@ -733,7 +733,7 @@ static void from_float_bf16(const float *x, void *vy, int64_t n)
         _mm256_storeu_si256((__m256i *)(y + i), _mm256_permute4x64_epi64(p, _MM_SHUFFLE(3, 1, 2, 0)));
     }
     for (; i < n; i++) {
-        const uint32_t u = simd_f32_bits(x[i]);
+        const uint32_t u = qb_f32_bits(x[i]);
         y[i] = (u & 0x7fffffffu) > 0x7f800000u ? (uint16_t)((u >> 16) | 0x40u)
                                                 : (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
     }

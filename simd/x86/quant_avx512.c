@@ -1,6 +1,6 @@
 /*
  * quant_avx512.c — AVX-512 (F, BW, DQ, VL) kernels of the quant types: the
- * 512-bit dot products (x86_util.h, shared with the VNNI tier), the
+ * 512-bit dot products (x86_kernels.h, shared with the VNNI tier), the
  * activation quantisers and dequantisation.  plumb_dsp_init_avx512()
  * installs them and the vector ops of vec_avx512.c (topk keeps the AVX2
  * kernel of the tier below).
@@ -16,7 +16,7 @@
 
 #include "dsp.h"
 #include "qtypes.h"
-#include "x86_util.h"
+#include "x86_kernels.h"
 
 /* ------------------------------------------------------------ quantisers */
 

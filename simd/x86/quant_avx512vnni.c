@@ -1,6 +1,6 @@
 /*
  * quant_avx512vnni.c — the AVX-512 VNNI tier: the 512-bit dot products of
- * x86_util.h compiled with -mavx512vnni, where the integer multiply-adds
+ * x86_kernels.h compiled with -mavx512vnni, where the integer multiply-adds
  * become vpdpbusd (the 32-element formats: one instruction per 64 products
  * instead of maddubs + madd + add) and vpdpwssd (the sub-block scales of the
  * K-quants and IQ4_XS: madd + add fused), and the tiled products of the
@@ -10,7 +10,7 @@
 #include "config.h"
 
 #include "dsp.h"
-#include "x86_util.h"
+#include "x86_kernels.h"
 
 void plumb_dsp_init_avx512vnni(PlumbDsp *dsp)
 {

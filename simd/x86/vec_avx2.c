@@ -23,7 +23,7 @@
 #include <sleef.h>
 
 #include "dsp.h"
-#include "x86_util.h"
+#include "x86_kernels.h"
 
 /* Lanes 0..r-1 set, for masked loads / stores of a tail of r < 8 floats. */
 static inline __m256i tail_mask(int64_t r)
@@ -331,7 +331,7 @@ static inline int32_t topk_key1(float f)
     if (isnan(f))
         f = -INFINITY;
     f += 0.0f;
-    const int32_t u = (int32_t)simd_f32_bits(f);
+    const int32_t u = (int32_t)qb_f32_bits(f);
     return u < 0 ? u ^ 0x7fffffff : u;
 }
 

@@ -13,7 +13,7 @@
 #include <sleef.h>
 
 #include "dsp.h"
-#include "x86_util.h"
+#include "x86_kernels.h"
 
 /* Lanes 0..r-1 of a 16-lane mask, r < 16. */
 static inline __mmask16 tail16(int64_t r)

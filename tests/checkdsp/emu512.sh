@@ -4,7 +4,7 @@
 # (tests/checkdsp/emu512.h, over the Debian package libsimde-dev) and checked
 # against the C tier like any other.  Not part of `make check` (the real
 # tiers are what ships); a check for whoever changes simd/x86/*avx512*.c or
-# the 512-bit half of simd/x86/x86_util.h on a machine without AVX-512.
+# the 512-bit half of simd/x86/x86_kernels.h on a machine without AVX-512.
 #
 # usage: tests/checkdsp/emu512.sh [BUILDDIR [CHECKDSP-OPTIONS...]]
 #   BUILDDIR  a configured and built tree (default .); the other arguments
@@ -25,7 +25,7 @@ if ! grep -q 'avx2' /proc/cpuinfo 2>/dev/null; then
     echo "emu512.sh: this CPU has no AVX2 to run the emulation on: skipped"
     exit 77
 fi
-for lib in libplumb.a libplumb_avx2.a; do
+for lib in .libs/libplumb_core.a .libs/libplumb_avx2.a .libs/libplumb_base.a; do
     if [ ! -f "$build/$lib" ]; then
         echo "emu512.sh: $build/$lib not built: skipped"
         exit 77
@@ -55,7 +55,8 @@ $CC $flags -c "$tmp/detect.c" -o "$tmp/detect.o" || exit 1
 $CC $flags -Dplumb_cpu_detect=emu512_cpu_detect -c "$src/tests/checkdsp/checkdsp.c" -o "$tmp/checkdsp.o" || exit 1
 sleef=$(pkg-config --libs sleef 2>/dev/null || echo -lsleef)
 $CC -o "$tmp/checkdsp-emu512" "$tmp/checkdsp.o" "$tmp/detect.o" "$tmp"/emu_*.o \
-    "$build/libplumb.a" "$build/libplumb_avx2.a" "$build/libplumb.a" $sleef -lm -lpthread || exit 1
+    "$build/.libs/libplumb_core.a" "$build/.libs/libplumb_avx2.a" "$build/.libs/libplumb_base.a" \
+    $sleef -lm -lpthread || exit 1
 
 echo "emu512.sh: AVX-512 tiers emulated on AVX2"
 "$tmp/checkdsp-emu512" "$@"

@@ -1,5 +1,5 @@
 /*
- * x86_util.h — helpers shared by the x86 tier files (AVX2, AVX-512, AVX-512
+ * x86_kernels.h — helpers shared by the x86 tier files (AVX2, AVX-512, AVX-512
  * VNNI).  Included only by files under simd/x86/, each compiled with its own
  * -m flags; everything is `static inline`, so each tier gets its own copy and
  * no instruction of a higher tier leaks into a lower one.  The AVX2 helpers
@@ -12,8 +12,8 @@
  * [-127, 127] only, and that is the domain of every vec_dot here.  Weight
  * bytes may take any value.
  */
-#ifndef PLUMB_X86_UTIL_H
-#define PLUMB_X86_UTIL_H
+#ifndef PLUMB_X86_KERNELS_H
+#define PLUMB_X86_KERNELS_H
 
 #include <immintrin.h>
 #include <stdint.h>
@@ -28,7 +28,7 @@
 #endif
 
 #include "dsp.h"
-#include "simd_util.h"
+#include "qbits.h"
 
 /* The vector-op halves of the tier initialisers (vec_<isa>.c); called by
  * plumb_dsp_init_<isa>() in quant_<isa>.c. */
@@ -114,7 +114,7 @@ static inline __m256i x86_dot_s8s8_i32(__m256i w, __m256i a)
 }
 
 /* Q4_K / Q5_K: the 8 scales (low 8 bytes) and 8 mins (high 8 bytes) of the
- * 12 packed scale bytes, as in simd_scale_min_k4.  Reads 16 bytes: in both
+ * 12 packed scale bytes, as in qb_scale_min_k4.  Reads 16 bytes: in both
  * block layouts the scales are followed by more of the block. */
 static inline __m128i x86_q4_K_scales_mins(const uint8_t *packed)
 {
@@ -130,7 +130,7 @@ static inline __m128i x86_q4_K_scales_mins(const uint8_t *packed)
 }
 
 /* Q3_K: the 16 signed scales (minus 32) of the 12 packed bytes, as in
- * simd_q3_K_scales. */
+ * qb_q3_K_scales. */
 static inline __m128i x86_q3_K_scales(const uint8_t *packed)
 {
     uint32_t u[3], s[4];
@@ -144,7 +144,7 @@ static inline __m128i x86_q3_K_scales(const uint8_t *packed)
 }
 
 /* IQ4_XS: the 8 signed scales (minus 32) of a super-block, one per int16
- * lane, as in simd_iq4_xs_scale. */
+ * lane, as in qb_iq4_xs_scale. */
 static inline __m128i x86_iq4_xs_scales(const uint8_t *scales_l, uint16_t scales_h)
 {
     /* low 4 bits: sub-block 2i is the low nibble of byte i, 2i+1 the high */

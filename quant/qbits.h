@@ -1,5 +1,5 @@
 /*
- * simd_util.h — small helpers shared by the scalar reference (quant/quant_ref.c)
+ * qbits.h — small helpers shared by the scalar reference (quant/quant_ref.c)
  * and the per-ISA kernel files: half-precision conversion and the unpacking of
  * the packed sub-block scales of the K formats and IQ4_XS.
  *
@@ -8,21 +8,21 @@
  * core library.  The unpacking helpers are the single statement of where each
  * scale lives; the kernels must agree with them bit for bit.
  */
-#ifndef PLUMB_SIMD_UTIL_H
-#define PLUMB_SIMD_UTIL_H
+#ifndef PLUMB_QBITS_H
+#define PLUMB_QBITS_H
 
 #include <stdint.h>
 #include <string.h>
 
 /* Bits of a float and back, without aliasing trouble. */
-static inline uint32_t simd_f32_bits(float f)
+static inline uint32_t qb_f32_bits(float f)
 {
     uint32_t u;
     memcpy(&u, &f, sizeof u);
     return u;
 }
 
-static inline float simd_f32_from_bits(uint32_t u)
+static inline float qb_f32_from_bits(uint32_t u)
 {
     float f;
     memcpy(&f, &u, sizeof f);
@@ -30,27 +30,27 @@ static inline float simd_f32_from_bits(uint32_t u)
 }
 
 /* IEEE binary16 -> binary32, exact for every input (NaN payloads kept). */
-static inline float simd_fp16_to_fp32(uint16_t h)
+static inline float qb_fp16_to_fp32(uint16_t h)
 {
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
     uint32_t exp = (h >> 10) & 0x1fu;   /* biased exponent, 5 bits */
     uint32_t man = h & 0x3ffu;          /* mantissa, 10 bits */
 
     if (exp == 0x1f) /* inf / NaN */
-        return simd_f32_from_bits(sign | 0x7f800000u | (man << 13));
+        return qb_f32_from_bits(sign | 0x7f800000u | (man << 13));
     if (exp == 0) {  /* zero / subnormal: man * 2^-24, exact in float */
         float v = (float)man * 0x1p-24f;
         return sign ? -v : v;
     }
-    return simd_f32_from_bits(sign | ((exp + 112u) << 23) | (man << 13));
+    return qb_f32_from_bits(sign | ((exp + 112u) << 23) | (man << 13));
 }
 
 /* IEEE binary32 -> binary16, round to nearest even.  Overflow gives inf; a NaN
  * stays a NaN, quieted, with the top 10 payload bits kept (as F16C's
  * VCVTPS2PH and AArch64's FCVT do). */
-static inline uint16_t simd_fp32_to_fp16(float f)
+static inline uint16_t qb_fp32_to_fp16(float f)
 {
-    uint32_t u = simd_f32_bits(f);
+    uint32_t u = qb_f32_bits(f);
     uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
     uint32_t a = u & 0x7fffffffu; /* magnitude bits */
 
@@ -85,7 +85,7 @@ static inline uint16_t simd_fp32_to_fp16(float f)
  * bytes q.  Sub-blocks 0..3 sit in the low 6 bits of bytes 0..3 (scale) and
  * 4..7 (min); 4..7 take their low 4 bits from the nibbles of bytes 8..11 and
  * their top 2 bits from the spare top bits of bytes 0..7. */
-static inline void simd_scale_min_k4(int j, const uint8_t *q, uint8_t *sc, uint8_t *m)
+static inline void qb_scale_min_k4(int j, const uint8_t *q, uint8_t *sc, uint8_t *m)
 {
     if (j < 4) {
         *sc = q[j] & 63;
@@ -100,7 +100,7 @@ static inline void simd_scale_min_k4(int j, const uint8_t *q, uint8_t *sc, uint8
  * packed bytes q.  Low 4 bits: nibbles of bytes 0..7 (low nibbles for
  * sub-blocks 0..7, high nibbles for 8..15); top 2 bits: byte 8 + j%4, bit
  * pair j/4. */
-static inline void simd_q3_K_scales(const uint8_t *q, int8_t out[16])
+static inline void qb_q3_K_scales(const uint8_t *q, int8_t out[16])
 {
     for (int j = 0; j < 16; j++) {
         int lo = j < 8 ? (q[j] & 0xf) : (q[j - 8] >> 4);
@@ -110,7 +110,7 @@ static inline void simd_q3_K_scales(const uint8_t *q, int8_t out[16])
 }
 
 /* IQ4_XS: the signed 6-bit scale (minus 32) of 32-element sub-block ib (0..7). */
-static inline int simd_iq4_xs_scale(const uint8_t *scales_l, uint16_t scales_h, int ib)
+static inline int qb_iq4_xs_scale(const uint8_t *scales_l, uint16_t scales_h, int ib)
 {
     int lo = (scales_l[ib / 2] >> (4 * (ib % 2))) & 0xf;
     int hi = (scales_h >> (2 * ib)) & 3;
