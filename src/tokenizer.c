@@ -26,6 +26,10 @@
  *      first on equal rank, with a binary heap over a linked list: O(n log n)
  *      per piece, so long runs of one character stay fast.
  *
+ * Decoding is the streaming detokeniser of plumb.h (plumb_detok_push(),
+ * plumb_detok_flush()): a token's raw bytes, with the bytes of a character
+ * the token leaves unfinished held back in the caller's PlumbDetok.
+ *
  * Invariants after plumb_tok_open(): every token text is NUL-terminated in
  * one arena, every token's raw bytes in another; the 256 byte-level symbols
  * are all in the vocabulary; every merge names two tokens of the vocabulary
@@ -44,6 +48,7 @@
 
 #include "err.h"
 #include "tokenizer.h"
+#include "utf8.h"
 
 /* llama.cpp's token types (tokenizer.ggml.token_type). */
 enum {
@@ -104,69 +109,6 @@ static void byte_tables(uint32_t sym[256], int16_t byte[324])
         sym[b] = byte_is_printable(b) ? b : 256 + k++;
         byte[sym[b]] = (int16_t)b;
     }
-}
-
-static size_t put_utf8(uint32_t cp, unsigned char *out)
-{
-    if (cp < 0x80) {
-        out[0] = (unsigned char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        out[0] = (unsigned char)(0xC0 | (cp >> 6));
-        out[1] = (unsigned char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (unsigned char)(0xE0 | (cp >> 12));
-        out[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-        out[2] = (unsigned char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    out[0] = (unsigned char)(0xF0 | (cp >> 18));
-    out[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
-    out[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-    out[3] = (unsigned char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
-/* Length of the valid UTF-8 sequence at s (n bytes available) and its code
- * point, or 0 when s does not start one (overlong forms, surrogates and
- * values past U+10FFFF are invalid). */
-static size_t get_utf8(const unsigned char *s, size_t n, uint32_t *cp)
-{
-    unsigned c = s[0];
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    if (c >= 0xC2 && c <= 0xDF) {
-        if (n < 2 || (s[1] & 0xC0) != 0x80)
-            return 0;
-        *cp = ((c & 0x1Fu) << 6) | (s[1] & 0x3Fu);
-        return 2;
-    }
-    if (c >= 0xE0 && c <= 0xEF) {
-        uint32_t v;
-        if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
-            return 0;
-        v = ((c & 0x0Fu) << 12) | ((s[1] & 0x3Fu) << 6) | (s[2] & 0x3Fu);
-        if (v < 0x800 || (v >= 0xD800 && v <= 0xDFFF))
-            return 0;
-        *cp = v;
-        return 3;
-    }
-    if (c >= 0xF0 && c <= 0xF4) {
-        uint32_t v;
-        if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80)
-            return 0;
-        v = ((c & 0x07u) << 18) | ((s[1] & 0x3Fu) << 12) | ((s[2] & 0x3Fu) << 6) | (s[3] & 0x3Fu);
-        if (v < 0x10000 || v > 0x10FFFF)
-            return 0;
-        *cp = v;
-        return 4;
-    }
-    return 0;
 }
 
 /* ------------------------------------------------------------------ character classes */
@@ -639,7 +581,7 @@ static int load_tokens(PlumbTokenizer *t, const PlumbGGUF *g, PlumbError *err)
         t->bytes_off[i] = bb;
         while (k < len) {
             uint32_t cp;
-            size_t m = literal ? 0 : get_utf8(s + k, len - k, &cp);
+            size_t m = literal ? 0 : utf8_decode(s + k, len - k, &cp);
             int b = m && cp < 324 ? byte_of[cp] : -1;
             if (b >= 0) {
                 t->bytes[bb++] = (char)b;
@@ -659,7 +601,7 @@ static int load_tokens(PlumbTokenizer *t, const PlumbGGUF *g, PlumbError *err)
         insert_token(t, (int32_t)i);
     for (i = 0; i < 256; i++) {
         unsigned char sym[4];
-        size_t m = put_utf8(sym_of[i], sym);
+        size_t m = utf8_encode(sym_of[i], sym);
         t->byte_id[i] = find_token(t, (const char *)sym, m);
         if (t->byte_id[i] < 0) {
             char buf[16];
@@ -1159,7 +1101,7 @@ static int encode_run(Enc *e, const unsigned char *s, size_t n)
         if (grow((void **)&e->word, &e->cap_word, 4 * (k - i), 1))
             return -1;
         for (j = i; j < k; j++)
-            w += put_utf8((uint32_t)e->cps[j], e->word + w);
+            w += utf8_encode((uint32_t)e->cps[j], e->word + w);
         if (bpe_piece(e, e->word, w))
             return -1;
     }
@@ -1173,7 +1115,7 @@ static int encode_plain(Enc *e, const unsigned char *s, size_t n)
     while (i < n) {
         size_t j = i, m;
         uint32_t cp;
-        while (j < n && (m = get_utf8(s + j, n - j, &cp)) > 0)
+        while (j < n && (m = utf8_decode(s + j, n - j, &cp)) > 0)
             j += m;
         if (j > i && encode_run(e, s + i, j - i))
             return -1;
@@ -1327,4 +1269,86 @@ const char *plumb_tok_pre(const PlumbTokenizer *t)
 uint64_t plumb_tok_n_merges(const PlumbTokenizer *t)
 {
     return t ? t->n_merges : 0;
+}
+
+/* ------------------------------------------------------------------ detokeniser */
+
+typedef struct DetokOut {
+    char *buf;  /* caller's buffer */
+    size_t cap; /* bytes it holds */
+    size_t n;   /* bytes written */
+} DetokOut;
+
+/* Whole characters only: a character that does not fit is dropped. */
+static void detok_emit(DetokOut *o, const void *p, size_t n)
+{
+    if (o->n + n <= o->cap) {
+        memcpy(o->buf + o->n, p, n);
+        o->n += n;
+    }
+}
+
+static void emit_replacement(DetokOut *o)
+{
+    unsigned char r[4];
+    detok_emit(o, r, utf8_encode(UTF8_REPLACEMENT, r));
+}
+
+static void detok_byte(PlumbDetok *d, DetokOut *o, unsigned char c)
+{
+    int need;
+    if (d->n_pending > 0) {
+        need = utf8_lead_len(d->pending[0]);
+        if (utf8_next_ok(d->pending, d->n_pending, c)) {
+            d->pending[d->n_pending++] = c;
+            if (d->n_pending == need) {
+                detok_emit(o, d->pending, (size_t)need);
+                d->n_pending = 0;
+            }
+            return;
+        }
+        /* the pending sequence is broken: one U+FFFD, then c afresh */
+        emit_replacement(o);
+        d->n_pending = 0;
+    }
+    need = utf8_lead_len(c);
+    if (need == 1)
+        detok_emit(o, &c, 1);
+    else if (need == 0)
+        emit_replacement(o);
+    else
+        d->pending[d->n_pending++] = c;
+}
+
+size_t plumb_tok_detok_push(const PlumbTokenizer *t, PlumbDetok *d, int32_t id,
+                            int show_special, char *out, size_t cap)
+{
+    DetokOut o = { out, out ? cap : 0, 0 };
+    const char *s;
+    size_t len = 0;
+    if (!t || !d)
+        return 0;
+    if (d->n_pending < 0 || d->n_pending >= 4)
+        d->n_pending = 0;
+    s = plumb_tok_bytes(t, id, &len);
+    if (!s)
+        return 0;
+    /* control tokens (<|im_end|>, ...) are markup; user-defined ones such as
+     * <think> and <tool_call> are text the model writes */
+    if (!show_special && plumb_tok_is_control(t, id))
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        detok_byte(d, &o, (unsigned char)s[i]);
+    return o.n;
+}
+
+size_t plumb_detok_flush(PlumbDetok *d, char *out, size_t cap)
+{
+    DetokOut o = { out, out ? cap : 0, 0 };
+    if (!d)
+        return 0;
+    if (d->n_pending > 0)
+        emit_replacement(&o);
+    d->n_pending = 0;
+    return o.n;
 }

@@ -38,6 +38,11 @@ int32_t plumb_tok_bos(const PlumbTokenizer *t);
 int32_t plumb_tok_eos(const PlumbTokenizer *t);
 int32_t plumb_tok_eot(const PlumbTokenizer *t); /* <|im_end|> */
 int plumb_tok_add_bos(const PlumbTokenizer *t);
+
+/* plumb_detok_push() of plumb.h on the tokenizer itself (plumb_detok_flush()
+ * needs no tokenizer and is defined in tokenizer.c as it is). */
+size_t plumb_tok_detok_push(const PlumbTokenizer *t, PlumbDetok *d, int32_t id,
+                            int show_special, char *out, size_t cap);
 const char *plumb_tok_model(const PlumbTokenizer *t); /* tokenizer.ggml.model, e.g. "gpt2" */
 const char *plumb_tok_pre(const PlumbTokenizer *t);   /* tokenizer.ggml.pre, e.g. "qwen2" */
 uint64_t plumb_tok_n_merges(const PlumbTokenizer *t);

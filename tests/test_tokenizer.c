@@ -22,6 +22,7 @@
 #include "gguf.h"
 #include "tokenizer.h"
 #include "testlib.h"
+#include "utf8.h"
 
 static char tmpdir[256]; /* mkdtemp'd, removed at the end */
 
@@ -35,30 +36,6 @@ static void *xmalloc(size_t n)
         exit(99);
     }
     return p;
-}
-
-static size_t put_utf8(unsigned cp, char *o)
-{
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (char)(0xC0 | (cp >> 6));
-        o[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | (cp >> 12));
-        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        o[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (char)(0xF0 | (cp >> 18));
-    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    o[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
 }
 
 static int hex4(const char *s, unsigned *v)
@@ -114,7 +91,7 @@ static int json_string(const char *s, size_t n, char *out, size_t *len)
             } else if (cp >= 0xD800 && cp <= 0xDFFF) {
                 cp = 0xFFFD;
             }
-            o += put_utf8(cp, out + o);
+            o += utf8_encode(cp, (unsigned char *)out + o);
             break;
         default:
             return -1;
@@ -599,7 +576,7 @@ static const char *write_tiny(int defect)
                 k += !((j >= 33 && j <= 126) || (j >= 161 && j <= 172) || (j >= 174 && j <= 255));
             cp = 256 + k;
         }
-        sym[i][put_utf8(cp, sym[i])] = '\0';
+        sym[i][utf8_encode(cp, (unsigned char *)sym[i])] = '\0';
         if (!(defect == D_NO_BYTE && i == 0x0a)) {
             types[nt] = 1;
             tokens[nt++] = sym[i];

@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "gguf.h"
 #include "tokenizer.h"
+#include "utf8.h"
 
 static const char usage_text[] =
     "usage: plumb tokenize -m MODEL [--no-special] [--jsonl] [--pieces] [--help]\n";
@@ -62,30 +63,6 @@ static int hex4(const char *s, unsigned *v)
     }
     *v = r;
     return 0;
-}
-
-static size_t utf8_put(unsigned cp, char *o)
-{
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (char)(0xC0 | (cp >> 6));
-        o[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | (cp >> 12));
-        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        o[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (char)(0xF0 | (cp >> 18));
-    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    o[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
 }
 
 /* Decode the JSON string that is the whole of line[0..n) (blanks around it
@@ -141,7 +118,7 @@ static const char *json_string(const char *line, size_t n, char *out, size_t *ou
             }
             /* a \uXXXX escape (6 bytes) never needs more than 3 output
              * bytes, a pair (12) never more than 4 */
-            o += utf8_put(cp, out + o);
+            o += utf8_encode(cp, (unsigned char *)out + o);
             break;
         }
         default:
