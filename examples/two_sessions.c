@@ -71,7 +71,8 @@ static int start(Conv *c, PlumbModel *m, const char *prompt, PlumbError *err)
     }
     if (n == 0 || n > plumb_session_n_ctx(c->sess)) {
         free(ids);
-        snprintf(err->msg, sizeof err->msg, "prompt of %zu tokens: empty or longer than the context", n);
+        snprintf(err->msg, sizeof err->msg,
+                 "prompt of %zu tokens: empty or longer than the context", n);
         return err->code = PLUMB_ERANGE;
     }
     PlumbSamplerParams sp;

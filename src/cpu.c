@@ -107,10 +107,7 @@ unsigned plumb_cpu_built(void)
 }
 
 /* Tiers in ladder order; each implies the ones before it on its architecture. */
-static const struct {
-    const char *name;
-    unsigned flags; /* cumulative */
-} tiers[] = {
+const PlumbCpuTier plumb_cpu_tiers[] = {
     { "c", 0 },
     { "avx2", PLUMB_CPU_AVX2 },
     { "avx512", PLUMB_CPU_AVX2 | PLUMB_CPU_AVX512 },
@@ -118,26 +115,31 @@ static const struct {
     { "neon", PLUMB_CPU_NEON },
     { "dotprod", PLUMB_CPU_NEON | PLUMB_CPU_DOTPROD },
 };
-#define N_TIERS (sizeof tiers / sizeof tiers[0])
+const size_t plumb_cpu_n_tiers = sizeof plumb_cpu_tiers / sizeof plumb_cpu_tiers[0];
 
 int plumb_cpu_select(const char *name, unsigned *flags, PlumbError *err)
 {
     size_t i;
     unsigned have = plumb_cpu_detect(), built = plumb_cpu_built();
-    for (i = 0; i < N_TIERS; i++) {
-        if (strcmp(name, tiers[i].name) != 0)
+    for (i = 0; i < plumb_cpu_n_tiers; i++) {
+        if (strcmp(name, plumb_cpu_tiers[i].name) != 0)
             continue;
-        if ((tiers[i].flags & have) != tiers[i].flags)
+        if ((plumb_cpu_tiers[i].flags & have) != plumb_cpu_tiers[i].flags)
             return plumb_err(err, PLUMB_ECPU, "CPU tier '%s': this CPU lacks it", name);
-        if ((tiers[i].flags & built) != tiers[i].flags)
+        if ((plumb_cpu_tiers[i].flags & built) != plumb_cpu_tiers[i].flags)
             return plumb_err(err, PLUMB_ECPU,
                              "CPU tier '%s': this build has no kernels for it", name);
-        *flags = tiers[i].flags;
+        *flags = plumb_cpu_tiers[i].flags;
         return PLUMB_OK;
     }
-    return plumb_err(err, PLUMB_EINVAL,
-                     "unknown CPU tier '%s' (one of c, avx2, avx512, avx512vnni, neon, dotprod)",
-                     name);
+    {
+        char names[128];
+        size_t n = 0;
+        for (i = 0; i < plumb_cpu_n_tiers && n < sizeof names; i++)
+            n += (size_t)snprintf(names + n, sizeof names - n, "%s%s", i ? ", " : "",
+                                  plumb_cpu_tiers[i].name);
+        return plumb_err(err, PLUMB_EINVAL, "unknown CPU tier '%s' (one of %s)", name, names);
+    }
 }
 
 int plumb_cpu_choose(const char *name, unsigned *flags, PlumbError *err)
@@ -158,10 +160,10 @@ int plumb_cpu_choose(const char *name, unsigned *flags, PlumbError *err)
         return plumb_cpu_select(name, flags, err);
     usable = plumb_cpu_detect() & plumb_cpu_built();
     *flags = 0;
-    for (i = 0; i < N_TIERS; i++)
-        if ((tiers[i].flags & usable) == tiers[i].flags &&
-            __builtin_popcount(tiers[i].flags) > __builtin_popcount(*flags))
-            *flags = tiers[i].flags;
+    for (i = 0; i < plumb_cpu_n_tiers; i++)
+        if ((plumb_cpu_tiers[i].flags & usable) == plumb_cpu_tiers[i].flags &&
+            __builtin_popcount(plumb_cpu_tiers[i].flags) > __builtin_popcount(*flags))
+            *flags = plumb_cpu_tiers[i].flags;
     return PLUMB_OK;
 }
 
@@ -169,9 +171,11 @@ const char *plumb_cpu_tier_name(unsigned flags)
 {
     const char *best = "c";
     size_t i;
-    for (i = 0; i < N_TIERS; i++)
-        if (tiers[i].flags && (tiers[i].flags & flags) == tiers[i].flags)
-            best = tiers[i].name;
+    for (i = 0; i < plumb_cpu_n_tiers; i++) {
+        const unsigned need = plumb_cpu_tiers[i].flags;
+        if (need && (need & flags) == need)
+            best = plumb_cpu_tiers[i].name;
+    }
     return best;
 }
 

@@ -20,6 +20,16 @@ enum {
     PLUMB_CPU_I8MM = 1u << 10,      /* SMMLA */
 };
 
+/* The tiers in ladder order, each with the features it needs (cumulative:
+ * a tier's flags include those of the tiers below it on its architecture);
+ * "c" first, with none.  The one list of tier names in the library. */
+typedef struct PlumbCpuTier {
+    const char *name; /* "c", "avx2", ... */
+    unsigned flags;   /* PLUMB_CPU_* the tier needs */
+} PlumbCpuTier;
+extern const PlumbCpuTier plumb_cpu_tiers[];
+extern const size_t plumb_cpu_n_tiers;
+
 /* Features of this CPU (cached after the first call). */
 unsigned plumb_cpu_detect(void);
 /* Features compiled into this build (tiers with kernels). */

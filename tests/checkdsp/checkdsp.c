@@ -55,18 +55,6 @@
 
 /* ------------------------------------------------------------ state */
 
-static const struct {
-    const char *name;
-    unsigned flags; /* cumulative, as plumb_cpu_select gives them */
-} tiers[] = {
-    { "c", 0 },
-    { "avx2", PLUMB_CPU_AVX2 },
-    { "avx512", PLUMB_CPU_AVX2 | PLUMB_CPU_AVX512 },
-    { "avx512vnni", PLUMB_CPU_AVX2 | PLUMB_CPU_AVX512 | PLUMB_CPU_AVX512VNNI },
-    { "neon", PLUMB_CPU_NEON },
-    { "dotprod", PLUMB_CPU_NEON | PLUMB_CPU_DOTPROD },
-};
-#define N_TIERS (sizeof tiers / sizeof tiers[0])
 
 static PlumbDsp ref;            /* the C tier */
 static const char *tier_name;   /* tier under test */
@@ -1633,9 +1621,9 @@ int main(int argc, char **argv)
     }
     if (only) {
         size_t i;
-        for (i = 0; i < N_TIERS && strcmp(tiers[i].name, only) != 0; i++)
+        for (i = 0; i < plumb_cpu_n_tiers && strcmp(plumb_cpu_tiers[i].name, only) != 0; i++)
             ;
-        if (i == N_TIERS) {
+        if (i == plumb_cpu_n_tiers) {
             fprintf(stderr, "checkdsp: --tier: unknown tier '%s'\n", only);
             return 2;
         }
@@ -1647,12 +1635,12 @@ int main(int argc, char **argv)
     built = plumb_cpu_built();
     printf("checkdsp: seed %" PRIu64 "\n", seed);
 
-    for (size_t i = 0; i < N_TIERS; i++) {
-        const unsigned f = tiers[i].flags;
+    for (size_t i = 0; i < plumb_cpu_n_tiers; i++) {
+        const unsigned f = plumb_cpu_tiers[i].flags;
         char lack[128];
-        if (only && strcmp(only, tiers[i].name) != 0 && !(bench && i == 0))
+        if (only && strcmp(only, plumb_cpu_tiers[i].name) != 0 && !(bench && i == 0))
             continue;
-        tier_name = tiers[i].name;
+        tier_name = plumb_cpu_tiers[i].name;
         if ((f & built) != f) {
             printf("%-11s skipped (not built)\n", tier_name);
             continue;
