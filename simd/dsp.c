@@ -14,7 +14,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "cpu.h"
+#include "cpu_features.h"
 #include "dsp.h"
 #include "quant_ref.h"
 

@@ -9,16 +9,8 @@
 #ifndef PLUMB_CPU_H
 #define PLUMB_CPU_H
 
+#include "cpu_features.h"
 #include "plumb.h"
-
-enum {
-    PLUMB_CPU_AVX2 = 1u << 0,       /* AVX2 + FMA + F16C */
-    PLUMB_CPU_AVX512 = 1u << 1,     /* AVX-512 F, BW, DQ, VL */
-    PLUMB_CPU_AVX512VNNI = 1u << 2, /* AVX-512 VNNI */
-    PLUMB_CPU_NEON = 1u << 8,       /* AdvSIMD (always on aarch64) */
-    PLUMB_CPU_DOTPROD = 1u << 9,    /* SDOT/UDOT */
-    PLUMB_CPU_I8MM = 1u << 10,      /* SMMLA */
-};
 
 /* The tiers in ladder order, each with the features it needs (cumulative:
  * a tier's flags include those of the tiers below it on its architecture);
