@@ -1,11 +1,14 @@
 /*
- * forward.c — the Qwen3 / Qwen3-MoE forward pass (see forward.h).
+ * forward.c — the forward pass of the Qwen family (see forward.h).
  *
- * Per token: embedding → for each layer: RMSNorm → Q, K, V → per-head RMSNorm
- * of Q and K → NeoX RoPE → causal GQA attention → output projection →
- * residual → RMSNorm → MoE (or dense SwiGLU) → residual; then the final
- * RMSNorm and the output projection.  Every kernel comes from the model's
- * dispatch table; this file holds no type- or ISA-specific code.
+ * Per token: embedding → for each layer: RMSNorm → Q, K, V (+ bias, with
+ * PLUMB_ATTN_QKV_BIAS) → per-head RMSNorm of Q and K (PLUMB_ATTN_QK_NORM) →
+ * NeoX RoPE → causal GQA attention → output projection → residual →
+ * RMSNorm → MoE (PLUMB_FFN_MOE) or dense SwiGLU (PLUMB_FFN_DENSE) →
+ * residual; then the final RMSNorm and the output projection.  What a
+ * layer computes follows its block kind (arch.h), never the architecture's
+ * name.  Every kernel comes from the model's dispatch table; this file
+ * holds no type- or ISA-specific code.
  */
 #include "config.h"
 
@@ -49,7 +52,7 @@ int plumb_fwd_init(PlumbFwd *f, const PlumbModel *m, int32_t n_batch, int32_t n_
     const size_t nkv = (size_t)in->n_head_kv * (size_t)in->head_dim;
     const size_t half = (size_t)in->head_dim / 2;
     size_t max_in = E > nq ? E : nq;
-    int rc;
+    int rc, any_moe = 0, any_dense = 0;
 
     memset(f, 0, sizeof *f);
     if (n_batch <= 0 || n_ctx <= 0)
@@ -57,6 +60,10 @@ int plumb_fwd_init(PlumbFwd *f, const PlumbModel *m, int32_t n_batch, int32_t n_
                          (int)n_ctx);
     if ((size_t)in->n_ff > max_in)
         max_in = (size_t)in->n_ff;
+    for (int32_t l = 0; l < in->n_layer; l++) {
+        any_moe |= m->layers[l].kind.ffn == PLUMB_FFN_MOE;
+        any_dense |= m->layers[l].kind.ffn == PLUMB_FFN_DENSE;
+    }
     f->n_batch = n_batch;
     f->n_ctx = n_ctx;
     f->n_threads = m->n_threads > 0 ? m->n_threads : 1;
@@ -89,13 +96,14 @@ int plumb_fwd_init(PlumbFwd *f, const PlumbModel *m, int32_t n_batch, int32_t n_
     if (!f->x || !f->xb || !f->xb2 || !f->q || !f->kb || !f->vb || !f->att || !f->scores || !f->rope_cos ||
         !f->rope_sin || !f->mm.q || !f->mm.q2 || !f->mm.a || !f->mm.a2 || !f->mm.y)
         goto nomem;
-    if (m->is_moe) {
+    if (any_moe) {
         if ((rc = plumb_moe_init(&f->moe, m, n_batch, err)) < 0) {
             plumb_fwd_free(f);
             return rc;
         }
         f->moe.advise = want_expert_advice(m);
-    } else {
+    }
+    if (any_dense) {
         const size_t FF = (size_t)in->n_ff;
         f->ff_gate = malloc(B * FF * sizeof(float));
         f->ff_up = malloc(B * FF * sizeof(float));
@@ -166,10 +174,13 @@ void plumb_rope_cache(const PlumbRope *r, int32_t pos, float *cos_out, float *si
 
 /* ------------------------------------------------------------- the pass */
 
-/* In place: RMSNorm with weight w, then RoPE, on heads [h0, h1) of the rows
- * of tokens [t0, t1) (row stride `stride` floats). */
-static void norm_rope_heads(const PlumbModel *m, const PlumbFwd *f, float *rows, int64_t stride,
-                            int64_t t0, int64_t t1, int32_t h0, int32_t h1, const float *w)
+/* In place, on heads [h0, h1) of the rows of tokens [t0, t1) (row stride
+ * `stride` floats): add the bias (when not NULL; [n_heads * head_dim]),
+ * RMSNorm each head with weight `norm` (when not NULL), then RoPE (when
+ * `rope`). */
+static void prep_heads(const PlumbModel *m, const PlumbFwd *f, float *rows, int64_t stride,
+                       int64_t t0, int64_t t1, int32_t h0, int32_t h1, const float *bias,
+                       const float *norm, int rope)
 {
     const PlumbDsp *dsp = &m->dsp;
     const int32_t hd = m->info.head_dim;
@@ -177,8 +188,13 @@ static void norm_rope_heads(const PlumbModel *m, const PlumbFwd *f, float *rows,
         const float *c = f->rope_cos + t * (hd / 2), *s = f->rope_sin + t * (hd / 2);
         for (int32_t h = h0; h < h1; h++) {
             float *v = rows + t * stride + (int64_t)h * hd;
-            dsp->rmsnorm(v, v, w, hd, m->info.rms_eps);
-            dsp->rope_neox(v, c, s, hd);
+            if (bias)
+                for (int32_t i = 0; i < hd; i++)
+                    v[i] += bias[(int64_t)h * hd + i];
+            if (norm)
+                dsp->rmsnorm(v, v, norm, hd, m->info.rms_eps);
+            if (rope)
+                dsp->rope_neox(v, c, s, hd);
         }
     }
 }
@@ -201,6 +217,24 @@ typedef struct AttnRun {
     const PlumbMatTask *qkv; /* [3] Q, K, V products when fused, else NULL */
 } AttnRun;
 
+/* What the layer's attention does to the fresh products of tokens [t0, t1),
+ * key/value heads [g0, g1) and their query heads: bias (PLUMB_ATTN_QKV_BIAS,
+ * values too), per-head norm of Q and K (PLUMB_ATTN_QK_NORM), RoPE of Q and K. */
+static void prep_qkv(const AttnRun *r, int64_t t0, int64_t t1, int32_t g0, int32_t g1)
+{
+    const PlumbLayer *L = r->L;
+    const int32_t group = r->m->info.n_head / r->m->info.n_head_kv;
+    const int64_t nq = (int64_t)r->m->info.n_head * r->m->info.head_dim;
+    const int norm = (L->kind.attn & PLUMB_ATTN_QK_NORM) != 0;
+    const int bias = (L->kind.attn & PLUMB_ATTN_QKV_BIAS) != 0;
+    prep_heads(r->m, r->f, r->f->q, nq, t0, t1, g0 * group, g1 * group, bias ? L->bq : NULL,
+               norm ? L->q_norm : NULL, 1);
+    prep_heads(r->m, r->f, r->knew, r->kv->width, t0, t1, g0, g1, bias ? L->bk : NULL,
+               norm ? L->k_norm : NULL, 1);
+    if (bias)
+        prep_heads(r->m, r->f, r->vnew, r->kv->width, t0, t1, g0, g1, L->bv, NULL, 0);
+}
+
 /* Keys and values of the new tokens [t0, t1), heads [g0, g1), into the
  * cache when it is not F32 (an F32 cache was written in place). */
 static void store_kv(const AttnRun *r, int64_t t0, int64_t t1, int64_t g0, int64_t g1)
@@ -222,7 +256,7 @@ static void attn_worker(void *arg, int ith, int nth)
     const AttnRun *r = arg;
     const PlumbModelInfo *in = &r->m->info;
     const PlumbAttnShape shape = { in->n_head, in->n_head_kv, in->head_dim };
-    const int64_t nq = (int64_t)in->n_head * in->head_dim, hd = in->head_dim;
+    const int64_t hd = in->head_dim;
     const int32_t group = in->n_head / in->n_head_kv;
     float *scores = r->f->scores + (int64_t)ith * group * r->f->n_ctx;
     int64_t lo, hi;
@@ -237,18 +271,14 @@ static void attn_worker(void *arg, int ith, int nth)
                           g1 * group * hd);
         plumb_matmul_rows(dsp, r->qkv[1].w, 0, r->qkv[1].a, r->qkv[1].y, r->n, g0 * hd, g1 * hd);
         plumb_matmul_rows(dsp, r->qkv[2].w, 0, r->qkv[2].a, r->qkv[2].y, r->n, g0 * hd, g1 * hd);
-        norm_rope_heads(r->m, r->f, r->f->q, nq, 0, r->n, (int32_t)(g0 * group),
-                        (int32_t)(g1 * group), r->L->q_norm);
-        norm_rope_heads(r->m, r->f, r->knew, r->kv->width, 0, r->n, (int32_t)g0, (int32_t)g1,
-                        r->L->k_norm);
+        prep_qkv(r, 0, r->n, (int32_t)g0, (int32_t)g1);
         store_kv(r, 0, r->n, g0, g1);
         plumb_attn(dsp, r->kv, r->layer, &shape, r->f->q, r->f->att, r->n, r->pos0,
                    (int32_t)(g0 * group), (int32_t)(g1 * group), scores);
         return;
     }
     plumb_matmul_split(r->n, 1, ith, nth, &lo, &hi);
-    norm_rope_heads(r->m, r->f, r->f->q, nq, lo, hi, 0, in->n_head, r->L->q_norm);
-    norm_rope_heads(r->m, r->f, r->knew, r->kv->width, lo, hi, 0, in->n_head_kv, r->L->k_norm);
+    prep_qkv(r, lo, hi, 0, in->n_head_kv);
     store_kv(r, lo, hi, 0, in->n_head_kv);
     if (r->f->tp && nth > 1)
         plumb_threadpool_barrier(r->f->tp);
@@ -322,10 +352,14 @@ void plumb_forward(const PlumbModel *m, PlumbFwd *f, PlumbKVCache *kv, const int
         /* feed-forward */
         for (int64_t t = 0; t < n; t++)
             dsp->rmsnorm(f->xb + t * E, f->x + t * E, L->ffn_norm, E, eps);
-        if (m->is_moe)
+        switch (L->kind.ffn) {
+        case PLUMB_FFN_MOE:
             plumb_moe_forward(m, L, &f->moe, &f->mm, f->tp, f->xb, f->xb2, n);
-        else
+            break;
+        case PLUMB_FFN_DENSE:
             ffn_dense(m, L, f, f->xb, f->xb2, n);
+            break;
+        }
         for (int64_t i = 0; i < n * E; i++)
             f->x[i] += f->xb2[i];
     }

@@ -38,7 +38,7 @@ typedef struct PlumbFwd {
     float *scores;    /* [n_threads][n_ctx] attention scores of one head, per thread */
     float *rope_cos;  /* [n_batch][head_dim / 2] per position of the batch */
     float *rope_sin;  /* [n_batch][head_dim / 2] */
-    float *ff_gate;   /* [n_batch][n_ff] dense FFN (qwen3) */
+    float *ff_gate;   /* [n_batch][n_ff] dense FFN blocks */
     float *ff_up;     /* [n_batch][n_ff] */
     float *ff_hid;    /* [n_batch][n_ff] */
     PlumbMatmulScratch mm; /* quantised activations of n_batch rows */

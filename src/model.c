@@ -22,9 +22,9 @@ typedef struct HParams {
     uint32_t n_layer;       /* blocks */
     uint32_t n_ctx_train;   /* tokens */
     uint32_t n_embd;        /* model width */
-    uint32_t n_ff;          /* dense FFN width (0 when absent, qwen3moe) */
+    uint32_t n_ff;          /* dense FFN width (0 when absent) */
     uint32_t n_ff_exp;      /* expert FFN width */
-    uint32_t n_expert;      /* experts per layer */
+    uint32_t n_expert;      /* experts per MoE layer (0 when not read) */
     uint32_t n_expert_used; /* experts per token */
     uint32_t n_head;        /* query heads */
     uint32_t n_head_kv;     /* key/value heads */
@@ -41,26 +41,43 @@ static const char *akey(const PlumbModel *m, const char *suffix, char *buf, size
     return buf;
 }
 
-static int get_u32(const PlumbModel *m, const char *suffix, int required, uint32_t *out,
-                   PlumbError *err)
+/* Hyperparameter hp as the architecture stores it: left as is when the
+ * table says the architecture has no such key or the optional key is absent. */
+static int get_u32(const PlumbModel *m, PlumbHParam hp, uint32_t *out, PlumbError *err)
 {
     char key[160];
-    int rc;
-    akey(m, suffix, key, sizeof key);
-    rc = required ? plumb_gguf_get_u32(m->gguf, key, out, err)
-                  : plumb_gguf_get_u32_opt(m->gguf, key, out, err);
-    return rc; /* the reader's messages name the file */
+    const unsigned need = m->arch->hparams[hp];
+    if (need == PLUMB_NEED_NONE)
+        return PLUMB_OK;
+    akey(m, plumb_hparam_key(hp), key, sizeof key);
+    return need == PLUMB_NEED_REQUIRED ? plumb_gguf_get_u32(m->gguf, key, out, err)
+                                       : plumb_gguf_get_u32_opt(m->gguf, key, out, err);
 }
 
-static int get_f32(const PlumbModel *m, const char *suffix, int required, float *out,
-                   PlumbError *err)
+static int get_f32(const PlumbModel *m, PlumbHParam hp, float *out, PlumbError *err)
 {
     char key[160];
-    int rc;
+    const unsigned need = m->arch->hparams[hp];
+    if (need == PLUMB_NEED_NONE)
+        return PLUMB_OK;
+    akey(m, plumb_hparam_key(hp), key, sizeof key);
+    return need == PLUMB_NEED_REQUIRED ? plumb_gguf_get_f32(m->gguf, key, out, err)
+                                       : plumb_gguf_get_f32_opt(m->gguf, key, out, err);
+}
+
+/* Optional keys outside the table (RoPE scaling, read for every architecture). */
+static int opt_u32(const PlumbModel *m, const char *suffix, uint32_t *out, PlumbError *err)
+{
+    char key[160];
     akey(m, suffix, key, sizeof key);
-    rc = required ? plumb_gguf_get_f32(m->gguf, key, out, err)
-                  : plumb_gguf_get_f32_opt(m->gguf, key, out, err);
-    return rc;
+    return plumb_gguf_get_u32_opt(m->gguf, key, out, err); /* its messages name the file */
+}
+
+static int opt_f32(const PlumbModel *m, const char *suffix, float *out, PlumbError *err)
+{
+    char key[160];
+    akey(m, suffix, key, sizeof key);
+    return plumb_gguf_get_f32_opt(m->gguf, key, out, err);
 }
 
 static int bad_hparam(const PlumbModel *m, const char *suffix, double v, const char *why,
@@ -81,19 +98,22 @@ static int check_range(const PlumbModel *m, const char *suffix, uint32_t v, uint
     return bad_hparam(m, suffix, v, why, err);
 }
 
+/* The hyperparameters, then their checks.  The MoE ones are checked when
+ * the architecture's layers have MoE blocks. */
 static int read_hparams(PlumbModel *m, HParams *h, PlumbError *err)
 {
+    const PlumbBlockKind *kind = &m->arch->block;
     int rc;
     memset(h, 0, sizeof *h);
-    if ((rc = get_u32(m, "block_count", 1, &h->n_layer, err)) < 0 ||
-        (rc = get_u32(m, "context_length", 1, &h->n_ctx_train, err)) < 0 ||
-        (rc = get_u32(m, "embedding_length", 1, &h->n_embd, err)) < 0 ||
-        (rc = get_u32(m, "feed_forward_length", !m->is_moe, &h->n_ff, err)) < 0 ||
-        (rc = get_u32(m, "attention.head_count", 1, &h->n_head, err)) < 0 ||
-        (rc = get_f32(m, "attention.layer_norm_rms_epsilon", 1, &h->rms_eps, err)) < 0)
+    if ((rc = get_u32(m, PLUMB_HP_BLOCK_COUNT, &h->n_layer, err)) < 0 ||
+        (rc = get_u32(m, PLUMB_HP_CONTEXT_LENGTH, &h->n_ctx_train, err)) < 0 ||
+        (rc = get_u32(m, PLUMB_HP_EMBEDDING_LENGTH, &h->n_embd, err)) < 0 ||
+        (rc = get_u32(m, PLUMB_HP_FEED_FORWARD, &h->n_ff, err)) < 0 ||
+        (rc = get_u32(m, PLUMB_HP_HEAD_COUNT, &h->n_head, err)) < 0 ||
+        (rc = get_f32(m, PLUMB_HP_RMS_EPS, &h->rms_eps, err)) < 0)
         return rc;
     h->n_head_kv = h->n_head;
-    if ((rc = get_u32(m, "attention.head_count_kv", 0, &h->n_head_kv, err)) < 0)
+    if ((rc = get_u32(m, PLUMB_HP_HEAD_COUNT_KV, &h->n_head_kv, err)) < 0)
         return rc;
     if ((rc = check_range(m, "block_count", h->n_layer, PLUMB_MAX_LAYERS, err)) < 0 ||
         (rc = check_range(m, "context_length", h->n_ctx_train, PLUMB_MAX_CTX, err)) < 0 ||
@@ -105,10 +125,10 @@ static int read_hparams(PlumbModel *m, HParams *h, PlumbError *err)
         return bad_hparam(m, "attention.head_count_kv", h->n_head_kv,
                           "does not divide attention.head_count", err);
     h->key_length = h->n_embd / h->n_head;
-    if ((rc = get_u32(m, "attention.key_length", 0, &h->key_length, err)) < 0)
+    if ((rc = get_u32(m, PLUMB_HP_KEY_LENGTH, &h->key_length, err)) < 0)
         return rc;
     h->value_length = h->key_length;
-    if ((rc = get_u32(m, "attention.value_length", 0, &h->value_length, err)) < 0)
+    if ((rc = get_u32(m, PLUMB_HP_VALUE_LENGTH, &h->value_length, err)) < 0)
         return rc;
     if ((rc = check_range(m, "attention.key_length", h->key_length, PLUMB_MAX_HEAD_DIM, err)) < 0)
         return rc;
@@ -121,14 +141,14 @@ static int read_hparams(PlumbModel *m, HParams *h, PlumbError *err)
         return bad_hparam(m, "attention.layer_norm_rms_epsilon", h->rms_eps,
                           "must be in (0, 1)", err);
     h->freq_base = 10000.0f;
-    if ((rc = get_f32(m, "rope.freq_base", 0, &h->freq_base, err)) < 0)
+    if ((rc = get_f32(m, PLUMB_HP_ROPE_FREQ_BASE, &h->freq_base, err)) < 0)
         return rc;
     if (!(h->freq_base > 1.0f && h->freq_base < 1e12f))
         return bad_hparam(m, "rope.freq_base", h->freq_base, "must be in (1, 1e12)", err);
 
-    if (m->is_moe) {
-        if ((rc = get_u32(m, "expert_count", 1, &h->n_expert, err)) < 0 ||
-            (rc = get_u32(m, "expert_used_count", 1, &h->n_expert_used, err)) < 0 ||
+    if (kind->ffn == PLUMB_FFN_MOE) {
+        if ((rc = get_u32(m, PLUMB_HP_EXPERT_COUNT, &h->n_expert, err)) < 0 ||
+            (rc = get_u32(m, PLUMB_HP_EXPERT_USED_COUNT, &h->n_expert_used, err)) < 0 ||
             (rc = check_range(m, "expert_count", h->n_expert, PLUMB_MAX_EXPERTS, err)) < 0 ||
             (rc = check_range(m, "expert_used_count", h->n_expert_used,
                               h->n_expert < PLUMB_MAX_EXPERTS_USED ? h->n_expert
@@ -137,7 +157,7 @@ static int read_hparams(PlumbModel *m, HParams *h, PlumbError *err)
             return rc;
         /* llama.cpp's fallback when the expert width is not stored */
         h->n_ff_exp = h->n_ff / h->n_expert_used;
-        if ((rc = get_u32(m, "expert_feed_forward_length", 0, &h->n_ff_exp, err)) < 0 ||
+        if ((rc = get_u32(m, PLUMB_HP_EXPERT_FEED_FORWARD, &h->n_ff_exp, err)) < 0 ||
             (rc = check_range(m, "expert_feed_forward_length", h->n_ff_exp, PLUMB_MAX_FF, err)) < 0)
             return rc;
     } else {
@@ -178,19 +198,19 @@ static int read_rope(PlumbModel *m, const HParams *h, PlumbError *err)
         return plumb_err(err, PLUMB_EUNSUPPORTED, "%s: %s = '%s': unsupported RoPE scaling",
                          m->path, key, type);
     yarn = strcmp(type, "yarn") == 0;
-    if ((rc = get_f32(m, "rope.scaling.factor", 0, &factor, err)) < 0)
+    if ((rc = opt_f32(m, "rope.scaling.factor", &factor, err)) < 0)
         return rc;
-    if (factor == 0.0f && (rc = get_f32(m, "rope.scale_linear", 0, &factor, err)) < 0)
+    if (factor == 0.0f && (rc = opt_f32(m, "rope.scale_linear", &factor, err)) < 0)
         return rc;
     if (!(factor == 0.0f || (factor > 0.0f && factor < 1e6f)))
         return bad_hparam(m, "rope.scaling.factor", factor, "must be in (0, 1e6)", err);
-    if ((rc = get_u32(m, "rope.scaling.original_context_length", 0, &orig, err)) < 0 ||
+    if ((rc = opt_u32(m, "rope.scaling.original_context_length", &orig, err)) < 0 ||
         (rc = check_range(m, "rope.scaling.original_context_length", orig, PLUMB_MAX_CTX, err)) < 0 ||
-        (rc = get_f32(m, "rope.scaling.attn_factor", 0, &rope_attn, err)) < 0 ||
-        (rc = get_f32(m, "rope.scaling.yarn_ext_factor", 0, &ext, err)) < 0 ||
-        (rc = get_f32(m, "rope.scaling.yarn_attn_factor", 0, &yarn_attn, err)) < 0 ||
-        (rc = get_f32(m, "rope.scaling.yarn_beta_fast", 0, &r->beta_fast, err)) < 0 ||
-        (rc = get_f32(m, "rope.scaling.yarn_beta_slow", 0, &r->beta_slow, err)) < 0)
+        (rc = opt_f32(m, "rope.scaling.attn_factor", &rope_attn, err)) < 0 ||
+        (rc = opt_f32(m, "rope.scaling.yarn_ext_factor", &ext, err)) < 0 ||
+        (rc = opt_f32(m, "rope.scaling.yarn_attn_factor", &yarn_attn, err)) < 0 ||
+        (rc = opt_f32(m, "rope.scaling.yarn_beta_fast", &r->beta_fast, err)) < 0 ||
+        (rc = opt_f32(m, "rope.scaling.yarn_beta_slow", &r->beta_slow, err)) < 0)
         return rc;
     if (!(r->beta_fast > 0.0f && r->beta_slow > 0.0f && isfinite(r->beta_fast) &&
           isfinite(r->beta_slow)))
@@ -330,74 +350,120 @@ static int norm_view(const PlumbModel *m, const char *name, int64_t n, float *ds
     return PLUMB_OK;
 }
 
+/* Floats of norm and bias vectors a layer of kind k holds. */
+static size_t layer_vectors(const PlumbModelInfo *in, PlumbBlockKind k)
+{
+    const size_t E = (size_t)in->n_embd, hd = (size_t)in->head_dim;
+    size_t n = 2 * E; /* attn_norm, ffn_norm */
+    if (k.attn & PLUMB_ATTN_QK_NORM)
+        n += 2 * hd;
+    if (k.attn & PLUMB_ATTN_QKV_BIAS)
+        n += ((size_t)in->n_head + 2 * (size_t)in->n_head_kv) * hd;
+    return n;
+}
+
+/* The tensors of layer l, as its block kind asks; vectors go to *nb. */
+static int load_layer(PlumbModel *m, int l, float **nb, PlumbError *err)
+{
+    const PlumbModelInfo *in = &m->info;
+    const PlumbArch *a = m->arch;
+    const int64_t E = in->n_embd, hd = in->head_dim;
+    const int64_t nq = (int64_t)in->n_head * hd, nkv = (int64_t)in->n_head_kv * hd;
+    PlumbLayer *L = &m->layers[l];
+    char name[128];
+    int rc;
+
+#define T(role) plumb_arch_tensor(a, role, l, name, sizeof name)
+/* a float vector of n elements, next in norm_buf */
+#define VEC(dst, role, n)                                                   \
+    do {                                                                    \
+        if ((rc = norm_view(m, T(role), (n), *nb, err)) < 0)                \
+            return rc;                                                      \
+        (dst) = *nb;                                                        \
+        *nb += (n);                                                         \
+    } while (0)
+
+    L->kind = a->block;
+    VEC(L->attn_norm, PLUMB_T_ATTN_NORM, E);
+    VEC(L->ffn_norm, PLUMB_T_FFN_NORM, E);
+    if ((rc = weight_view(m, &L->wq, T(PLUMB_T_ATTN_Q), E, nq, 1, 1, err)) < 0 ||
+        (rc = weight_view(m, &L->wk, T(PLUMB_T_ATTN_K), E, nkv, 1, 1, err)) < 0 ||
+        (rc = weight_view(m, &L->wv, T(PLUMB_T_ATTN_V), E, nkv, 1, 1, err)) < 0 ||
+        (rc = weight_view(m, &L->wo, T(PLUMB_T_ATTN_OUT), nq, E, 1, 1, err)) < 0)
+        return rc;
+    if (L->kind.attn & PLUMB_ATTN_QK_NORM) {
+        VEC(L->q_norm, PLUMB_T_ATTN_Q_NORM, hd);
+        VEC(L->k_norm, PLUMB_T_ATTN_K_NORM, hd);
+    }
+    if (L->kind.attn & PLUMB_ATTN_QKV_BIAS) {
+        VEC(L->bq, PLUMB_T_ATTN_Q_BIAS, nq);
+        VEC(L->bk, PLUMB_T_ATTN_K_BIAS, nkv);
+        VEC(L->bv, PLUMB_T_ATTN_V_BIAS, nkv);
+    }
+    switch (L->kind.ffn) {
+    case PLUMB_FFN_MOE: {
+        const int64_t ne = in->n_expert, ff = in->n_ff_exp;
+        if ((rc = weight_view(m, &L->gate_inp, T(PLUMB_T_FFN_GATE_INP), E, ne, 1, 1, err)) < 0 ||
+            (rc = weight_view(m, &L->gate_exps, T(PLUMB_T_FFN_GATE_EXPS), E, ff, ne, 1, err)) < 0 ||
+            (rc = weight_view(m, &L->up_exps, T(PLUMB_T_FFN_UP_EXPS), E, ff, ne, 1, err)) < 0 ||
+            (rc = weight_view(m, &L->down_exps, T(PLUMB_T_FFN_DOWN_EXPS), ff, E, ne, 1, err)) < 0)
+            return rc;
+        break;
+    }
+    case PLUMB_FFN_DENSE: {
+        const int64_t ff = in->n_ff;
+        if ((rc = weight_view(m, &L->ffn_gate, T(PLUMB_T_FFN_GATE), E, ff, 1, 1, err)) < 0 ||
+            (rc = weight_view(m, &L->ffn_up, T(PLUMB_T_FFN_UP), E, ff, 1, 1, err)) < 0 ||
+            (rc = weight_view(m, &L->ffn_down, T(PLUMB_T_FFN_DOWN), ff, E, 1, 1, err)) < 0)
+            return rc;
+        break;
+    }
+    }
+#undef VEC
+#undef T
+    return PLUMB_OK;
+}
+
 static int load_weights(PlumbModel *m, PlumbError *err)
 {
     const PlumbModelInfo *in = &m->info;
-    const int64_t E = in->n_embd, hd = in->head_dim;
-    const int64_t nq = (int64_t)in->n_head * hd, nkv = (int64_t)in->n_head_kv * hd;
-    size_t n_norm = (size_t)in->n_layer * (size_t)(2 * E + 2 * hd) + (size_t)E;
+    const PlumbArch *a = m->arch;
+    const int64_t E = in->n_embd;
+    size_t n_vec = (size_t)E;
     float *nb;
-    char name[96];
+    char name[128];
     int rc, tied;
 
+    for (int l = 0; l < in->n_layer; l++)
+        n_vec += layer_vectors(in, a->block);
     m->layers = calloc((size_t)in->n_layer, sizeof *m->layers);
-    m->norm_buf = malloc(n_norm * sizeof(float));
+    m->norm_buf = malloc(n_vec * sizeof(float));
     if (!m->layers || !m->norm_buf)
         return plumb_err(err, PLUMB_ENOMEM, "%s: out of memory", m->path);
     nb = m->norm_buf;
 
-    tied = plumb_gguf_tensor(m->gguf, "output.weight") == NULL;
-    if ((rc = weight_view(m, &m->tok_embd, "token_embd.weight", E, in->n_vocab, 1, tied ? 2 : 0, err)) < 0)
+    /* llama.cpp also reads an optional output.bias; none of the models
+     * plumb runs has one, so a file carrying it is refused, not misread */
+    if (plumb_gguf_tensor(m->gguf, "output.bias"))
+        return plumb_err(err, PLUMB_EUNSUPPORTED, "%s: tensor 'output.bias': not supported",
+                         m->path);
+    tied = plumb_gguf_tensor(m->gguf, plumb_arch_tensor(a, PLUMB_T_OUTPUT, 0, name, sizeof name)) == NULL;
+    if ((rc = weight_view(m, &m->tok_embd, plumb_arch_tensor(a, PLUMB_T_TOKEN_EMBD, 0, name, sizeof name),
+                          E, in->n_vocab, 1, tied ? 2 : 0, err)) < 0)
         return rc;
     if (tied)
         m->output = m->tok_embd;
-    else if ((rc = weight_view(m, &m->output, "output.weight", E, in->n_vocab, 1, 1, err)) < 0)
+    else if ((rc = weight_view(m, &m->output, plumb_arch_tensor(a, PLUMB_T_OUTPUT, 0, name, sizeof name),
+                               E, in->n_vocab, 1, 1, err)) < 0)
         return rc;
-    if ((rc = norm_view(m, "output_norm.weight", E, nb, err)) < 0)
+    if ((rc = norm_view(m, plumb_arch_tensor(a, PLUMB_T_OUTPUT_NORM, 0, name, sizeof name), E, nb, err)) < 0)
         return rc;
     m->output_norm = nb;
     nb += E;
 
-#define BLK(suffix) (snprintf(name, sizeof name, "blk.%d.%s", l, suffix), name)
-    for (int l = 0; l < in->n_layer; l++) {
-        PlumbLayer *L = &m->layers[l];
-        if ((rc = norm_view(m, BLK("attn_norm.weight"), E, nb, err)) < 0)
+    for (int l = 0; l < in->n_layer; l++)
+        if ((rc = load_layer(m, l, &nb, err)) < 0)
             return rc;
-        L->attn_norm = nb;
-        nb += E;
-        if ((rc = norm_view(m, BLK("attn_q_norm.weight"), hd, nb, err)) < 0)
-            return rc;
-        L->q_norm = nb;
-        nb += hd;
-        if ((rc = norm_view(m, BLK("attn_k_norm.weight"), hd, nb, err)) < 0)
-            return rc;
-        L->k_norm = nb;
-        nb += hd;
-        if ((rc = norm_view(m, BLK("ffn_norm.weight"), E, nb, err)) < 0)
-            return rc;
-        L->ffn_norm = nb;
-        nb += E;
-        if ((rc = weight_view(m, &L->wq, BLK("attn_q.weight"), E, nq, 1, 1, err)) < 0 ||
-            (rc = weight_view(m, &L->wk, BLK("attn_k.weight"), E, nkv, 1, 1, err)) < 0 ||
-            (rc = weight_view(m, &L->wv, BLK("attn_v.weight"), E, nkv, 1, 1, err)) < 0 ||
-            (rc = weight_view(m, &L->wo, BLK("attn_output.weight"), nq, E, 1, 1, err)) < 0)
-            return rc;
-        if (m->is_moe) {
-            const int64_t ne = in->n_expert, ff = in->n_ff_exp;
-            if ((rc = weight_view(m, &L->gate_inp, BLK("ffn_gate_inp.weight"), E, ne, 1, 1, err)) < 0 ||
-                (rc = weight_view(m, &L->gate_exps, BLK("ffn_gate_exps.weight"), E, ff, ne, 1, err)) < 0 ||
-                (rc = weight_view(m, &L->up_exps, BLK("ffn_up_exps.weight"), E, ff, ne, 1, err)) < 0 ||
-                (rc = weight_view(m, &L->down_exps, BLK("ffn_down_exps.weight"), ff, E, ne, 1, err)) < 0)
-                return rc;
-        } else {
-            const int64_t ff = in->n_ff;
-            if ((rc = weight_view(m, &L->ffn_gate, BLK("ffn_gate.weight"), E, ff, 1, 1, err)) < 0 ||
-                (rc = weight_view(m, &L->ffn_up, BLK("ffn_up.weight"), E, ff, 1, 1, err)) < 0 ||
-                (rc = weight_view(m, &L->ffn_down, BLK("ffn_down.weight"), ff, E, 1, 1, err)) < 0)
-                return rc;
-        }
-    }
-#undef BLK
     return PLUMB_OK;
 }
 
@@ -435,14 +501,14 @@ int plumb_model_open(PlumbModel **out, const char *path, const PlumbModelParams 
         goto fail;
     if ((rc = plumb_gguf_get_str(m->gguf, "general.architecture", &arch, err)) < 0)
         goto fail;
-    if (strcmp(arch, "qwen3moe") != 0 && strcmp(arch, "qwen3") != 0) {
+    if (!(m->arch = plumb_arch_find(arch))) {
+        char known[128];
+        plumb_arch_list(known, sizeof known);
         rc = plumb_err(err, PLUMB_EUNSUPPORTED,
-                       "%s: architecture '%s' is not supported (qwen3moe and qwen3 are)", path,
-                       arch);
+                       "%s: architecture '%s' is not supported (%s are)", path, arch, known);
         goto fail;
     }
     in->arch = arch;
-    m->is_moe = strcmp(arch, "qwen3moe") == 0;
     in->name = "";
     if (plumb_gguf_find(m->gguf, "general.name") &&
         plumb_gguf_get_str(m->gguf, "general.name", &in->name, NULL) < 0)
@@ -457,9 +523,9 @@ int plumb_model_open(PlumbModel **out, const char *path, const PlumbModelParams 
     in->n_head_kv = (int32_t)h.n_head_kv;
     in->head_dim = (int32_t)h.key_length;
     in->n_ff = (int32_t)h.n_ff;
-    in->n_expert = m->is_moe ? (int32_t)h.n_expert : 0;
-    in->n_expert_used = m->is_moe ? (int32_t)h.n_expert_used : 0;
-    in->n_ff_exp = m->is_moe ? (int32_t)h.n_ff_exp : 0;
+    in->n_expert = (int32_t)h.n_expert; /* 0 unless the blocks are MoE */
+    in->n_expert_used = (int32_t)h.n_expert_used;
+    in->n_ff_exp = (int32_t)h.n_ff_exp;
     in->rope_base = h.freq_base;
     in->rms_eps = h.rms_eps;
 

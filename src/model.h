@@ -12,8 +12,11 @@
  *     vectors are converted to float32 into one owned array (norm_buf);
  *   - the model is immutable and may be shared by sessions on many threads.
  *
- * Supported layouts: `qwen3moe` (router + per-expert SwiGLU FFN) and dense
- * `qwen3`; both have per-head RMSNorm on Q and K and NeoX RoPE.
+ * The architecture (general.architecture) is looked up in the table of
+ * arch.h, which gives each layer its block kind: `qwen3moe` (QK norm,
+ * router + per-expert SwiGLU), dense `qwen3` (QK norm, SwiGLU) and `qwen2`
+ * (Q/K/V bias, SwiGLU); all use NeoX RoPE.  Code past plumb_model_open()
+ * reads the block kinds, never the architecture's name.
  */
 #ifndef PLUMB_MODEL_H
 #define PLUMB_MODEL_H
@@ -21,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "arch.h"
 #include "dsp.h"
 #include "gguf.h"
 #include "plumb.h"
@@ -52,22 +56,29 @@ typedef struct PlumbWeight {
     uint64_t mat_bytes; /* bytes per matrix: ne1 * row_bytes */
 } PlumbWeight;
 
-/* One transformer block.  Norm vectors point into the model's norm_buf. */
+/* One transformer block.  Norm and bias vectors point into the model's
+ * norm_buf; the members a block kind does not use are NULL / zeroed. */
 typedef struct PlumbLayer {
+    PlumbBlockKind kind;    /* what this layer computes (arch.h) */
     const float *attn_norm; /* [n_embd] */
-    const float *q_norm;    /* [head_dim], applied to each query head */
-    const float *k_norm;    /* [head_dim], applied to each key head */
     const float *ffn_norm;  /* [n_embd] */
     PlumbWeight wq;         /* n_embd -> n_head * head_dim */
     PlumbWeight wk;         /* n_embd -> n_head_kv * head_dim */
     PlumbWeight wv;         /* n_embd -> n_head_kv * head_dim */
     PlumbWeight wo;         /* n_head * head_dim -> n_embd */
-    /* qwen3moe */
+    /* PLUMB_ATTN_QK_NORM */
+    const float *q_norm;    /* [head_dim], applied to each query head */
+    const float *k_norm;    /* [head_dim], applied to each key head */
+    /* PLUMB_ATTN_QKV_BIAS: added to the products, before RoPE */
+    const float *bq;        /* [n_head * head_dim] */
+    const float *bk;        /* [n_head_kv * head_dim] */
+    const float *bv;        /* [n_head_kv * head_dim] */
+    /* PLUMB_FFN_MOE */
     PlumbWeight gate_inp;   /* router: n_embd -> n_expert */
     PlumbWeight gate_exps;  /* n_expert x (n_embd -> n_ff_exp) */
     PlumbWeight up_exps;    /* n_expert x (n_embd -> n_ff_exp) */
     PlumbWeight down_exps;  /* n_expert x (n_ff_exp -> n_embd) */
-    /* qwen3 */
+    /* PLUMB_FFN_DENSE */
     PlumbWeight ffn_gate;   /* n_embd -> n_ff */
     PlumbWeight ffn_up;     /* n_embd -> n_ff */
     PlumbWeight ffn_down;   /* n_ff -> n_embd */
@@ -93,14 +104,14 @@ struct PlumbModel {
     PlumbGGUF *gguf;       /* owns the mapping every weight view points into */
     PlumbTokenizer *tok;   /* owned */
     PlumbDsp dsp;          /* kernel table of the chosen tier */
-    int is_moe;            /* 1: qwen3moe, 0: qwen3 */
+    const PlumbArch *arch; /* table entry of info.arch */
     int n_threads;         /* worker threads requested (>= 1) */
     PlumbRope rope;        /* RoPE parameters */
     PlumbWeight tok_embd;  /* [n_vocab] rows of n_embd */
     PlumbWeight output;    /* n_embd -> n_vocab (token_embd when tied) */
     const float *output_norm; /* [n_embd] */
     PlumbLayer *layers;    /* [n_layer], owned */
-    float *norm_buf;       /* all norm vectors as float32, owned */
+    float *norm_buf;       /* all norm and bias vectors as float32, owned */
 };
 
 #endif

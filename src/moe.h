@@ -1,5 +1,6 @@
 /*
- * moe.h — the mixture-of-experts feed-forward block of qwen3moe.
+ * moe.h — the mixture-of-experts feed-forward block (PLUMB_FFN_MOE, the
+ * layers of qwen3moe).
  *
  * For each token x (already RMS-normed):
  *   p      = softmax(router x)                    over all n_expert experts

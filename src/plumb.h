@@ -67,7 +67,7 @@ typedef struct PlumbModelParams {
 
 typedef struct PlumbModelInfo {
     const char *path;      /* file the model was opened from */
-    const char *arch;      /* "qwen3moe" or "qwen3" */
+    const char *arch;      /* general.architecture: "qwen3moe", "qwen3" or "qwen2" */
     const char *name;      /* general.name or "" */
     int32_t n_vocab;       /* tokens */
     int32_t n_ctx_train;   /* tokens */
@@ -76,7 +76,7 @@ typedef struct PlumbModelInfo {
     int32_t n_head;        /* query heads */
     int32_t n_head_kv;     /* key/value heads */
     int32_t head_dim;      /* per head, for Q, K and V */
-    int32_t n_ff;          /* dense FFN width (qwen3) */
+    int32_t n_ff;          /* dense FFN width (qwen3, qwen2) */
     int32_t n_expert;      /* experts per MoE layer (qwen3moe), else 0 */
     int32_t n_expert_used; /* experts chosen per token */
     int32_t n_ff_exp;      /* expert FFN width */

@@ -68,6 +68,7 @@ static const GoldenModel models[] = {
     { "small-Q2_K", 0, 0, 0, NULL, PLUMB_KV_F32, NULL },
     { "dense-f16", 1, 1, 0, NULL, PLUMB_KV_F32, NULL },
     { "dense-Q4_K_M", 0, 0, 1, NULL, PLUMB_KV_F32, NULL },
+    { "qwen2-f16", 1, 1, 0, NULL, PLUMB_KV_F32, NULL },
     { "small-Q4_0-R8", 0, 0, 0, "small-Q4_0", PLUMB_KV_F32, NULL },
     { "small-Q4_K_M-R8", 0, 0, 0, "small-Q4_K_M", PLUMB_KV_F32, NULL },
     { "small-Q6_K-R8", 0, 0, 0, "small-Q6_K", PLUMB_KV_F32, NULL },
@@ -77,6 +78,7 @@ static const GoldenModel models[] = {
     { "mini-f32", 1, 1, 1, NULL, PLUMB_KV_F16, NULL },
     { "small-f16", 1, 1, 0, NULL, PLUMB_KV_F16, NULL },
     { "dense-f16", 1, 1, 0, NULL, PLUMB_KV_F16, NULL },
+    { "qwen2-f16", 1, 1, 0, NULL, PLUMB_KV_F16, NULL },
     { "small-Q4_K_M", 0, 0, 1, NULL, PLUMB_KV_F16, NULL },
     { "small-Q4_0-R8", 0, 0, 0, "small-Q4_0", PLUMB_KV_F16, NULL },
 };
@@ -540,15 +542,17 @@ static void check_rope_of(const PlumbModel *m, const char *scaling)
     }
 }
 
-/* Opening a copy of mini-f32 with edit e fails with code and a message
- * containing want (or succeeds when code is PLUMB_OK). */
-static void check_variant(const char *dir, const Edit *e, int code, const char *want)
+/* Opening a copy of models/<model>.gguf with edit e fails with code and a
+ * message containing want (or succeeds when code is PLUMB_OK). */
+static void check_variant_of(const char *dir, const char *model, const Edit *e, int code,
+                             const char *want)
 {
-    char src[4096], dst[4200];
+    char src[4096], dst[4200], rel[128];
     PlumbModel *m = NULL;
     PlumbError err = { 0 };
     int rc;
-    snprintf(src, sizeof src, "%s", test_data("models/mini-f32.gguf"));
+    snprintf(rel, sizeof rel, "models/%s.gguf", model);
+    snprintf(src, sizeof src, "%s", test_data(rel));
     snprintf(dst, sizeof dst, "%s/variant.gguf", dir);
     if (write_variant(src, dst, e) < 0) {
         CHECK(0, "cannot write a variant of %s", src);
@@ -575,6 +579,11 @@ static void check_variant(const char *dir, const Edit *e, int code, const char *
     }
     plumb_model_close(m);
     remove(dst);
+}
+
+static void check_variant(const char *dir, const Edit *e, int code, const char *want)
+{
+    check_variant_of(dir, "mini-f32", e, code, want);
 }
 
 static void check_broken_models(void)
@@ -609,6 +618,12 @@ static void check_broken_models(void)
     check_variant(dir, &linear, PLUMB_OK, "");
     const Edit tied = { .drop = "output.weight", .type = -1 };
     check_variant(dir, &tied, PLUMB_OK, "");
+    /* the block kind decides the tensors: qwen2 needs its biases, and a
+     * qwen2 file is not read with another architecture's keys */
+    const Edit nobias = { .drop = "blk.1.attn_v.bias", .type = -1 };
+    check_variant_of(dir, "qwen2-f16", &nobias, PLUMB_EFORMAT, "missing tensor 'blk.1.attn_v.bias'");
+    const Edit relabel = { .key = "general.architecture", .str = "qwen3", .type = -1 };
+    check_variant_of(dir, "qwen2-f16", &relabel, PLUMB_EFORMAT, "qwen3.block_count");
     rmdir(dir);
 }
 
