@@ -427,8 +427,8 @@ static void test_golden_files(void)
 {
     static const char *const cases[] = {
         "system_user", "system_user_nothink", "tools_system", "tools_no_system", "tools_tojson",
-        "tool_calls", "tool_grouped", "reasoning_multi_turn", "agent", "agent_forced",
-        "keep_agent_forced", "keep_reasoning_multi_turn",
+        "tool_calls", "tool_grouped", "reasoning_multi_turn", "react", "react_forced",
+        "keep_react_forced", "keep_reasoning_multi_turn",
     };
     size_t k;
     for (k = 0; k < N_OF(cases); k++) {
@@ -451,7 +451,7 @@ static void test_golden_files(void)
 
 /* keep_reasoning: what was rendered before a new user message stays a
  * prefix after it.  The template drops the earlier <think> blocks instead
- * (the agent / agent_forced goldens). */
+ * (the react / react_forced goldens). */
 static void test_keep_reasoning_prefix(void)
 {
     const PlumbChatMsg m[] = {
