@@ -701,8 +701,17 @@ static const char *scan_call(PlumbChatToolCall *call, Span rest, const char *bod
     while (lead.len && blank(lead.s[0]))
         lead.s++, lead.len--;
     first_close = find_first(after, close_tag);
-    if (lead.len && (lead.s[0] == '{' || lead.s[0] == '['))
-        json_end = json_extent(lead);
+    if (lead.len && (lead.s[0] == '{' || lead.s[0] == '[')) {
+        /* Past a close tag, the object may run on only up to the next
+         * <tool_call>: that keeps the scan linear in the reply length. */
+        Span lim = lead;
+        if (first_close) {
+            Span rest_after = { first_close, (size_t)(end - first_close) };
+            const char *next_open = find_first(rest_after, "<tool_call>");
+            lim.len = (size_t)((next_open ? next_open : end) - lead.s);
+        }
+        json_end = json_extent(lim);
+    }
     if (json_end) {
         Span tail = { json_end, (size_t)(end - json_end) };
         /* A close tag inside the bracketed span only stands when the span

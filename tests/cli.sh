@@ -3,7 +3,8 @@
 # (prompt ids, greedy ids, logits file sizes), atomic logits files, bad input
 # (usage errors exit 2, other errors 1, always with a `plumb: ` message and
 # never a signal), `plumb --version`, unknown commands, and the determinism
-# of `plumb run`, and `plumb repack` (round trip, refusals).
+# of `plumb run`, `plumb repack` (round trip, refusals), and `plumb tokenize
+# --jsonl` (escapes, bad lines).
 set -u
 PLUMB=${PLUMB:-./plumb}
 PLUMB_DATA=${PLUMB_DATA:-tests/data}

@@ -797,6 +797,29 @@ static void test_parse_bounds(void)
     }
 }
 
+/* Many broken calls in a long reply: each is reported, none swallows the
+ * next (and the scan stays linear, or this takes minutes). */
+static void test_parse_many(void)
+{
+    static const char unit[] = "<tool_call>{\"a\": [</tool_call>";
+    size_t n = 40000, u = sizeof unit - 1, i, bad = 0;
+    char *text = malloc(n * u);
+    PlumbChatParsed *p;
+    if (!text) {
+        CHECK(0, "out of memory");
+        return;
+    }
+    for (i = 0; i < n; i++)
+        memcpy(text + i * u, unit, u);
+    p = parse_n(text, n * u);
+    CHECK(plumb_chat_parsed_n_calls(p) == n, "%zu calls, want %zu", plumb_chat_parsed_n_calls(p), n);
+    for (i = 0; i < plumb_chat_parsed_n_calls(p); i++)
+        bad += plumb_chat_parsed_call(p, i)->error != NULL && plumb_chat_parsed_call(p, i)->closed;
+    CHECK(bad == n, "%zu of %zu broken calls reported", bad, n);
+    plumb_chat_parsed_free(p);
+    free(text);
+}
+
 static void test_parse_errors(void)
 {
     PlumbChatParsed *p = (PlumbChatParsed *)&p;
@@ -827,6 +850,7 @@ int main(void)
     test_parse_calls();
     test_parse_malformed();
     test_parse_bounds();
+    test_parse_many();
     test_parse_errors();
     return test_done("test_chat");
 }
