@@ -32,8 +32,10 @@
  * (reasoning before the first </think>, answer after the last), then finds
  * each <tool_call> block in the answer.  The JSON object is delimited by
  * matching its braces outside strings, so "</tool_call>" inside a string
- * does not end the call; when that object does not parse, the block ends at
- * the first </tool_call> instead.  The module holds no state.
+ * does not end the call (though past the first </tool_call> the object may
+ * run on only up to the next <tool_call>, which keeps the scan linear); when
+ * that object does not parse, the block ends at the first </tool_call>
+ * instead.  The module holds no state.
  */
 #ifndef PLUMB_CHAT_H
 #define PLUMB_CHAT_H
