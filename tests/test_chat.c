@@ -334,6 +334,9 @@ static void test_template_in_gguf(void)
         "{{- '\\n<tool_response>\\n' }}",
         "message.content.startswith('<tool_response>')",
         "{{- '<think>\\n\\n</think>\\n\\n' }}",
+        "{{- tool | tojson }}",
+        "{%- if tool_call.arguments is string %}",
+        "{%- set ns = namespace(multi_step_tool=true, last_query_index=messages|length - 1) %}",
     };
     size_t i, j, k;
     if (!g) {
