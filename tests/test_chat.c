@@ -45,8 +45,8 @@ static void expect(const char *name, const PlumbChatMsg *msgs, size_t n, int add
 static void test_system_user(void)
 {
     const PlumbChatMsg m[] = {
-        { "system", "You are a helpful assistant." },
-        { "user", "Hello!" },
+        { "system", "You are a helpful assistant.", NULL, NULL },
+        { "user", "Hello!", NULL, NULL },
     };
     expect("system+user, thinking", m, 2, 1, 1,
            "<|im_start|>system\n"
@@ -72,30 +72,30 @@ static void test_system_user(void)
 static void test_multi_turn(void)
 {
     const PlumbChatMsg multi[] = {
-        { "system", "Be brief." },
-        { "user", "What is 2+2?" },
-        { "assistant", "<think>\nAdd them.\n</think>\n\n4" },
-        { "user", "And 3+3?" },
+        { "system", "Be brief.", NULL, NULL },
+        { "user", "What is 2+2?", NULL, NULL },
+        { "assistant", "<think>\nAdd them.\n</think>\n\n4", NULL, NULL },
+        { "user", "And 3+3?", NULL, NULL },
     };
     const PlumbChatMsg last_think[] = {
-        { "user", "Q" },
-        { "assistant", "<think>\nhmm\n</think>\n\nA" },
+        { "user", "Q", NULL, NULL },
+        { "assistant", "<think>\nhmm\n</think>\n\nA", NULL, NULL },
     };
     const PlumbChatMsg last_plain[] = {
-        { "user", "Hi" },
-        { "assistant", "Hello." },
+        { "user", "Hi", NULL, NULL },
+        { "assistant", "Hello.", NULL, NULL },
     };
     const PlumbChatMsg odd[] = {
-        { "user", "u" },
-        { "assistant", "\n<think>x</think>y<think>z</think>\n\n\nw\n" },
-        { "assistant", "mid" },
-        { "assistant", "\n\n<think>\n\n\n</think>tail" },
+        { "user", "u", NULL, NULL },
+        { "assistant", "\n<think>x</think>y<think>z</think>\n\n\nw\n", NULL, NULL },
+        { "assistant", "mid", NULL, NULL },
+        { "assistant", "\n\n<think>\n\n\n</think>tail", NULL, NULL },
     };
     const PlumbChatMsg sys_mid[] = {
-        { "user", "a" },
-        { "system", "late system" },
-        { "assistant", "b" },
-        { "user", "c" },
+        { "user", "a", NULL, NULL },
+        { "system", "late system", NULL, NULL },
+        { "assistant", "b", NULL, NULL },
+        { "user", "c", NULL, NULL },
     };
     /* thinking of a turn before the last query is dropped */
     expect("multi-turn", multi, N_OF(multi), 1, 1,
@@ -163,27 +163,27 @@ static void test_multi_turn(void)
 static void test_tools(void)
 {
     const PlumbChatMsg single[] = {
-        { "user", "Find X" },
+        { "user", "Find X", NULL, NULL },
         { "assistant", "<think>\nI should search.\n</think>\n\n<tool_call>\n"
-                       "{\"name\": \"search\", \"arguments\": {\"q\": \"X\"}}\n</tool_call>" },
-        { "tool", "X is 42." },
+                       "{\"name\": \"search\", \"arguments\": {\"q\": \"X\"}}\n</tool_call>", NULL, NULL },
+        { "tool", "X is 42.", NULL, NULL },
     };
     const PlumbChatMsg consecutive[] = {
-        { "system", "S" },
-        { "user", "Look up A and B" },
-        { "assistant", "<tool_call>\na\n</tool_call>\n<tool_call>\nb\n</tool_call>" },
-        { "tool", "A=1" },
-        { "tool", "B=2" },
-        { "assistant", "<think>\nboth found\n</think>\n\nA=1, B=2" },
-        { "user", "thanks" },
-        { "tool", "late" },
+        { "system", "S", NULL, NULL },
+        { "user", "Look up A and B", NULL, NULL },
+        { "assistant", "<tool_call>\na\n</tool_call>\n<tool_call>\nb\n</tool_call>", NULL, NULL },
+        { "tool", "A=1", NULL, NULL },
+        { "tool", "B=2", NULL, NULL },
+        { "assistant", "<think>\nboth found\n</think>\n\nA=1, B=2", NULL, NULL },
+        { "user", "thanks", NULL, NULL },
+        { "tool", "late", NULL, NULL },
     };
     const PlumbChatMsg wrapped[] = {
-        { "user", "Q" },
-        { "assistant", "<think>\nr1\n</think>\n\ncall" },
-        { "user", "<tool_response>\nres\n</tool_response>" },
-        { "assistant", "no think here" },
-        { "user", "<tool_response>\nres2\n</tool_response>" },
+        { "user", "Q", NULL, NULL },
+        { "assistant", "<think>\nr1\n</think>\n\ncall", NULL, NULL },
+        { "user", "<tool_response>\nres\n</tool_response>", NULL, NULL },
+        { "assistant", "no think here", NULL, NULL },
+        { "user", "<tool_response>\nres2\n</tool_response>", NULL, NULL },
     };
     expect("one tool message", single, N_OF(single), 1, 1,
            "<|im_start|>user\n"
@@ -258,10 +258,10 @@ static void test_tools(void)
 
 static void test_errors(void)
 {
-    const PlumbChatMsg bad_role[] = { { "user", "a" }, { "robot", "b" } };
-    const PlumbChatMsg null_content[] = { { "user", "a" }, { "assistant", NULL } };
-    const PlumbChatMsg null_role[] = { { NULL, "a" } };
-    const PlumbChatMsg caps[] = { { "User", "a" } };
+    const PlumbChatMsg bad_role[] = { { "user", "a", NULL, NULL }, { "robot", "b", NULL, NULL } };
+    const PlumbChatMsg null_content[] = { { "user", "a", NULL, NULL }, { "assistant", NULL, NULL, NULL } };
+    const PlumbChatMsg null_role[] = { { NULL, "a", NULL, NULL } };
+    const PlumbChatMsg caps[] = { { "User", "a", NULL, NULL } };
     PlumbError err = { 0 };
     char *out = (char *)"untouched";
     int rc;
