@@ -1,26 +1,41 @@
 /*
- * chat.h — Qwen3 ChatML rendering (plumb_chat_format() in plumb.h).
+ * chat.h — Qwen3 ChatML rendering and parsing of generated replies
+ * (plumb_chat_format(), plumb_chat_parse() in plumb.h; plumb_chat(3)).
  *
- * The output is what the chat template shipped in Qwen3 GGUF files
- * (tokenizer.chat_template) renders for the same messages without tools:
+ * Rendering gives, byte for byte, what the chat template shipped in Qwen3
+ * GGUF files (tokenizer.chat_template) renders with Jinja2:
  *
+ *   tools            a system turn: the first message's content (when it is
+ *                    a system message) + "\n\n", then the "# Tools" frame with
+ *                    one line per tool inside <tools></tools>, each the tool
+ *                    as Jinja2's tojson writes it (keys sorted, ", " and
+ *                    ": " separators, non-ASCII and < > & ' as \uXXXX)
  *   system, user     <|im_start|>ROLE\nCONTENT<|im_end|>\n
- *   tool             inside a user turn, one block per message, consecutive
- *                    tool messages sharing the turn:
+ *   tool             inside a user turn, consecutive tool messages sharing it:
  *                    <|im_start|>user\n<tool_response>\nCONTENT\n</tool_response>
  *                    [\n<tool_response>\n...\n</tool_response>]<|im_end|>\n
- *   assistant        a <think>...</think> block in the content is split off;
- *                    it is kept (re-rendered as <think>\nR\n</think>\n\n) only
- *                    for assistant turns after the last real user query (a
- *                    user message that is not itself a <tool_response>
- *                    block), and there only when non-empty or on the final
- *                    message; earlier turns keep just the answer.
+ *   assistant        reasoning_content, or the <think> block split off the
+ *                    content; it is kept (as <think>\nR\n</think>\n\n) only for
+ *                    turns after the last real user query (a user message
+ *                    that is not itself a <tool_response> block), and there
+ *                    only when non-empty or on the final message.  Then each
+ *                    tool call as <tool_call>\n{"name": "N", "arguments": A}
+ *                    \n</tool_call>, A as written when a string, else tojson.
  *   generation       <|im_start|>assistant\n, plus <think>\n\n</think>\n\n
  *                    when thinking is off (the template's enable_thinking).
  *
- * Roles are checked (system, user, assistant, tool; anything else is
- * PLUMB_EINVAL) and content must not be NULL.  No messages at all renders
- * just the generation prompt.  The module holds no state.
+ * keep_reasoning counts every assistant turn as after the last query: a
+ * transcript rendered once stays a prefix of itself after a new user
+ * message is added, so a session can reuse its whole KV cache.
+ *
+ * Parsing splits a generated reply as the template would split it back
+ * (reasoning before the first </think>, answer after the last), then finds
+ * each <tool_call> block in the answer.  The JSON object is delimited by
+ * matching its braces outside strings, so "</tool_call>" inside a string
+ * does not end the call (though past the first </tool_call> the object may
+ * run on only up to the next <tool_call>, which keeps the scan linear); when
+ * that object does not parse, the block ends at the first </tool_call>
+ * instead.  The module holds no state.
  */
 #ifndef PLUMB_CHAT_H
 #define PLUMB_CHAT_H

@@ -188,16 +188,66 @@ PLUMB_API void plumb_session_sampler_reset(PlumbSession *s);
 PLUMB_API int32_t plumb_session_sample(PlumbSession *s);
 
 /* ------------------------------------------------------------- chat */
+/* JSON crosses this interface as UTF-8 text; the header names no JSON
+ * library's types.  Fields that are NULL are absent. */
 typedef struct PlumbChatMsg {
     const char *role;    /* "system", "user", "assistant" or "tool" */
     const char *content; /* UTF-8 */
+    /* assistant only: the reasoning, used as is instead of a <think> block
+     * split off the content (the template's reasoning_content) */
+    const char *reasoning_content;
+    /* assistant only: JSON array of calls, each {"name", "arguments"} or
+     * {"function": {"name", "arguments"}}; arguments an object or a string
+     * of JSON written as is */
+    const char *tool_calls;
 } PlumbChatMsg;
 
-/* Render messages in Qwen3 ChatML.  With add_assistant, open an assistant
- * turn; with thinking == 0 that turn starts with an empty think block.
- * *out is malloc'd. */
-PLUMB_API int plumb_chat_format(const PlumbChatMsg *msgs, size_t n, int add_assistant,
-                                int thinking, char **out, PlumbError *err);
+typedef struct PlumbChatParams {
+    const char *tools;  /* JSON array of tool definitions, or NULL: none */
+    int add_assistant;  /* 1: end with an open assistant turn */
+    int no_think;       /* 1: that turn starts with an empty think block */
+    int keep_reasoning; /* 1: keep the <think> of every assistant turn, not
+                           only those after the last user query (this
+                           deliberately differs from the template) */
+} PlumbChatParams;
+
+/* Render messages in Qwen3 ChatML byte for byte as the model's chat
+ * template does (tools block, tool responses, think blocks; see
+ * plumb_chat(3)).  p NULL means all zero.  *out is malloc'd.
+ * PLUMB_EINVAL for a bad role, NULL content or bad JSON. */
+PLUMB_API int plumb_chat_format(const PlumbChatMsg *msgs, size_t n, const PlumbChatParams *p,
+                                char **out, PlumbError *err);
+
+/* Reasoning, content and tool calls of one generated assistant reply. */
+typedef struct PlumbChatParsed PlumbChatParsed;
+
+typedef struct PlumbChatToolCall {
+    const char *name;      /* NUL-terminated, NULL when error is set */
+    const char *arguments; /* the arguments object as compact JSON, NULL when error is set */
+    const char *text;      /* NUL-terminated copy of what lies between the tags */
+    size_t text_len;       /* bytes of text (it may hold NUL bytes) */
+    const char *extra;     /* text after the JSON object inside the block
+                              (e.g. <code>...</code>), trimmed; "" if none */
+    const char *error;     /* NULL, or why the call cannot be used */
+    int closed;            /* 0: the text ended before </tool_call> */
+} PlumbChatToolCall;
+
+/* Parse text[0..len) (never read past len; NUL bytes are data).  A malformed
+ * call from the model is not an error of this function: it shows as the
+ * call's error string.  Errors: PLUMB_EINVAL (NULL arguments), PLUMB_ENOMEM. */
+PLUMB_API int plumb_chat_parse(const char *text, size_t len, PlumbChatParsed **out,
+                               PlumbError *err);
+PLUMB_API void plumb_chat_parsed_free(PlumbChatParsed *p);
+/* The reasoning (between <think> and </think>, newlines trimmed), or NULL
+ * when the text has no think block; *len (if len) its bytes. */
+PLUMB_API const char *plumb_chat_parsed_reasoning(const PlumbChatParsed *p, size_t *len);
+/* 1 when a <think> block was opened and never closed (all is reasoning). */
+PLUMB_API int plumb_chat_parsed_think_open(const PlumbChatParsed *p);
+/* The reply without reasoning and tool-call blocks, blanks trimmed; never NULL. */
+PLUMB_API const char *plumb_chat_parsed_content(const PlumbChatParsed *p, size_t *len);
+PLUMB_API size_t plumb_chat_parsed_n_calls(const PlumbChatParsed *p);
+/* Call i in order of appearance, or NULL when i is out of range. */
+PLUMB_API const PlumbChatToolCall *plumb_chat_parsed_call(const PlumbChatParsed *p, size_t i);
 
 /* ------------------------------------------------------------- build */
 PLUMB_API const char *plumb_version(void);

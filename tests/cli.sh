@@ -3,7 +3,8 @@
 # (prompt ids, greedy ids, logits file sizes), atomic logits files, bad input
 # (usage errors exit 2, other errors 1, always with a `plumb: ` message and
 # never a signal), `plumb --version`, unknown commands, and the determinism
-# of `plumb run`, and `plumb repack` (round trip, refusals).
+# of `plumb run`, `plumb repack` (round trip, refusals), and `plumb tokenize
+# --jsonl` (escapes, bad lines).
 set -u
 PLUMB=${PLUMB:-./plumb}
 PLUMB_DATA=${PLUMB_DATA:-tests/data}
@@ -250,5 +251,25 @@ run repack "$models/small-Q4_0.gguf"
 expect 2 "repack without an output"
 run repack --frobnicate "$models/small-Q4_0.gguf" "$tmp/x.gguf"
 expect 2 "repack with an unknown option"
+
+# tokenize --jsonl: escapes decode to the same ids as the raw text; a bad
+# line is named by its number.
+vocab=$models/qwen3-vocab.gguf
+printf '"caf\\u00e9\\u0000 \\ud83d\\ude00\\n\\"x\\""\n' | "$PLUMB" tokenize -m "$vocab" --jsonl >"$tmp/j1" 2>"$tmp/err" ||
+    note "tokenize --jsonl: exit status $?: $(head -n 1 "$tmp/err")"
+printf 'caf\303\251\000 \360\237\230\200\n"x"' | "$PLUMB" tokenize -m "$vocab" >"$tmp/j2" 2>"$tmp/err" ||
+    note "tokenize: exit status $?: $(head -n 1 "$tmp/err")"
+[ -s "$tmp/j1" ] && cmp -s "$tmp/j1" "$tmp/j2" ||
+    note "tokenize --jsonl: escapes give '$(cat "$tmp/j1")', raw text '$(cat "$tmp/j2")'"
+printf '"ok"\n{"a": 1}\n' | "$PLUMB" tokenize -m "$vocab" --jsonl >"$tmp/out" 2>"$tmp/err"
+status=$?
+expect 1 "tokenize --jsonl with an object line"
+grep -q '^plumb: <stdin>:2: expected a JSON string' "$tmp/err" ||
+    note "tokenize --jsonl with an object line: $(head -n 1 "$tmp/err")"
+printf '"unterminated\n' | "$PLUMB" tokenize -m "$vocab" --jsonl >"$tmp/out" 2>"$tmp/err"
+status=$?
+expect 1 "tokenize --jsonl with an unterminated string"
+grep -q '^plumb: <stdin>:1: column' "$tmp/err" ||
+    note "tokenize --jsonl with an unterminated string: $(head -n 1 "$tmp/err")"
 
 exit $fail

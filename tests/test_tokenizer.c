@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <utf8proc.h>
 
 #include "gguf.h"
@@ -38,69 +39,20 @@ static void *xmalloc(size_t n)
     return p;
 }
 
-static int hex4(const char *s, unsigned *v)
+/* Decode the JSON string s[0..n) into out (n bytes suffice: no escape is
+ * shorter than what it stands for); -1 if it is not one JSON string. */
+static int decode_line(const char *s, size_t n, char *out, size_t *len)
 {
-    unsigned i, r = 0;
-    for (i = 0; i < 4; i++) {
-        char c = s[i];
-        r <<= 4;
-        if (c >= '0' && c <= '9')
-            r |= (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            r |= (unsigned)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F')
-            r |= (unsigned)(c - 'A' + 10);
-        else
-            return -1;
+    json_error_t jerr;
+    json_t *v = json_loadb(s, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+    int rc = -1;
+    if (v && json_is_string(v) && json_string_length(v) <= n) {
+        *len = json_string_length(v);
+        memcpy(out, json_string_value(v), *len);
+        rc = 0;
     }
-    *v = r;
-    return 0;
-}
-
-/* Decode the JSON string s[0..n) into out (n bytes suffice); -1 if malformed. */
-static int json_string(const char *s, size_t n, char *out, size_t *len)
-{
-    size_t i = 0, o = 0;
-    if (n < 2 || s[0] != '"')
-        return -1;
-    for (i = 1; i < n && s[i] != '"'; i++) {
-        unsigned cp, lo;
-        if (s[i] != '\\') {
-            out[o++] = s[i];
-            continue;
-        }
-        if (++i >= n)
-            return -1;
-        switch (s[i]) {
-        case '"': out[o++] = '"'; break;
-        case '\\': out[o++] = '\\'; break;
-        case '/': out[o++] = '/'; break;
-        case 'b': out[o++] = '\b'; break;
-        case 'f': out[o++] = '\f'; break;
-        case 'n': out[o++] = '\n'; break;
-        case 'r': out[o++] = '\r'; break;
-        case 't': out[o++] = '\t'; break;
-        case 'u':
-            if (i + 5 > n || hex4(s + i + 1, &cp))
-                return -1;
-            i += 4;
-            if (cp >= 0xD800 && cp <= 0xDBFF && i + 7 <= n && s[i + 1] == '\\' && s[i + 2] == 'u' &&
-                hex4(s + i + 3, &lo) == 0 && lo >= 0xDC00 && lo <= 0xDFFF) {
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                i += 6;
-            } else if (cp >= 0xD800 && cp <= 0xDFFF) {
-                cp = 0xFFFD;
-            }
-            o += utf8_encode(cp, (unsigned char *)out + o);
-            break;
-        default:
-            return -1;
-        }
-    }
-    if (i >= n)
-        return -1;
-    *len = o;
-    return 0;
+    json_decref(v);
+    return rc;
 }
 
 /* Parse "1 2 3" into ids (malloc'd). */
@@ -220,7 +172,7 @@ static void check_set(const PlumbTokenizer *t, const char *jsonl, const char *id
         ip += ilen + 1;
         line++;
         text = xmalloc(jlen + 1);
-        if (json_string(jl, jlen, text, &tlen)) {
+        if (decode_line(jl, jlen, text, &tlen)) {
             CHECK(0, "%s:%zu: not a JSON string", jsonl, line);
             free(text);
             continue;

@@ -260,7 +260,8 @@ int cmd_run(int argc, char **argv)
         prompt = text;
     }
     if (chat) {
-        PlumbChatMsg msgs[2];
+        PlumbChatMsg msgs[2] = { { 0 } };
+        PlumbChatParams cp = { 0 };
         size_t n_msgs = 0;
         if (system) {
             msgs[n_msgs].role = "system";
@@ -268,7 +269,9 @@ int cmd_run(int argc, char **argv)
         }
         msgs[n_msgs].role = "user";
         msgs[n_msgs++].content = prompt;
-        if (plumb_chat_format(msgs, n_msgs, 1, !no_think, &formatted, &err) < 0) {
+        cp.add_assistant = 1;
+        cp.no_think = no_think;
+        if (plumb_chat_format(msgs, n_msgs, &cp, &formatted, &err) < 0) {
             rc = cli_fail(&err);
             goto done;
         }

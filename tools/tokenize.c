@@ -11,10 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "cli.h"
 #include "gguf.h"
 #include "tokenizer.h"
-#include "utf8.h"
 
 static const char usage_text[] =
     "usage: plumb tokenize -m MODEL [--no-special] [--jsonl] [--pieces] [--help]\n";
@@ -46,91 +47,24 @@ static void usage_error(void)
 
 /* ------------------------------------------------------------------ JSON strings */
 
-static int hex4(const char *s, unsigned *v)
-{
-    unsigned i, r = 0;
-    for (i = 0; i < 4; i++) {
-        char c = s[i];
-        r <<= 4;
-        if (c >= '0' && c <= '9')
-            r |= (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            r |= (unsigned)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F')
-            r |= (unsigned)(c - 'A' + 10);
-        else
-            return -1;
-    }
-    *v = r;
-    return 0;
-}
-
 /* Decode the JSON string that is the whole of line[0..n) (blanks around it
- * allowed) into out (at least n bytes).  A lone surrogate escape becomes
- * U+FFFD, as a JavaScript string does when encoded.  Returns NULL or the
- * reason the line is not a JSON string. */
-static const char *json_string(const char *line, size_t n, char *out, size_t *out_len)
+ * allowed; \u0000 allowed, as the corpus has it).  Returns the string
+ * (json_decref it) or NULL with the reason in why[0..cap). */
+static json_t *json_line(const char *line, size_t n, char *why, size_t cap)
 {
-    size_t i = 0, o = 0;
-    while (i < n && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r'))
-        i++;
-    if (i == n)
-        return "empty line (expected a JSON string)";
-    if (line[i] != '"')
-        return "expected a JSON string (a line starting with '\"')";
-    for (i++;;) {
-        unsigned char c;
-        if (i >= n)
-            return "unterminated string";
-        c = (unsigned char)line[i++];
-        if (c == '"')
-            break;
-        if (c < 0x20)
-            return "control character in a string (must be escaped)";
-        if (c != '\\') {
-            out[o++] = (char)c;
-            continue;
-        }
-        if (i >= n)
-            return "unterminated escape";
-        c = (unsigned char)line[i++];
-        switch (c) {
-        case '"': out[o++] = '"'; break;
-        case '\\': out[o++] = '\\'; break;
-        case '/': out[o++] = '/'; break;
-        case 'b': out[o++] = '\b'; break;
-        case 'f': out[o++] = '\f'; break;
-        case 'n': out[o++] = '\n'; break;
-        case 'r': out[o++] = '\r'; break;
-        case 't': out[o++] = '\t'; break;
-        case 'u': {
-            unsigned cp, lo;
-            if (i + 4 > n || hex4(line + i, &cp))
-                return "\\u must be followed by four hex digits";
-            i += 4;
-            if (cp >= 0xD800 && cp <= 0xDBFF && i + 6 <= n && line[i] == '\\' &&
-                line[i + 1] == 'u' && hex4(line + i + 2, &lo) == 0 && lo >= 0xDC00 &&
-                lo <= 0xDFFF) {
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                i += 6;
-            } else if (cp >= 0xD800 && cp <= 0xDFFF) {
-                cp = 0xFFFD;
-            }
-            /* a \uXXXX escape (6 bytes) never needs more than 3 output
-             * bytes, a pair (12) never more than 4 */
-            o += utf8_encode(cp, (unsigned char *)out + o);
-            break;
-        }
-        default:
-            return "invalid escape in a string";
-        }
+    json_error_t jerr;
+    json_t *v = json_loadb(line, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+    if (!v) {
+        snprintf(why, cap, "column %d: %s", jerr.column, jerr.text);
+        return NULL;
     }
-    while (i < n && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r'))
-        i++;
-    if (i != n)
-        return "text after the closing quote";
-    *out_len = o;
-    return NULL;
+    if (!json_is_string(v)) {
+        snprintf(why, cap, "expected a JSON string, not %s",
+                 json_is_object(v) ? "an object" : json_is_array(v) ? "an array" : "a literal");
+        json_decref(v);
+        return NULL;
+    }
+    return v;
 }
 
 /* ------------------------------------------------------------------ output */
@@ -194,7 +128,7 @@ int cmd_tokenize(int argc, char **argv)
     PlumbGGUF *g = NULL;
     PlumbTokenizer *tok = NULL;
     PlumbError err = { 0 };
-    char *in = NULL, *buf = NULL;
+    char *in = NULL;
     size_t len = 0;
 
     for (i = 1; i < argc; i++) {
@@ -247,22 +181,21 @@ int cmd_tokenize(int argc, char **argv)
             goto done;
     } else {
         size_t pos = 0, line_no = 0;
-        buf = malloc(len + 1);
-        if (!buf) {
-            cli_error("tokenize: out of memory");
-            goto done;
-        }
         while (pos < len) {
             const char *nl = memchr(in + pos, '\n', len - pos);
-            size_t n = nl ? (size_t)(nl - (in + pos)) : len - pos, out_len = 0;
-            const char *why = json_string(in + pos, n, buf, &out_len);
+            size_t n = nl ? (size_t)(nl - (in + pos)) : len - pos;
+            char why[JSON_ERROR_TEXT_LENGTH + 64];
+            json_t *str = json_line(in + pos, n, why, sizeof why);
             line_no++;
-            if (why) {
+            if (!str) {
                 fflush(stdout);
                 cli_error("<stdin>:%zu: %s", line_no, why);
                 goto done;
             }
-            if ((rc = encode_print(tok, buf, out_len, flags, pieces ? 2 : 0)))
+            rc = encode_print(tok, json_string_value(str), json_string_length(str), flags,
+                              pieces ? 2 : 0);
+            json_decref(str);
+            if (rc)
                 goto done;
             rc = 1;
             pos += n + 1;
@@ -274,7 +207,6 @@ int cmd_tokenize(int argc, char **argv)
     }
     rc = 0;
 done:
-    free(buf);
     free(in);
     plumb_tok_close(tok);
     plumb_gguf_close(g);
