@@ -249,7 +249,8 @@ for args in "-ctk f32" "-ctv f32" "-ctk f16 -ctv f32" "--kv-type f32 -ctv f16"; 
     for cmd in run eval bench; do
         run $cmd -m "$models/mini-f32.gguf" -p 8 $args
         expect 2 "$cmd $args"
-        grep -q "one type" "$tmp/err" || note "$cmd $args: $(head -n 1 "$tmp/err")"
+        grep -q "^plumb: $cmd: -ctk/-ctv: .* share one cache type" "$tmp/err" ||
+            note "$cmd $args: $(head -n 1 "$tmp/err")"
     done
 done
 run bench -m "$models/mini-f32.gguf" -p 8 -n 0 -r 1 -ctk f32 -ctv f32 --json

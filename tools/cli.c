@@ -393,8 +393,8 @@ int cli_kv_type(const CliCmd *cmd, const char *both, const char *k, const char *
     if (plumb_kv_type_parse(k, &tk, &e) < 0 || plumb_kv_type_parse(v, &tv, &e) < 0)
         return cli_usage_error(cmd, "%s", e.msg);
     if (tk != tv)
-        return cli_usage_error(cmd, "-ctk %s, -ctv %s: keys and values are cached in one type; "
-                               "give the same to both, or --kv-type", k, v);
+        return cli_usage_error(cmd, "-ctk/-ctv: keys (%s) and values (%s) share one cache "
+                               "type; give both the same, or --kv-type", k, v);
     *out = tk;
     return 0;
 }
