@@ -83,6 +83,7 @@ check() {
     # --help -> man page, with the default and range (the loops run in
     # subshells: they print the problems, note() reports them here)
     problems=$(printf '%s\n' "$htab" | while IFS='|' read -r opt def range; do
+        [ -n "$opt" ] || continue
         entry=$(printf '%s\n' "$mtab" | awk -F '\t' -v o="$opt" '$1 == o { print $2; exit }')
         if [ -z "$entry" ]; then
             echo "$page: option $opt of 'plumb $cmd --help' has no entry in OPTIONS"
@@ -107,6 +108,7 @@ check() {
     # man page -> --help
     problems="$problems
 "$(printf '%s\n' "$mtab" | cut -f 1 | sort -u | while read -r opt; do
+        [ -n "$opt" ] || continue
         printf '%s\n' "$htab" | cut -d '|' -f 1 | grep -qxF -- "$opt" ||
             echo "$page: option $opt is not an option of 'plumb $cmd --help'"
     done)
