@@ -60,6 +60,12 @@ PLUMB_API const char *plumb_strerror(int code);
 typedef struct PlumbModel PlumbModel;
 typedef struct PlumbSession PlumbSession;
 
+/* The most worker threads a model may be given (PlumbModelParams.n_threads);
+ * the -t range of every command. */
+#ifndef PLUMB_MAX_THREADS
+#define PLUMB_MAX_THREADS 1024
+#endif
+
 typedef struct PlumbModelParams {
     const char *cpu; /* tier name ("c", "avx2", ...) or NULL: $PLUMB_CPU, else best */
     int n_threads;   /* worker threads, 0 = number of physical cores */

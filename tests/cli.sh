@@ -147,11 +147,11 @@ expect 2 "--greedy without a value"
 run eval -m "$models/small-f16.gguf" -p hi --greedy -3
 expect 2 "--greedy -3"
 run eval -m "$models/small-f16.gguf" --tokens 1,x,3
-expect 1 "bad --tokens"
-grep -q "^plumb: --tokens: 'x' is not a token id" "$tmp/err" || note "bad --tokens message: $(cat "$tmp/err")"
+expect 2 "bad --tokens"
+grep -q "^plumb: eval: --tokens: 'x' is not a token id" "$tmp/err" || note "bad --tokens message: $(cat "$tmp/err")"
 for t in "" "1,,2" "1," "-1" "1 2"; do
     run eval -m "$models/small-f16.gguf" --tokens "$t"
-    expect 1 "--tokens '$t'"
+    expect 2 "--tokens '$t'"
 done
 run eval -m "$tmp/nonexistent.gguf" -p hi
 expect 1 "nonexistent model"
@@ -168,11 +168,103 @@ expect 1 "empty prompt"
 run eval -m "$models/small-f16.gguf" -f "$prompts/p1.txt" --greedy 8 -c 10
 expect 1 "context too small"
 grep -q "context" "$tmp/err" || note "context too small: $(cat "$tmp/err")"
-run eval -m "$models/small-f16.gguf" -p hi --cpu nosuchtier
-expect 1 "unknown --cpu tier"
+# a tier name that does not exist is a bad value (2); one this CPU lacks is
+# an error at run time (1, see tiers.sh)
+for cmd in run eval bench; do
+    p=hi
+    [ $cmd = bench ] && p=8
+    run $cmd -m "$models/small-f16.gguf" -p $p --cpu nosuchtier
+    expect 2 "$cmd: unknown --cpu tier"
+    grep -q "^plumb: $cmd: --cpu: 'nosuchtier'" "$tmp/err" || note "$cmd --cpu nosuchtier: $(head -n 1 "$tmp/err")"
+done
 run eval --help
 expect 0 "eval --help"
 grep -q -- "--logits" "$tmp/out" || note "eval --help does not list --logits"
+
+# every usage error names the command and the option and points at --help
+usage_msg() { # LABEL CMD OPT: the last run was a usage error of CMD about OPT
+    expect 2 "$1"
+    grep -q "^plumb: $2: $3: " "$tmp/err" || note "$1: message: $(head -n 1 "$tmp/err")"
+    grep -qF "(see 'plumb $2 --help')" "$tmp/err" || note "$1: no hint at 'plumb $2 --help'"
+}
+run run -m "$models/mini-f32.gguf" -p hi -n x
+usage_msg "run -n x" run -n
+run run -m "$models/mini-f32.gguf" -p hi --temp 1e9
+usage_msg "run --temp 1e9" run --temp
+run run -m "$models/mini-f32.gguf" -p hi --seed -2
+usage_msg "run --seed -2" run --seed
+run eval -m "$models/mini-f32.gguf" -p hi --greedy -3
+usage_msg "eval --greedy -3" eval --greedy
+run bench -m "$models/mini-f32.gguf" -r 0
+usage_msg "bench -r 0" bench -r
+run bench -m "$models/mini-f32.gguf" -p 8,x
+usage_msg "bench -p 8,x" bench -p
+run mkmodel "$tmp/m.gguf" --preset qwen3-moe-tiny --seed x
+usage_msg "mkmodel --seed x" mkmodel --seed
+run mkmodel "$tmp/m.gguf" --preset nosuchpreset
+usage_msg "mkmodel --preset nosuchpreset" mkmodel --preset
+run tokenize -m
+usage_msg "tokenize -m without a value" tokenize -m
+run inspect --bogus "$models/mini-f32.gguf"
+usage_msg "inspect --bogus" inspect --bogus
+run repack --bogus "$models/small-Q4_0.gguf" "$tmp/x.gguf"
+usage_msg "repack --bogus" repack --bogus
+
+# one range for -t everywhere: 0 (one per physical core) to 1024
+for cmd in run eval bench; do
+    p=hi
+    [ $cmd = bench ] && p=8
+    run $cmd -m "$models/mini-f32.gguf" -p $p -t 1025
+    usage_msg "$cmd -t 1025" $cmd -t
+    grep -q "from 0 to 1024" "$tmp/err" || note "$cmd -t 1025: range not 0 to 1024: $(head -n 1 "$tmp/err")"
+    "$PLUMB" $cmd --help | tr '\n' ' ' | tr -s ' ' |
+        grep -q -- "-t, --threads N worker threads, 0 for one per physical core (0 to 1024; default 0)" ||
+        note "$cmd --help: -t is not 0 to 1024"
+done
+run mkmodel "$tmp/m.gguf" --preset qwen3-moe-tiny --threads 1025
+usage_msg "mkmodel --threads 1025" mkmodel --threads
+# eval takes -t 0 and -c 0 as run does: the default
+run eval -m "$models/mini-f32.gguf" -p hi -t 0 -c 0
+expect 0 "eval -t 0 -c 0"
+run run -m "$models/mini-f32.gguf" -p hi -t 0 -c 0 -n 2
+expect 0 "run -t 0 -c 0"
+# mkmodel writes no more layers than a model may have (PLUMB_MAX_LAYERS)
+run mkmodel "$tmp/m.gguf" --preset qwen3-moe-tiny --layers 1025 --quiet
+usage_msg "mkmodel --layers 1025" mkmodel --layers
+[ ! -e "$tmp/m.gguf" ] || note "mkmodel --layers 1025 wrote a file"
+run mkmodel "$tmp/m.gguf" --preset qwen3-moe-tiny --layers 3 --quiet
+expect 0 "mkmodel --layers 3"
+run eval -m "$tmp/m.gguf" --tokens 1,2
+expect 0 "eval of a 3-layer mkmodel file"
+rm -f "$tmp/m.gguf"
+
+# ---------------------------------------------------------------- llama.cpp spellings
+# -ctk/-ctv: one cache type for keys and values, so they must agree
+run eval -m "$models/small-f16.gguf" -f "$prompts/p1.txt" -ctk f32 -ctv F32 --logits "$tmp/ct32.f32"
+expect 0 "eval -ctk f32 -ctv F32"
+cmp -s "$tmp/ct32.f32" "$tmp/kv32.f32" || note "-ctk f32 -ctv f32: not the logits of --kv-type f32"
+run eval -m "$models/small-f16.gguf" -f "$prompts/p1.txt" --kv-type f32 --cache-type-k f32 --logits "$tmp/ct32.f32"
+expect 0 "eval --kv-type f32 --cache-type-k f32"
+cmp -s "$tmp/ct32.f32" "$tmp/kv32.f32" || note "--kv-type f32 --cache-type-k f32: not f32"
+for args in "-ctk f32" "-ctv f32" "-ctk f16 -ctv f32" "--kv-type f32 -ctv f16"; do
+    for cmd in run eval bench; do
+        run $cmd -m "$models/mini-f32.gguf" -p 8 $args
+        expect 2 "$cmd $args"
+        grep -q "^plumb: $cmd: -ctk/-ctv: .* share one cache type" "$tmp/err" ||
+            note "$cmd $args: $(head -n 1 "$tmp/err")"
+    done
+done
+run bench -m "$models/mini-f32.gguf" -p 8 -n 0 -r 1 -ctk f32 -ctv f32 --json
+expect 0 "bench -ctk f32 -ctv f32"
+grep -q '"type_k": "f32", "type_v": "f32"' "$tmp/out" || note "bench -ctk/-ctv f32: $(head -n 1 "$tmp/out")"
+# -e: escapes in the prompt
+run eval -m "$models/small-f16.gguf" -p "$(printf 'a\tb\nc\\d"e')"
+cp "$tmp/out" "$tmp/esc.want"
+run eval -m "$models/small-f16.gguf" -e -p 'a\tb\x0ac\\d\"e'
+expect 0 "eval -e"
+cmp -s "$tmp/out" "$tmp/esc.want" || note "eval -e: ids $(cat "$tmp/out"), want $(cat "$tmp/esc.want")"
+run eval -m "$models/small-f16.gguf" --escape -p 'a\x00b'
+expect 1 "eval -e with \\x00"
 
 # ---------------------------------------------------------------- plumb itself
 run --version
@@ -200,6 +292,90 @@ if "$PLUMB" run --help >/dev/null 2>&1; then
     cmp -s "$tmp/out" "$tmp/run2" || note "run --temp 0.9 --seed 7: two runs differ"
     run run -m "$models/small-f16.gguf"
     expect 2 "run without a prompt"
+    # -sys and --system-prompt are --system
+    run run -m "$models/small-f16.gguf" --chat --system "Be brief." -p hi -n 8 --temp 0
+    expect 0 "run --chat --system"
+    cp "$tmp/out" "$tmp/sys.want"
+    for o in -sys --system-prompt; do
+        run run -m "$models/small-f16.gguf" --chat $o "Be brief." -p hi -n 8 --temp 0
+        expect 0 "run --chat $o"
+        cmp -s "$tmp/out" "$tmp/sys.want" || note "run $o: not the output of --system"
+    done
+    # -e: escapes in the prompt and the system message
+    run run -m "$models/small-f16.gguf" --chat -sys "$(printf 'Be\nbrief.')" -p "$(printf 'h\ti')" -n 8 --temp 0
+    cp "$tmp/out" "$tmp/esc.want"
+    run run -m "$models/small-f16.gguf" -e --chat -sys 'Be\nbrief.' -p 'h\ti' -n 8 --temp 0
+    expect 0 "run -e"
+    cmp -s "$tmp/out" "$tmp/esc.want" || note "run -e: not the output of the unescaped text"
+    # --seed -1: a random seed, reported so that the run can be repeated
+    run run -m "$models/small-f16.gguf" -f "$prompts/p1.txt" -n 16 --temp 0.9 --seed -1
+    expect 0 "run --seed -1"
+    seed=$(sed -n 's/^plumb: run: seed \([0-9][0-9]*\)$/\1/p' "$tmp/err")
+    if [ -z "$seed" ]; then
+        note "run --seed -1: no 'plumb: run: seed N' on stderr: $(cat "$tmp/err")"
+    else
+        cp "$tmp/out" "$tmp/seed.want"
+        run run -m "$models/small-f16.gguf" -f "$prompts/p1.txt" -n 16 --temp 0.9 --seed "$seed"
+        cmp -s "$tmp/out" "$tmp/seed.want" || note "run --seed $seed: not the output of --seed -1"
+    fi
+
+    # Ctrl-C: the first SIGINT stops at the next token, ends the line, prints
+    # the speeds with -v and exits 130.  (A long context keeps it generating;
+    # a guard ends the test if the signal is ignored.)
+    "$PLUMB" run -m "$models/mini-f32.gguf" -p "Once upon a time" -n -1 -c 262144 --temp 0 \
+        -t 1 -v >"$tmp/int.out" 2>"$tmp/int.err" &
+    pid=$!
+    i=0
+    while [ ! -s "$tmp/int.out" ] && [ $i -lt 600 ] && kill -0 $pid 2>/dev/null; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    kill -INT $pid 2>/dev/null
+    (sleep 30; kill -KILL $pid 2>/dev/null) &
+    guard=$!
+    wait $pid
+    status=$?
+    kill $guard 2>/dev/null
+    [ "$status" = 130 ] || note "run after SIGINT: exit status $status, want 130"
+    [ -s "$tmp/int.out" ] && [ "$(tail -c 1 "$tmp/int.out" | od -An -c | tr -d ' ')" = '\n' ] ||
+        note "run after SIGINT: the output does not end with a newline"
+    grep -q "^plumb: run: generation: [0-9]* tokens" "$tmp/int.err" ||
+        note "run -v after SIGINT: no speeds: $(cat "$tmp/int.err")"
+fi
+
+# ---------------------------------------------------------------- standard output
+# a failed write to standard output is an error in every command
+if [ -w /dev/full ]; then
+    full() { # LABEL CMD ARGS...: CMD ARGS >/dev/full fails with a message
+        label=$1
+        shift
+        "$PLUMB" "$@" >/dev/full 2>"$tmp/err" </dev/null
+        status=$?
+        expect 1 "$label >/dev/full"
+        grep -q "standard output: No space left on device" "$tmp/err" ||
+            note "$label >/dev/full: $(head -n 1 "$tmp/err")"
+    }
+    full "plumb --help" --help
+    full "plumb help" help
+    full "plumb --version" --version
+    for c in run eval tokenize inspect mkmodel repack bench; do
+        full "plumb $c --help" $c --help
+    done
+    full "run" run -m "$models/mini-f32.gguf" -p hi -n 4
+    full "eval" eval -m "$models/mini-f32.gguf" -p hi --greedy 2
+    echo hi >"$tmp/hi.txt"
+    "$PLUMB" tokenize -m "$models/mini-f32.gguf" <"$tmp/hi.txt" >/dev/full 2>"$tmp/err"
+    status=$?
+    expect 1 "tokenize >/dev/full"
+    grep -q "^plumb: tokenize: standard output: No space left on device" "$tmp/err" ||
+        note "tokenize >/dev/full: $(head -n 1 "$tmp/err")"
+    full "inspect" inspect "$models/mini-f32.gguf"
+    full "inspect --no-tensors" inspect --no-tensors "$models/mini-f32.gguf"
+    full "bench" bench -m "$models/mini-f32.gguf" -p 8 -n 0 -r 1
+    full "bench --json" bench -m "$models/mini-f32.gguf" -p 8 -n 0 -r 1 --json
+    full "mkmodel" mkmodel "$tmp/full.gguf" --preset qwen3-moe-tiny --quiet
+    full "repack" repack "$models/small-Q4_0.gguf" "$tmp/full-r8.gguf" --quiet
+    rm -f "$tmp/full.gguf" "$tmp/full-r8.gguf"
 fi
 
 # ---------------------------------------------------------------- plumb repack

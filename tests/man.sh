@@ -1,7 +1,11 @@
 #!/bin/sh
-# Every command has a man page that renders cleanly and names every option
-# its --help prints; every function of plumb.h is named, with its prototype,
-# by a section 3 page that renders cleanly.
+# Every command has a man page that renders cleanly and agrees with the
+# option table its --help prints: every option of --help has an entry in the
+# man page's OPTIONS, every entry there is an option of --help, and where an
+# entry states a default or a range ("from A to B"), it is the one --help
+# states.
+# Every function of plumb.h is named, with its prototype, by a section 3
+# page that renders cleanly.
 set -u
 srcdir=${top_srcdir:-.}
 PLUMB=${PLUMB:-./plumb}
@@ -16,10 +20,55 @@ render() {
     fi
 }
 
-options_of() {
-    # Long and short options as they appear in usage text.
-    sed 's/\\-/-/g; s/\\f[BIRP]//g' | grep -oE -- '(^|[^A-Za-z0-9-])--?[A-Za-z][A-Za-z0-9-]*' |
-        sed 's/^[^-]*//' | sort -u
+# help_table: the options of --help text on stdin, one a line:
+# NAME|DEFAULT|RANGE, for every spelling NAME of every option
+# (DEFAULT and RANGE empty when --help states none).
+help_table() {
+    awk '
+    function flush(   n, i, names, def, range) {
+        if (head == "") return
+        def = ""; range = ""
+        if (match(text, /default [^)]*\)$/)) def = substr(text, RSTART + 8, RLENGTH - 9)
+        if (match(text, /\(-?[0-9][0-9.e+]* to -?[0-9][0-9.e+]*[;)]/)) range = substr(text, RSTART + 1, RLENGTH - 2)
+        n = split(head, names, /[, ]+/)
+        for (i = 1; i <= n; i++)
+            if (names[i] ~ /^--?[A-Za-z]/) print names[i] "|" def "|" range
+        head = ""; text = ""
+    }
+    /^options:/ { on = 1; next }
+    !on { next }
+    /^$/ { flush(); on = 0; next }
+    /^      ?-/ || /^  -/ {
+        flush(); line = $0; sub(/^ +/, "", line)
+        if (match(line, /   +/)) {
+            head = substr(line, 1, RSTART - 1); text = substr(line, RSTART + RLENGTH)
+        } else {
+            head = line; text = ""
+        }
+        next
+    }
+    /^ +/ { t = $0; sub(/^ +/, "", t); text = text (text == "" ? "" : " ") t; next }
+    END { flush() }'
+}
+
+# man_table: the OPTIONS entries of a man page on stdin, one a line per
+# spelling: NAME<tab>the entry text with font escapes removed.
+man_table() {
+    sed 's/\\-/-/g; s/\\f[BIRP]//g; s/\\(mu/x/g; s/\\e/\\/g' | awk '
+    function flush(   n, i, w) {
+        if (head == "") return
+        n = split(head, w, /[ ",]+/)
+        for (i = 1; i <= n; i++)
+            if (w[i] ~ /^--?[A-Za-z]/) print w[i] "\t" body
+        head = ""; body = ""
+    }
+    /^\.SH / { flush(); on = ($0 ~ /^\.SH OPTIONS/); next }
+    !on { next }
+    /^\.TP/ { flush(); want = 1; next }
+    /^\.TQ/ { want = 2; next }   # another head of the same entry
+    want { h = $0; sub(/^\.[A-Z]+ /, "", h); head = want == 2 ? head " " h : h; want = 0; next }
+    head != "" { line = $0; sub(/^\.[A-Z]+ /, "", line); gsub(/"/, "", line); body = body " " line }
+    END { flush() }'
 }
 
 check() {
@@ -28,16 +77,49 @@ check() {
     render "$page"
     grep -q '^\.SH NAME' "$page" || note "$page: no NAME section"
     grep -q '^\.SH SYNOPSIS' "$page" || note "$page: no SYNOPSIS section"
+    grep -q '^\.SH OPTIONS' "$page" || note "$page: no OPTIONS section"
     help=$($PLUMB $cmd --help 2>&1) || note "plumb $cmd --help: non-zero exit"
-    man_opts=$(options_of < "$page")
-    for opt in $(printf '%s\n' "$help" | options_of); do
-        printf '%s\n' "$man_opts" | grep -qx -- "$opt" ||
-            note "$page: option $opt of 'plumb $cmd --help' is not documented"
-    done
+    htab=$(printf '%s\n' "$help" | help_table)
+    mtab=$(man_table <"$page")
+    [ -n "$htab" ] || note "plumb $cmd --help: no options found"
+    # --help -> man page, with the default and range (the loops run in
+    # subshells: they print the problems, note() reports them here)
+    problems=$(printf '%s\n' "$htab" | while IFS='|' read -r opt def range; do
+        [ -n "$opt" ] || continue
+        entry=$(printf '%s\n' "$mtab" | awk -F '\t' -v o="$opt" '$1 == o { print $2; exit }')
+        if [ -z "$entry" ]; then
+            echo "$page: option $opt of 'plumb $cmd --help' has no entry in OPTIONS"
+            continue
+        fi
+        case $def in
+        "" | *" "*) ;; # none, or a sentence rather than a value
+        *)
+            if printf '%s\n' "$entry" | grep -qi 'default'; then
+                printf '%s\n' "$entry" | grep -qF -- "$def" ||
+                    echo "$page: $opt: --help says default $def, the man page: $entry"
+            fi
+            ;;
+        esac
+        if [ -n "$range" ]; then
+            mrange=$(printf '%s\n' "$entry" |
+                grep -oE 'from -?[0-9]+(\.[0-9]+)? to -?[0-9]+(\.[0-9]+)?' | head -n 1)
+            [ -z "$mrange" ] || [ "$mrange" = "from $range" ] ||
+                echo "$page: $opt: --help says $range, the man page says $mrange"
+        fi
+    done)
+    # man page -> --help
+    problems="$problems
+"$(printf '%s\n' "$mtab" | cut -f 1 | sort -u | while read -r opt; do
+        [ -n "$opt" ] || continue
+        printf '%s\n' "$htab" | cut -d '|' -f 1 | grep -qxF -- "$opt" ||
+            echo "$page: option $opt is not an option of 'plumb $cmd --help'"
+    done)
+    problems=$(printf '%s\n' "$problems" | sed '/^$/d')
+    [ -z "$problems" ] || note "$problems"
 }
 
 check "" "$srcdir/man/plumb.1"
-for c in run eval tokenize inspect mkmodel bench; do
+for c in run eval tokenize inspect mkmodel repack bench; do
     check "$c" "$srcdir/man/plumb-$c.1"
 done
 # ---------------------------------------------------------------- section 3

@@ -31,7 +31,6 @@
 #include "gguf.h"
 #include "plumb.h"
 
-#define MAX_LIST 16 /* values in one comma-separated option */
 
 typedef struct Test {
     int n_prompt; /* tokens evaluated in one call, 0 for tg tests */
@@ -188,59 +187,12 @@ static void json_str(FILE *f, const char *s)
     fputc('"', f);
 }
 
-/* Parse "a,b,c" into out (each in [min, max]); returns the count or -1. */
-static int parse_list(const char *opt, const char *s, long min, long max, int *out)
-{
-    char item[32];
-    int n = 0;
-    while (s && *s) {
-        const char *comma = strchr(s, ',');
-        size_t len = comma ? (size_t)(comma - s) : strlen(s);
-        long v;
-        if (n == MAX_LIST || len >= sizeof item) {
-            cli_error("bench: %s: too many or too long values", opt);
-            return -1;
-        }
-        memcpy(item, s, len);
-        item[len] = '\0';
-        if (cli_parse_int(opt, item, min, max, &v))
-            return -1;
-        out[n++] = (int)v;
-        s = comma ? comma + 1 : NULL;
-    }
-    if (n == 0)
-        cli_error("bench: %s: missing value", opt);
-    return n ? n : -1;
-}
-
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: plumb bench -m MODEL [-t N] [-p N,...] [-n N,...] [-d N,...] [-r N]\n"
-            "                   [--kv-type TYPE] [--cpu TIER] [--no-warmup] [--json] [--help]\n"
-            "\n"
-            "Measure prompt processing (ppN) and generation (tgN) speed in tokens/s, as\n"
-            "llama-bench does.\n"
-            "\n"
-            "  -m, --model FILE     GGUF model\n"
-            "  -t, --threads N      worker threads (default: physical cores)\n"
-            "  -p, --n-prompt N,..  prompt tokens per pp test, 0: none (default 512)\n"
-            "  -n, --n-gen N,..     generated tokens per tg test, 0: none (default 128)\n"
-            "  -d, --n-depth N,..   tokens of context before each test (default 0)\n"
-            "  -r, --repetitions N  timed runs per test (default 5)\n"
-            "      --kv-type TYPE   key/value cache type: f16 (default) or f32\n"
-            "      --cpu TIER       kernel tier: c, avx2, avx512, ... (default: best)\n"
-            "      --no-warmup      skip the untimed run before each test\n"
-            "      --json           one JSON object per test per line instead of a table\n"
-            "  -h, --help           this text\n");
-}
-
 int cmd_bench(int argc, char **argv)
 {
-    const char *model = NULL, *cpu = NULL, *base;
-    int prompts[MAX_LIST] = { 512 }, gens[MAX_LIST] = { 128 }, depths[MAX_LIST] = { 0 };
-    int n_prompts = 1, n_gens = 1, n_depths = 1, json = 0, warmup = 1, i, j, k, rc = 0;
-    long threads = 0, reps = 5;
+    const char *model = NULL, *cpu = NULL, *base, *kv_both = NULL, *kv_k = NULL, *kv_v = NULL;
+    const char *args[1];
+    CliList prompts = { { 512 }, 1 }, gens = { { 128 }, 1 }, depths = { { 0 }, 1 };
+    int json = 0, no_warmup = 0, warmup, i, j, k, rc = 0, threads = 0, reps = 5, n_args = 0;
     PlumbKVType kv = PLUMB_KV_DEFAULT;
     PlumbModelParams mp;
     PlumbModel *m = NULL;
@@ -252,56 +204,54 @@ int cmd_bench(int argc, char **argv)
     uint32_t ftype = 9999;
     char ftype_buf[32];
     const char *type_name;
+    const CliOpt opts[] = {
+        { .names = "-m, --model", .kind = CLI_STRING, .dest = &model, .metavar = "FILE",
+          .help = "GGUF model" },
+        { .names = "-t, --threads", .kind = CLI_INT, .dest = &threads, .min = 0,
+          .max = PLUMB_MAX_THREADS, .metavar = "N",
+          .help = "worker threads, 0 for one per physical core" },
+        { .names = "-p, --n-prompt", .kind = CLI_LIST, .dest = &prompts, .min = 0, .max = 1 << 20,
+          .metavar = "N,..", .help = "prompt tokens per pp test, 0: none" },
+        { .names = "-n, --n-gen", .kind = CLI_LIST, .dest = &gens, .min = 0, .max = 1 << 20,
+          .metavar = "N,..", .help = "generated tokens per tg test, 0: none" },
+        { .names = "-d, --n-depth", .kind = CLI_LIST, .dest = &depths, .min = 0, .max = 1 << 20,
+          .metavar = "N,..", .help = "tokens of context before each test" },
+        { .names = "-r, --repetitions", .kind = CLI_INT, .dest = &reps, .min = 1, .max = 1000,
+          .metavar = "N", .help = "timed runs per test" },
+        { .names = "--kv-type", .kind = CLI_CHOICE, .dest = &kv_both, .choices = "f16|f32",
+          .metavar = "TYPE", .def = "f16", .help = "key/value cache type" },
+        { .names = "-ctk, --cache-type-k", .kind = CLI_CHOICE, .dest = &kv_k,
+          .choices = "f16|f32", .metavar = "TYPE",
+          .help = "key cache type; the value cache must have the same" },
+        { .names = "-ctv, --cache-type-v", .kind = CLI_CHOICE, .dest = &kv_v,
+          .choices = "f16|f32", .metavar = "TYPE",
+          .help = "value cache type; the key cache must have the same" },
+        { .names = "--cpu", .kind = CLI_CHOICE, .dest = &cpu, .choices = CLI_CPU_TIERS,
+          .metavar = "TIER", .def = "$PLUMB_CPU, else the best", .help = "kernel tier" },
+        { .names = "--no-warmup", .kind = CLI_FLAG, .dest = &no_warmup,
+          .help = "skip the untimed run before each test" },
+        { .names = "--json", .kind = CLI_FLAG, .dest = &json,
+          .help = "one JSON object per test per line instead of a table" },
+        { .names = "-h, --help", .kind = CLI_HELP, .help = "this text" },
+        { .kind = CLI_END },
+    };
+    const CliCmd cmd = {
+        .name = "bench",
+        .synopsis = "-m MODEL [-t N] [-p N,...] [-n N,...] [-d N,...] [-r N] [--kv-type TYPE] "
+                    "[--cpu TIER] [--no-warmup] [--json] [--help]",
+        .about = "Measure prompt processing (ppN) and generation (tgN) speed in tokens/s, as "
+                 "llama-bench does.",
+        .opts = opts,
+        .operand_hint = "options only",
+    };
 
-    for (i = 1; i < argc; i++) {
-        const char *o = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int takes = 1;
-        if (strcmp(o, "-h") == 0 || strcmp(o, "--help") == 0) {
-            usage(stdout);
-            return 0;
-        } else if (strcmp(o, "--json") == 0) {
-            json = 1, takes = 0;
-        } else if (strcmp(o, "--no-warmup") == 0) {
-            warmup = 0, takes = 0;
-        } else if (strcmp(o, "-m") == 0 || strcmp(o, "--model") == 0) {
-            model = v;
-        } else if (strcmp(o, "--cpu") == 0) {
-            cpu = v;
-        } else if (strcmp(o, "--kv-type") == 0) {
-            if (cli_parse_kv_type(o, v, &kv))
-                return 2;
-        } else if (strcmp(o, "-t") == 0 || strcmp(o, "--threads") == 0) {
-            if (cli_parse_int(o, v, 1, 512, &threads))
-                return 2;
-        } else if (strcmp(o, "-r") == 0 || strcmp(o, "--repetitions") == 0) {
-            if (cli_parse_int(o, v, 1, 1000, &reps))
-                return 2;
-        } else if (strcmp(o, "-p") == 0 || strcmp(o, "--n-prompt") == 0) {
-            if ((n_prompts = parse_list(o, v, 0, 1 << 20, prompts)) < 0)
-                return 2;
-        } else if (strcmp(o, "-n") == 0 || strcmp(o, "--n-gen") == 0) {
-            if ((n_gens = parse_list(o, v, 0, 1 << 20, gens)) < 0)
-                return 2;
-        } else if (strcmp(o, "-d") == 0 || strcmp(o, "--n-depth") == 0) {
-            if ((n_depths = parse_list(o, v, 0, 1 << 20, depths)) < 0)
-                return 2;
-        } else {
-            cli_error("bench: unknown option '%s' (see 'plumb bench --help')", o);
-            return 2;
-        }
-        if (takes) {
-            if (!v) {
-                cli_error("bench: %s: missing value", o);
-                return 2;
-            }
-            i++;
-        }
-    }
-    if (!model) {
-        cli_error("bench: no model given (-m MODEL; see 'plumb bench --help')");
-        return 2;
-    }
+    if ((rc = cli_parse(&cmd, argc, argv, args, &n_args)))
+        return rc < 0 ? 0 : rc;
+    if (!model)
+        return cli_usage_error(&cmd, "a model is required (-m FILE)");
+    if ((rc = cli_kv_type(&cmd, kv_both, kv_k, kv_v, &kv)))
+        return rc;
+    warmup = !no_warmup;
 
     /* File facts for the table: tensor bytes (what llama-bench calls the
      * size) and the file type. */
@@ -342,16 +292,19 @@ int cmd_bench(int argc, char **argv)
         printf("| %.28s | %.9s: | %.7s | %.6s | %.6s: | %.15s: | %.19s: |\n",
                "------------------------------", "----------", "-------", "------", "-------",
                "----------------", "--------------------");
-        fflush(stdout);
+        if (cli_check_stdout("bench")) {
+            rc = 1;
+            goto done;
+        }
     }
-    for (k = 0; k < n_depths; k++) {
-        for (j = 0; j < n_prompts + n_gens; j++) {
+    for (k = 0; k < depths.n; k++) {
+        for (j = 0; j < prompts.n + gens.n; j++) {
             Test t;
             char name[64], size[32];
             double avg, sd, avg_ns, sd_ns;
-            t.n_prompt = j < n_prompts ? prompts[j] : 0;
-            t.n_gen = j < n_prompts ? 0 : gens[j - n_prompts];
-            t.depth = depths[k];
+            t.n_prompt = j < prompts.n ? prompts.v[j] : 0;
+            t.n_gen = j < prompts.n ? 0 : gens.v[j - prompts.n];
+            t.depth = depths.v[k];
             t.kv = kv;
             if (t.n_prompt == 0 && t.n_gen == 0)
                 continue;
@@ -375,7 +328,7 @@ int cmd_bench(int argc, char **argv)
                 json_str(stdout, type_name);
                 printf(", \"model_size\": %llu, \"cpu\": ", (unsigned long long)model_bytes);
                 json_str(stdout, mi->cpu_tier ? mi->cpu_tier : "");
-                printf(", \"threads\": %ld, \"type_k\": \"%s\", \"type_v\": \"%s\", \"test\": \"%s\", "
+                printf(", \"threads\": %d, \"type_k\": \"%s\", \"type_v\": \"%s\", \"test\": \"%s\", "
                        "\"n_prompt\": %d, \"n_gen\": %d, "
                        "\"depth\": %d, \"reps\": %d, \"avg_ns\": %.0f, \"stddev_ns\": %.0f, "
                        "\"avg_ts\": %.6f, \"stddev_ts\": %.6f, \"samples_ts\": [",
@@ -393,10 +346,13 @@ int cmd_bench(int argc, char **argv)
                 char ts[64];
                 /* "±" is two bytes and one column: pad one byte more. */
                 snprintf(ts, sizeof ts, "%.2f ± %.2f", avg, sd);
-                printf("| %-28.28s | %10s | %-7s | %-6s | %7ld | %16s | %21s |\n", base, size,
+                printf("| %-28.28s | %10s | %-7s | %-6s | %7d | %16s | %21s |\n", base, size,
                        type_name, mi->cpu_tier ? mi->cpu_tier : "?", threads, name, ts);
             }
-            fflush(stdout);
+            if (cli_check_stdout("bench")) {
+                rc = 1;
+                goto done;
+            }
         }
     }
     if (!json)

@@ -1,15 +1,78 @@
 /*
- * cli.h — helpers shared by the plumb subcommands: error printing in the
- * `plumb: <what>: <why>` form, numeric option parsing with range checks,
- * reading a prompt file, and the common model/threads/cpu options.
+ * cli.h — what the plumb subcommands share: error printing in the
+ * `plumb: <what>: <why>` form, the option tables and their one parser,
+ * reading a prompt file, and checking standard output before exit.
+ *
+ * Each command describes its options in one CliOpt table: names, kind,
+ * range or choices, metavariable, help text and where the value goes.  The
+ * same table drives cli_parse() and the --help text, so the two cannot
+ * disagree; tests/man.sh checks the man pages against that text.  The
+ * default shown by --help is what the destination holds before parsing
+ * (or the opt's `def` text when the default is not a plain value).
+ *
+ * Exit statuses: 0 success, 1 an error while running, 2 a usage error
+ * (CLI_USAGE), 130 interrupted by SIGINT.
  */
 #ifndef PLUMB_CLI_H
 #define PLUMB_CLI_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "plumb.h"
+
+#define CLI_USAGE 2        /* exit status of a usage error */
+#define CLI_INTERRUPTED 130 /* exit status after SIGINT (128 + 2) */
+#define CLI_LIST_MAX 16    /* values of one CLI_LIST option */
+/* The tier names --cpu takes; whether this host has the tier is
+ * plumb_cpu_select()'s question, answered when the model is opened. */
+#define CLI_CPU_TIERS "c|avx2|avx512|avx512vnni|neon|dotprod"
+
+typedef enum CliKind {
+    CLI_END = 0, /* ends a table */
+    CLI_HELP,    /* print the help text and stop */
+    CLI_FLAG,    /* no value; int *dest = 1 */
+    CLI_INT,     /* int *dest, in [min, max] */
+    CLI_FLOAT,   /* float *dest, in [min, max] */
+    CLI_U64,     /* uint64_t *dest */
+    CLI_SEED,    /* CliSeed *dest: a uint64_t, or -1 for a random one */
+    CLI_STRING,  /* const char **dest */
+    CLI_CHOICE,  /* const char **dest, one of `choices` (any case) */
+    CLI_LIST,    /* CliList *dest: comma-separated ints, each in [min, max] */
+} CliKind;
+
+typedef struct CliSeed {
+    uint64_t value; /* the seed to use */
+    int random;     /* 1 when -1 asked for a random one (value is then drawn) */
+} CliSeed;
+
+typedef struct CliList {
+    int v[CLI_LIST_MAX]; /* values in the order given */
+    int n;               /* count (the defaults until the option is given) */
+} CliList;
+
+typedef struct CliOpt {
+    const char *names;   /* spellings, ", "-separated: "-m, --model" */
+    CliKind kind;
+    void *dest;          /* where the value goes (see CliKind) */
+    double min, max;     /* range of CLI_INT, CLI_FLOAT, CLI_LIST */
+    const char *choices; /* CLI_CHOICE: "f16|f32" */
+    const char *metavar; /* "N", "FILE"; NULL for flags */
+    const char *help;    /* one sentence, no trailing period */
+    const char *def;     /* default as text; NULL: from *dest ("" for none) */
+    int *seen;           /* if not NULL, set to 1 when the option is given */
+} CliOpt;
+
+typedef struct CliCmd {
+    const char *name;     /* "run" */
+    const char *synopsis; /* after "usage: plumb run " */
+    const char *about;    /* the paragraph after the usage line */
+    const CliOpt *opts;   /* ends with kind CLI_END */
+    int max_args;         /* operands allowed (not options) */
+    const char *operand_hint; /* why an operand is unexpected, e.g. "the prompt goes after -p" */
+    void (*more_help)(FILE *f); /* extra text after the options, or NULL */
+} CliCmd;
 
 /* Print "plumb: fmt..." to stderr. */
 void cli_error(const char *fmt, ...)
@@ -19,16 +82,41 @@ void cli_error(const char *fmt, ...)
     ;
 /* Print "plumb: <e->msg>" and return 1 (the exit status). */
 int cli_fail(const PlumbError *e);
+/* Print "plumb: CMD: fmt...", the usage line and the --help hint on stderr;
+ * return CLI_USAGE. */
+int cli_usage_error(const CliCmd *cmd, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
 
-/* Parse with range checks; on failure print "plumb: OPT: ..." and return -1. */
-int cli_parse_int(const char *opt, const char *s, long min, long max, long *out);
-int cli_parse_float(const char *opt, const char *s, double min, double max, double *out);
-int cli_parse_u64(const char *opt, const char *s, uint64_t *out);
-/* --kv-type: "f16" or "f32". */
-int cli_parse_kv_type(const char *opt, const char *s, PlumbKVType *out);
+/* Parse argv[1..argc) against cmd->opts; operands go to args[0..*n_args)
+ * (args has room for cmd->max_args).  Returns 0 to go on, -1 when --help
+ * was printed (exit 0), CLI_USAGE after printing a usage error. */
+int cli_parse(const CliCmd *cmd, int argc, char **argv, const char **args, int *n_args);
+/* The --help text of cmd, generated from its table. */
+void cli_help(const CliCmd *cmd, FILE *f);
+
+/* The key/value cache type from --kv-type (both), -ctk (keys) and -ctv
+ * (values), each NULL when not given.  The cache keeps keys and values in
+ * one type, so -ctk and -ctv must agree once --kv-type fills in the one not
+ * given; otherwise a usage error (CLI_USAGE). */
+int cli_kv_type(const CliCmd *cmd, const char *both, const char *k, const char *v,
+                PlumbKVType *out);
+
+/* Replace the escapes \n \t \r \\ \" \' \a \b \f \v \xHH of s in place
+ * (another backslash stays as it is).  Returns the new length. */
+size_t cli_unescape(char *s);
 
 /* Read a whole file (or "-" for stdin) into a malloc'd NUL-terminated buffer. */
 char *cli_read_file(const char *path, size_t *len, PlumbError *err);
+
+/* Flush standard output; on a write error print "plumb: CMD: standard
+ * output: why" once (CMD NULL: no command) and return 1, else 0. */
+int cli_check_stdout(const char *cmd);
+/* The exit status of a command that returned rc: flushes and closes
+ * standard output, turning a write error into a message and status 1. */
+int cli_finish(const char *cmd, int rc);
 
 /* Subcommands: argc/argv start at the subcommand name. */
 int cmd_inspect(int argc, char **argv);

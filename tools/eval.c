@@ -14,54 +14,20 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "model.h"
 #include "plumb.h"
 
-static const char usage_text[] =
-    "usage: plumb eval -m MODEL (-p TEXT | -f FILE | --tokens ID,ID,...) [options]\n"
-    "\n"
-    "Evaluate a prompt; print its token ids on the first line of output.\n"
-    "\n"
-    "  -m, --model FILE      GGUF model to load\n"
-    "  -p, --prompt TEXT     prompt text (special tokens such as <|im_start|> recognised)\n"
-    "  -f, --file FILE       read the prompt text from FILE ('-' for standard input)\n"
-    "      --tokens IDS      the prompt as comma-separated token ids\n"
-    "      --logits OUT      write the last position's logits to OUT\n"
-    "                        (little-endian float32, n_vocab values)\n"
-    "      --all             with --logits, write every prompt position's logits\n"
-    "                        ([n_prompt][n_vocab])\n"
-    "      --greedy N        then decode N tokens by argmax; print their ids on line 2\n"
-    "      --cpu TIER        kernel tier: c, avx2, avx512, avx512vnni, neon, dotprod\n"
-    "                        (default: $PLUMB_CPU, else the best)\n"
-    "  -c, --ctx-size N      context length in tokens (default: what the run needs)\n"
-    "      --kv-type TYPE    key/value cache type: f16 (default) or f32\n"
-    "  -t, --threads N       worker threads (default: physical cores)\n"
-    "  -h, --help            show this help\n";
-
-static int usage_error(const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 1, 2)))
-#endif
-    ;
-static int usage_error(const char *fmt, ...)
-{
-    va_list ap;
-    fputs("plumb: eval: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputs("\n(see 'plumb eval --help')\n", stderr);
-    return 2;
-}
-
-/* Parse "1,2,3" into a malloc'd array.  Prints the error and returns -1. */
-static int parse_ids(const char *s, int32_t **out, size_t *n_out)
+/* Parse "1,2,3" into a malloc'd array.  Prints the error and returns 1 (out
+ * of memory) or CLI_USAGE. */
+static int parse_ids(const CliCmd *cmd, const char *s, int32_t **out, size_t *n_out)
 {
     size_t cap = 16, n = 0;
     int32_t *ids = malloc(cap * sizeof *ids);
     const char *p = s;
+    int rc = 1;
     if (!ids) {
-        cli_error("--tokens: out of memory");
-        return -1;
+        cli_error("eval: --tokens: out of memory");
+        return 1;
     }
     for (;;) {
         const char *end = strchr(p, ',');
@@ -69,7 +35,8 @@ static int parse_ids(const char *s, int32_t **out, size_t *n_out)
         char buf[32], *stop;
         long v;
         if (len == 0 || len >= sizeof buf) {
-            cli_error("--tokens: '%.*s' is not a token id", (int)(len < 64 ? len : 64), p);
+            rc = cli_usage_error(cmd, "--tokens: '%.*s' is not a token id",
+                                 (int)(len < 64 ? len : 64), p);
             goto fail;
         }
         memcpy(buf, p, len);
@@ -77,13 +44,13 @@ static int parse_ids(const char *s, int32_t **out, size_t *n_out)
         errno = 0;
         v = strtol(buf, &stop, 10);
         if (errno || *stop || buf[0] == '+' || buf[0] == ' ' || v < 0 || v > INT32_MAX) {
-            cli_error("--tokens: '%s' is not a token id", buf);
+            rc = cli_usage_error(cmd, "--tokens: '%s' is not a token id", buf);
             goto fail;
         }
         if (n == cap) {
             int32_t *ni = realloc(ids, 2 * cap * sizeof *ids);
             if (!ni) {
-                cli_error("--tokens: out of memory");
+                cli_error("eval: --tokens: out of memory");
                 goto fail;
             }
             ids = ni;
@@ -99,7 +66,7 @@ static int parse_ids(const char *s, int32_t **out, size_t *n_out)
     return 0;
 fail:
     free(ids);
-    return -1;
+    return rc;
 }
 
 /* Write n floats as little-endian float32 to path, atomically: a temporary
@@ -178,8 +145,9 @@ static int32_t argmax(const float *x, int32_t n)
 int cmd_eval(int argc, char **argv)
 {
     const char *model_path = NULL, *prompt = NULL, *file = NULL, *tokens = NULL;
-    const char *logits_out = NULL, *cpu = NULL;
-    long greedy = 0, n_ctx = 0, n_threads = 0;
+    const char *logits_out = NULL, *cpu = NULL, *kv_both = NULL, *kv_k = NULL, *kv_v = NULL;
+    const char *args[1];
+    int greedy = 0, n_ctx = 0, n_threads = 0, n_args = 0, escape = 0, follow_symlinks = 0;
     int all = 0, n_sources, rc = 1;
     PlumbError err = { 0 };
     PlumbModel *model = NULL;
@@ -189,72 +157,73 @@ int cmd_eval(int argc, char **argv)
     const PlumbModelInfo *info;
     int32_t *ids = NULL;
     size_t n_ids = 0;
-    char *text = NULL;
+    char *text = NULL, *prompt_copy = NULL;
     const float **rows = NULL;
+    const CliOpt opts[] = {
+        { .names = "-m, --model", .kind = CLI_STRING, .dest = &model_path, .metavar = "FILE",
+          .help = "GGUF model to load" },
+        { .names = "-p, --prompt", .kind = CLI_STRING, .dest = &prompt, .metavar = "TEXT",
+          .help = "prompt text (special tokens such as <|im_start|> recognised)" },
+        { .names = "-f, --file", .kind = CLI_STRING, .dest = &file, .metavar = "FILE",
+          .help = "read the prompt text from FILE ('-' for standard input)" },
+        { .names = "--tokens", .kind = CLI_STRING, .dest = &tokens, .metavar = "IDS",
+          .help = "the prompt as comma-separated token ids" },
+        { .names = "-e, --escape", .kind = CLI_FLAG, .dest = &escape,
+          .help = "replace the escapes \\n \\t \\r \\\\ \\\" \\' \\xHH in the prompt text" },
+        { .names = "--logits", .kind = CLI_STRING, .dest = &logits_out, .metavar = "OUT",
+          .help = "write the last position's logits to OUT (little-endian float32, n_vocab "
+                  "values)" },
+        { .names = "--all", .kind = CLI_FLAG, .dest = &all,
+          .help = "with --logits, write every prompt position's logits ([n_prompt][n_vocab])" },
+        { .names = "--follow-symlinks", .kind = CLI_FLAG, .dest = &follow_symlinks,
+          .help = "follow a symlink at the output path instead of refusing it" },
+        { .names = "--greedy", .kind = CLI_INT, .dest = &greedy, .min = 0, .max = PLUMB_MAX_CTX,
+          .metavar = "N", .help = "then decode N tokens by argmax; print their ids on line 2" },
+        { .names = "--cpu", .kind = CLI_CHOICE, .dest = &cpu, .choices = CLI_CPU_TIERS,
+          .metavar = "TIER", .def = "$PLUMB_CPU, else the best", .help = "kernel tier" },
+        { .names = "-c, --ctx-size", .kind = CLI_INT, .dest = &n_ctx, .min = 0,
+          .max = PLUMB_MAX_CTX, .metavar = "N",
+          .help = "context length in tokens, 0 for what the run needs" },
+        { .names = "--kv-type", .kind = CLI_CHOICE, .dest = &kv_both, .choices = "f16|f32",
+          .metavar = "TYPE", .def = "f16", .help = "key/value cache type" },
+        { .names = "-ctk, --cache-type-k", .kind = CLI_CHOICE, .dest = &kv_k,
+          .choices = "f16|f32", .metavar = "TYPE",
+          .help = "key cache type; the value cache must have the same" },
+        { .names = "-ctv, --cache-type-v", .kind = CLI_CHOICE, .dest = &kv_v,
+          .choices = "f16|f32", .metavar = "TYPE",
+          .help = "value cache type; the key cache must have the same" },
+        { .names = "-t, --threads", .kind = CLI_INT, .dest = &n_threads, .min = 0,
+          .max = PLUMB_MAX_THREADS, .metavar = "N",
+          .help = "worker threads, 0 for one per physical core" },
+        { .names = "-h, --help", .kind = CLI_HELP, .help = "show this help" },
+        { .kind = CLI_END },
+    };
+    const CliCmd cmd = {
+        .name = "eval",
+        .synopsis = "-m MODEL (-p TEXT | -f FILE | --tokens ID,ID,...) [options]",
+        .about = "Evaluate a prompt; print its token ids on the first line of output.",
+        .opts = opts,
+        .operand_hint = "the prompt goes after -p",
+    };
 
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-#define TAKES_VALUE(opt)                                                  \
-    do {                                                                  \
-        if (!val)                                                         \
-            return usage_error("%s needs a value", opt);                  \
-        i++;                                                              \
-    } while (0)
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            fputs(usage_text, stdout);
-            return 0;
-        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-            TAKES_VALUE(a);
-            model_path = val;
-        } else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) {
-            TAKES_VALUE(a);
-            prompt = val;
-        } else if (!strcmp(a, "-f") || !strcmp(a, "--file")) {
-            TAKES_VALUE(a);
-            file = val;
-        } else if (!strcmp(a, "--tokens")) {
-            TAKES_VALUE(a);
-            tokens = val;
-        } else if (!strcmp(a, "--logits")) {
-            TAKES_VALUE(a);
-            logits_out = val;
-        } else if (!strcmp(a, "--all")) {
-            all = 1;
-        } else if (!strcmp(a, "--greedy")) {
-            TAKES_VALUE(a);
-            if (cli_parse_int(a, val, 0, 1L << 24, &greedy) < 0)
-                return 2;
-        } else if (!strcmp(a, "--cpu")) {
-            TAKES_VALUE(a);
-            cpu = val;
-        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-            TAKES_VALUE(a);
-            if (cli_parse_int(a, val, 1, 1024, &n_threads) < 0)
-                return 2;
-        } else if (!strcmp(a, "--kv-type")) {
-            TAKES_VALUE(a);
-            if (cli_parse_kv_type(a, val, &sp.kv_type) < 0)
-                return 2;
-        } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
-            TAKES_VALUE(a);
-            if (cli_parse_int(a, val, 1, 1L << 24, &n_ctx) < 0)
-                return 2;
-        } else {
-            return usage_error("unknown option '%s'", a);
-        }
-#undef TAKES_VALUE
-    }
+    if ((rc = cli_parse(&cmd, argc, argv, args, &n_args)))
+        return rc < 0 ? 0 : rc;
+    (void)follow_symlinks;
     if (!model_path)
-        return usage_error("a model is required (-m FILE)");
+        return cli_usage_error(&cmd, "a model is required (-m FILE)");
     n_sources = (prompt != NULL) + (file != NULL) + (tokens != NULL);
     if (n_sources != 1)
-        return usage_error("give exactly one of -p, -f and --tokens");
+        return cli_usage_error(&cmd, "give exactly one of -p, -f and --tokens");
     if (all && !logits_out)
-        return usage_error("--all needs --logits OUT");
+        return cli_usage_error(&cmd, "--all needs --logits OUT");
+    if (escape && tokens)
+        return cli_usage_error(&cmd, "--escape applies to prompt text, not --tokens");
+    if ((rc = cli_kv_type(&cmd, kv_both, kv_k, kv_v, &sp.kv_type)))
+        return rc;
+    rc = 1;
 
-    if (tokens && parse_ids(tokens, &ids, &n_ids) < 0)
-        return 1;
+    if (tokens && (rc = parse_ids(&cmd, tokens, &ids, &n_ids)))
+        return rc;
     if (file) {
         size_t len;
         if (!(text = cli_read_file(file, &len, &err))) {
@@ -262,10 +231,22 @@ int cmd_eval(int argc, char **argv)
             goto done;
         }
         if (strlen(text) != len) {
-            cli_error("%s: contains a NUL byte", file);
+            cli_error("eval: %s: contains a NUL byte", file);
             goto done;
         }
         prompt = text;
+    }
+    if (escape && prompt) {
+        char *pt = text ? text : (prompt_copy = strdup(prompt));
+        if (!pt) {
+            cli_error("eval: out of memory");
+            goto done;
+        }
+        if (cli_unescape(pt) != strlen(pt)) {
+            cli_error("eval: --escape: the prompt contains \\x00");
+            goto done;
+        }
+        prompt = pt;
     }
 
     mp.cpu = cpu;
@@ -286,7 +267,7 @@ int cmd_eval(int argc, char **argv)
         ids = malloc((n_tok + extra + 1) * sizeof *ids);
         if (!ids) {
             free(tok);
-            cli_error("out of memory");
+            cli_error("eval: out of memory");
             goto done;
         }
         if (extra)
@@ -297,7 +278,7 @@ int cmd_eval(int argc, char **argv)
         free(tok);
     }
     if (n_ids == 0) {
-        cli_error("the prompt is empty");
+        cli_error("eval: the prompt is empty");
         goto done;
     }
 
@@ -307,7 +288,8 @@ int cmd_eval(int argc, char **argv)
         if (n_ctx == 0)
             sp.n_ctx = (int32_t)(need < (1u << 24) ? need : (1u << 24));
         else if (need > (size_t)n_ctx) {
-            cli_error("context full (%ld tokens): the prompt (%zu tokens) and --greedy %ld need %zu",
+            cli_error("eval: context full (%d tokens): the prompt (%zu tokens) and --greedy %d "
+                      "need %zu",
                       n_ctx, n_ids, greedy, need);
             goto done;
         } else
@@ -327,7 +309,7 @@ int cmd_eval(int argc, char **argv)
         size_t n_rows = all ? n_ids : 1;
         rows = malloc(n_rows * sizeof *rows);
         if (!rows) {
-            cli_error("out of memory");
+            cli_error("eval: out of memory");
             goto done;
         }
         for (size_t r = 0; r < n_rows; r++)
@@ -353,12 +335,11 @@ int cmd_eval(int argc, char **argv)
     }
     if (greedy > 0)
         putchar('\n');
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        cli_error("standard output: %s", strerror(errno));
+    if (cli_check_stdout("eval"))
         goto done;
-    }
     rc = 0;
 done:
+    free(prompt_copy);
     free(rows);
     free(ids);
     free(text);

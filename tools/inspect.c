@@ -20,30 +20,6 @@
 #define SHOW_STR 64     /* bytes of a string value shown without --all-values */
 #define SHOW_ELEM_STR 32 /* bytes of a string array element shown */
 
-static const char usage_text[] =
-    "usage: plumb inspect [--help] [--no-tensors] [--all-values] FILE\n";
-
-static void help(void)
-{
-    fputs(usage_text, stdout);
-    fputs("\n"
-          "Print a GGUF file's header, the architecture and its hyperparameters, a\n"
-          "tokenizer summary, the other metadata and the tensor table with totals.\n"
-          "Only the metadata is read; tensor data is never touched.\n"
-          "\n"
-          "options:\n"
-          "  --no-tensors   do not print the tensor table and its totals\n"
-          "  --all-values   print every element of arrays and strings in full\n"
-          "  -h, --help     print this help and exit\n",
-          stdout);
-}
-
-static void usage_error(void)
-{
-    fputs(usage_text, stderr);
-    fputs("'plumb inspect --help' describes the options.\n", stderr);
-}
-
 /* ------------------------------------------------------------------ values */
 
 /* Bytes of a fixed-size element type; 0 for string and array. */
@@ -394,46 +370,36 @@ static void print_file(const PlumbGGUF *g, int tensors, int all)
 
 int cmd_inspect(int argc, char **argv)
 {
-    const char *path = NULL;
-    int tensors = 1, all = 0, i, opts = 1;
+    const char *args[1];
+    int no_tensors = 0, all = 0, n_args = 0, rc;
     PlumbGGUF *g = NULL;
     PlumbError err = { 0 };
+    const CliOpt opts[] = {
+        { .names = "--no-tensors", .kind = CLI_FLAG, .dest = &no_tensors,
+          .help = "do not print the tensor table and its totals" },
+        { .names = "--all-values", .kind = CLI_FLAG, .dest = &all,
+          .help = "print every element of arrays and strings in full" },
+        { .names = "-h, --help", .kind = CLI_HELP, .help = "print this help and exit" },
+        { .kind = CLI_END },
+    };
+    const CliCmd cmd = {
+        .name = "inspect",
+        .synopsis = "[--help] [--no-tensors] [--all-values] FILE",
+        .about = "Print a GGUF file's header, the architecture and its hyperparameters, a "
+                 "tokenizer summary, the other metadata and the tensor table with totals.  Only "
+                 "the metadata is read; tensor data is never touched.",
+        .opts = opts,
+        .max_args = 1,
+        .operand_hint = "one FILE only",
+    };
 
-    for (i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (opts && (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)) {
-            help();
-            return 0;
-        } else if (opts && strcmp(a, "--no-tensors") == 0) {
-            tensors = 0;
-        } else if (opts && strcmp(a, "--all-values") == 0) {
-            all = 1;
-        } else if (opts && strcmp(a, "--") == 0) {
-            opts = 0;
-        } else if (opts && a[0] == '-' && a[1] != '\0') {
-            cli_error("inspect: unknown option '%s'", a);
-            usage_error();
-            return 2;
-        } else if (path) {
-            cli_error("inspect: one FILE only ('%s' and '%s')", path, a);
-            usage_error();
-            return 2;
-        } else {
-            path = a;
-        }
-    }
-    if (!path) {
-        cli_error("inspect: missing FILE");
-        usage_error();
-        return 2;
-    }
-    if (plumb_gguf_open(&g, path, &err) != PLUMB_OK)
+    if ((rc = cli_parse(&cmd, argc, argv, args, &n_args)))
+        return rc < 0 ? 0 : rc;
+    if (n_args == 0)
+        return cli_usage_error(&cmd, "missing FILE");
+    if (plumb_gguf_open(&g, args[0], &err) != PLUMB_OK)
         return cli_fail(&err);
-    print_file(g, tensors, all);
+    print_file(g, !no_tensors, all);
     plumb_gguf_close(g);
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        cli_error("inspect: error writing the output");
-        return 1;
-    }
-    return 0;
+    return cli_check_stdout("inspect");
 }

@@ -24,10 +24,10 @@ static const struct {
     { "bench", cmd_bench, "measure prompt processing and generation speed" },
 };
 
-static void usage(FILE *f)
+static void list_commands(FILE *f)
 {
     size_t i;
-    fprintf(f, "usage: plumb [--version] [--help] COMMAND [ARGS...]\n\ncommands:\n");
+    fprintf(f, "\ncommands:\n");
     for (i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].what);
     fprintf(f, "\n'plumb COMMAND --help' describes a command; 'man plumb-COMMAND' has the details.\n");
@@ -52,21 +52,41 @@ static int version(void)
 
 int main(int argc, char **argv)
 {
+    int show_version = 0, n_args = 0, rc;
+    const char *args[1];
+    const CliOpt opts[] = {
+        { .names = "-V, --version", .kind = CLI_FLAG, .dest = &show_version,
+          .help = "print the version, the CPU's features and the kernel tier, then exit" },
+        { .names = "-h, --help", .kind = CLI_HELP, .help = "print this help and exit" },
+        { .kind = CLI_END },
+    };
+    const CliCmd top = {
+        .name = "",
+        .synopsis = "[--version] [--help] COMMAND [ARGS...]",
+        .about = "A CPU inference engine for Qwen3 mixture-of-experts models in GGUF files.",
+        .opts = opts,
+        .operand_hint = "",
+        .more_help = list_commands,
+    };
     size_t i;
+
     if (argc < 2) {
-        usage(stderr);
-        return 2;
+        cli_help(&top, stderr);
+        return CLI_USAGE;
     }
-    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0)
-        return version();
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-        strcmp(argv[1], "help") == 0) {
-        usage(stdout);
-        return 0;
+    if (strcmp(argv[1], "help") == 0) {
+        cli_help(&top, stdout);
+        return cli_finish(NULL, 0);
+    }
+    if (argv[1][0] == '-') {
+        rc = cli_parse(&top, 2, argv, args, &n_args);
+        if (rc > 0)
+            return rc;
+        return cli_finish(NULL, rc < 0 ? 0 : version());
     }
     for (i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(argv[1], commands[i].name) == 0)
-            return commands[i].fn(argc - 1, argv + 1);
+            return cli_finish(commands[i].name, commands[i].fn(argc - 1, argv + 1));
     cli_error("'%s' is not a command (see 'plumb --help')", argv[1]);
-    return 2;
+    return CLI_USAGE;
 }

@@ -37,6 +37,7 @@
 #include "err.h"
 #include "gguf.h"
 #include "gguf_write.h"
+#include "model.h"
 #include "qtypes.h"
 #include "threadpool.h"
 
@@ -895,33 +896,27 @@ done:
 
 /* ------------------------------------------------------------ the command */
 
-static void usage(FILE *f)
+/* The presets, one a line, after the options of --help. */
+static void list_presets(FILE *f)
 {
     size_t i;
-    fprintf(f,
-            "usage: plumb mkmodel OUT.gguf --preset NAME [--type TYPE] [--seed S] [--vocab VOCAB.gguf]\n"
-            "                     [--layers N] [--threads N] [--force] [--quiet] [--help]\n"
-            "\n"
-            "Write a synthetic model with the tensor layout, types and size of a real one and\n"
-            "random weights.\n"
-            "\n"
-            "  --preset NAME   model layout (below)\n"
-            "  --type TYPE     file type as llama-quantize names it (default Q4_K_M)\n"
-            "  --seed S        seed of the random weights (default 1)\n"
-            "  --vocab FILE    copy the tokenizer from this GGUF (cut to the preset's size if\n"
-            "                  larger); default: a synthetic byte-level vocabulary\n"
-            "  --layers N      override the preset's layer count\n"
-            "  --threads N     threads generating blocks (default: physical cores)\n"
-            "  --force         replace OUT.gguf if it exists\n"
-            "  --quiet         no progress on stderr\n"
-            "  --help          this text\n"
-            "\npresets:\n");
+    fprintf(f, "\npresets:\n");
     for (i = 0; i < sizeof presets / sizeof presets[0]; i++)
         fprintf(f, "  %-18s %s\n", presets[i].name, presets[i].what);
-    fprintf(f, "\ntypes:");
-    for (i = 0; i < sizeof ftypes / sizeof ftypes[0]; i++)
-        fprintf(f, " %s", ftypes[i].name);
-    fprintf(f, "\n");
+}
+
+/* "a|b|c" of the names of n items of size bytes, the name a pointer at their start. */
+static void names_of(const void *items, size_t n, size_t size, char *buf, size_t cap)
+{
+    size_t i, len = 0;
+    buf[0] = '\0';
+    for (i = 0; i < n; i++) {
+        const char *name = *(const char *const *)((const char *)items + i * size);
+        int k = snprintf(buf + len, cap - len, "%s%s", i ? "|" : "", name);
+        if (k < 0 || (size_t)k >= cap - len)
+            break;
+        len += (size_t)k;
+    }
 }
 
 static int write_model(const char *out, const Preset *p, const FType *ft, uint64_t seed,
@@ -1048,62 +1043,69 @@ fail:
 
 int cmd_mkmodel(int argc, char **argv)
 {
-    const char *out = NULL, *preset = NULL, *type = "Q4_K_M", *vocab = NULL;
+    const char *out = NULL, *preset = NULL, *type = "Q4_K_M", *vocab = NULL, *args[1];
     const Preset *p = NULL;
     const FType *ft = NULL;
     Preset custom;
-    uint64_t seed = 1;
-    long layers = 0, threads = 0;
+    CliSeed seed = { 1, 0 };
+    int layers = 0, threads = 0, force = 0, quiet = 0, follow_symlinks = 0, n_args = 0, rc;
     unsigned flags = 0;
-    int quiet = 0, i;
     size_t k;
-    for (i = 1; i < argc; i++) {
-        const char *o = argv[i];
-        if (strcmp(o, "--help") == 0 || strcmp(o, "-h") == 0) {
-            usage(stdout);
-            return 0;
-        } else if (strcmp(o, "--force") == 0) {
-            flags |= PLUMB_GGUF_WRITE_FORCE;
-        } else if (strcmp(o, "--quiet") == 0) {
-            quiet = 1;
-        } else if (strcmp(o, "--preset") == 0 || strcmp(o, "--type") == 0 ||
-                   strcmp(o, "--seed") == 0 || strcmp(o, "--vocab") == 0 ||
-                   strcmp(o, "--layers") == 0 || strcmp(o, "--threads") == 0) {
-            const char *v = i + 1 < argc ? argv[++i] : NULL;
-            if (!v) {
-                cli_error("mkmodel: %s: missing value", o);
-                return 2;
-            }
-            if (strcmp(o, "--preset") == 0)
-                preset = v;
-            else if (strcmp(o, "--type") == 0)
-                type = v;
-            else if (strcmp(o, "--vocab") == 0)
-                vocab = v;
-            else if (strcmp(o, "--seed") == 0 && cli_parse_u64(o, v, &seed))
-                return 2;
-            else if (strcmp(o, "--layers") == 0 && cli_parse_int(o, v, 1, 4096, &layers))
-                return 2;
-            else if (strcmp(o, "--threads") == 0 &&
-                     cli_parse_int(o, v, 1, PLUMB_THREADPOOL_MAX, &threads))
-                return 2;
-        } else if (o[0] == '-' && o[1]) {
-            cli_error("mkmodel: unknown option '%s' (see 'plumb mkmodel --help')", o);
-            return 2;
-        } else if (!out) {
-            out = o;
-        } else {
-            cli_error("mkmodel: more than one output file ('%s', '%s')", out, o);
-            return 2;
-        }
-    }
-    if (!out || !preset) {
-        cli_error("mkmodel: %s (see 'plumb mkmodel --help')",
-                  !out ? "no output file given" : "--preset is required");
-        return 2;
-    }
+    char preset_names[512], type_names[512];
+    const CliOpt opts[] = {
+        { .names = "--preset", .kind = CLI_CHOICE, .dest = &preset, .choices = preset_names,
+          .metavar = "NAME", .help = "model layout, described below" },
+        { .names = "--type", .kind = CLI_CHOICE, .dest = &type, .choices = type_names,
+          .metavar = "TYPE", .help = "file type as llama-quantize names it" },
+        { .names = "--seed", .kind = CLI_SEED, .dest = &seed, .metavar = "S",
+          .help = "seed of the random weights, -1 for a random one (reported on standard "
+                  "error)" },
+        { .names = "--vocab", .kind = CLI_STRING, .dest = &vocab, .metavar = "FILE",
+          .help = "copy the tokenizer from this GGUF (cut to the preset's size if larger); "
+                  "default: a synthetic byte-level vocabulary" },
+        { .names = "--layers", .kind = CLI_INT, .dest = &layers, .min = 0,
+          .max = PLUMB_MAX_LAYERS, .metavar = "N",
+          .help = "override the preset's layer count, 0 for the preset's" },
+        { .names = "--threads", .kind = CLI_INT, .dest = &threads, .min = 0,
+          .max = PLUMB_MAX_THREADS, .metavar = "N",
+          .help = "threads generating blocks, 0 for one per physical core" },
+        { .names = "--force", .kind = CLI_FLAG, .dest = &force,
+          .help = "replace OUT.gguf if it exists" },
+        { .names = "--follow-symlinks", .kind = CLI_FLAG, .dest = &follow_symlinks,
+          .help = "follow a symlink at the output path instead of refusing it" },
+        { .names = "--quiet", .kind = CLI_FLAG, .dest = &quiet, .help = "no progress on stderr" },
+        { .names = "-h, --help", .kind = CLI_HELP, .help = "this text" },
+        { .kind = CLI_END },
+    };
+    const CliCmd cmd = {
+        .name = "mkmodel",
+        .synopsis = "OUT.gguf --preset NAME [--type TYPE] [--seed S] [--vocab VOCAB.gguf] "
+                    "[--layers N] [--threads N] [--force] [--quiet] [--help]",
+        .about = "Write a synthetic model with the tensor layout, types and size of a real one "
+                 "and random weights.",
+        .opts = opts,
+        .max_args = 1,
+        .operand_hint = "one output file only",
+        .more_help = list_presets,
+    };
+
+    names_of(presets, sizeof presets / sizeof presets[0], sizeof presets[0], preset_names,
+             sizeof preset_names);
+    names_of(ftypes, sizeof ftypes / sizeof ftypes[0], sizeof ftypes[0], type_names,
+             sizeof type_names);
+    if ((rc = cli_parse(&cmd, argc, argv, args, &n_args)))
+        return rc < 0 ? 0 : rc;
+    (void)follow_symlinks;
+    if (n_args == 0 || !preset)
+        return cli_usage_error(&cmd, n_args == 0 ? "no output file given"
+                                                 : "--preset is required");
+    out = args[0];
+    if (force)
+        flags |= PLUMB_GGUF_WRITE_FORCE;
+    if (seed.random)
+        cli_error("mkmodel: seed %llu", (unsigned long long)seed.value);
     for (k = 0; k < sizeof presets / sizeof presets[0]; k++)
-        if (strcmp(presets[k].name, preset) == 0)
+        if (strcasecmp(presets[k].name, preset) == 0)
             p = &presets[k];
     for (k = 0; k < sizeof ftypes / sizeof ftypes[0]; k++)
         if (strcasecmp(ftypes[k].name, type) == 0)
@@ -1122,5 +1124,5 @@ int cmd_mkmodel(int argc, char **argv)
         custom.n_layer = (uint32_t)layers;
         p = &custom;
     }
-    return write_model(out, p, ft, seed, vocab, (int)threads, flags, !quiet && isatty(2));
+    return write_model(out, p, ft, seed.value, vocab, threads, flags, !quiet && isatty(2));
 }

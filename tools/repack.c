@@ -47,59 +47,48 @@ static void show_progress(void *arg, uint64_t done, uint64_t total)
             t - p->t0);
 }
 
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: plumb repack IN.gguf OUT.gguf [--unpack] [--force] [--quiet] [--help]\n"
-            "\n"
-            "Copy a model with its Q4_0, Q4_K and Q6_K matrices interleaved eight rows at\n"
-            "a time (types Q4_0_R8, Q4_K_R8, Q6_K_R8), the layout plumb's fastest kernels\n"
-            "read.  The numbers are unchanged; only plumb reads the result.\n"
-            "\n"
-            "  --unpack   the reverse, back to the original bytes\n"
-            "  --force    replace OUT.gguf if it exists\n"
-            "  --quiet    no progress on stderr\n"
-            "  --help     this text\n");
-}
-
 int cmd_repack(int argc, char **argv)
 {
-    const char *in = NULL, *out = NULL;
+    const char *in = NULL, *out = NULL, *args[2];
     unsigned flags = 0;
-    int quiet = 0, rc;
+    int quiet = 0, unpack = 0, force = 0, follow_symlinks = 0, n_args = 0, rc;
     PlumbError err = { 0 };
     PlumbRepackStats st;
     Progress pr;
     struct sigaction sa, old_int, old_term;
+    const CliOpt opts[] = {
+        { .names = "--unpack", .kind = CLI_FLAG, .dest = &unpack,
+          .help = "the reverse, back to the original bytes" },
+        { .names = "--force", .kind = CLI_FLAG, .dest = &force,
+          .help = "replace OUT.gguf if it exists" },
+        { .names = "--follow-symlinks", .kind = CLI_FLAG, .dest = &follow_symlinks,
+          .help = "follow a symlink at the output path instead of refusing it" },
+        { .names = "--quiet", .kind = CLI_FLAG, .dest = &quiet, .help = "no progress on stderr" },
+        { .names = "-h, --help", .kind = CLI_HELP, .help = "this text" },
+        { .kind = CLI_END },
+    };
+    const CliCmd cmd = {
+        .name = "repack",
+        .synopsis = "IN.gguf OUT.gguf [--unpack] [--force] [--quiet] [--help]",
+        .about = "Copy a model with its Q4_0, Q4_K and Q6_K matrices interleaved eight rows at a "
+                 "time (types Q4_0_R8, Q4_K_R8, Q6_K_R8), the layout plumb's fastest kernels "
+                 "read.  The numbers are unchanged; only plumb reads the result.",
+        .opts = opts,
+        .max_args = 2,
+        .operand_hint = "give two files, IN and OUT",
+    };
 
-    for (int i = 1; i < argc; i++) {
-        const char *o = argv[i];
-        if (strcmp(o, "--help") == 0 || strcmp(o, "-h") == 0) {
-            usage(stdout);
-            return 0;
-        } else if (strcmp(o, "--force") == 0) {
-            flags |= PLUMB_GGUF_WRITE_FORCE;
-        } else if (strcmp(o, "--quiet") == 0) {
-            quiet = 1;
-        } else if (strcmp(o, "--unpack") == 0) {
-            flags |= PLUMB_REPACK_UNPACK;
-        } else if (o[0] == '-' && o[1]) {
-            cli_error("repack: unknown option '%s' (see 'plumb repack --help')", o);
-            return 2;
-        } else if (!in) {
-            in = o;
-        } else if (!out) {
-            out = o;
-        } else {
-            cli_error("repack: more than two files ('%s', '%s', '%s')", in, out, o);
-            return 2;
-        }
-    }
-    if (!in || !out) {
-        cli_error("repack: %s (see 'plumb repack --help')",
-                  !in ? "no input file given" : "no output file given");
-        return 2;
-    }
+    if ((rc = cli_parse(&cmd, argc, argv, args, &n_args)))
+        return rc < 0 ? 0 : rc;
+    (void)follow_symlinks;
+    if (n_args < 2)
+        return cli_usage_error(&cmd, n_args ? "no output file given" : "no input file given");
+    in = args[0];
+    out = args[1];
+    if (unpack)
+        flags |= PLUMB_REPACK_UNPACK;
+    if (force)
+        flags |= PLUMB_GGUF_WRITE_FORCE;
 
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;

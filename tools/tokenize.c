@@ -17,34 +17,6 @@
 #include "gguf.h"
 #include "tokenizer.h"
 
-static const char usage_text[] =
-    "usage: plumb tokenize -m MODEL [--no-special] [--jsonl] [--pieces] [--help]\n";
-
-static void help(void)
-{
-    fputs(usage_text, stdout);
-    fputs("\n"
-          "Read text from standard input and print its token ids, separated by spaces,\n"
-          "on one line.  The text is encoded as the model's tokenizer does it (NFC, the\n"
-          "Qwen2 pre-tokenizer, byte-level BPE); no BOS is added.\n"
-          "\n"
-          "options:\n"
-          "  -m, --model FILE  GGUF file with the tokenizer (only its metadata is read)\n"
-          "  --no-special      treat added tokens such as <|im_start|> as plain text\n"
-          "  --jsonl           each input line is a JSON string; print one line of ids\n"
-          "                    per input line\n"
-          "  --pieces          print one token per line: id, a tab, the token's bytes\n"
-          "                    with C escapes (with --jsonl, an empty line ends each text)\n"
-          "  -h, --help        print this help and exit\n",
-          stdout);
-}
-
-static void usage_error(void)
-{
-    fputs(usage_text, stderr);
-    fputs("'plumb tokenize --help' describes the options.\n", stderr);
-}
-
 /* ------------------------------------------------------------------ JSON strings */
 
 /* Decode the JSON string that is the whole of line[0..n) (blanks around it
@@ -122,50 +94,44 @@ static int encode_print(const PlumbTokenizer *tok, const char *text, size_t len,
 
 int cmd_tokenize(int argc, char **argv)
 {
-    const char *model = NULL;
-    int jsonl = 0, pieces = 0, i, rc = 1;
+    const char *model = NULL, *args[1];
+    int jsonl = 0, pieces = 0, no_special = 0, n_args = 0, rc = 1;
     unsigned flags = PLUMB_TOK_SPECIAL;
     PlumbGGUF *g = NULL;
     PlumbTokenizer *tok = NULL;
     PlumbError err = { 0 };
     char *in = NULL;
     size_t len = 0;
+    const CliOpt opts[] = {
+        { .names = "-m, --model", .kind = CLI_STRING, .dest = &model, .metavar = "FILE",
+          .help = "GGUF file with the tokenizer (only its metadata is read)" },
+        { .names = "--no-special", .kind = CLI_FLAG, .dest = &no_special,
+          .help = "treat added tokens such as <|im_start|> as plain text" },
+        { .names = "--jsonl", .kind = CLI_FLAG, .dest = &jsonl,
+          .help = "each input line is a JSON string; print one line of ids per input line" },
+        { .names = "--pieces", .kind = CLI_FLAG, .dest = &pieces,
+          .help = "print one token per line: id, a tab, the token's bytes with C escapes "
+                  "(with --jsonl, an empty line ends each text)" },
+        { .names = "-h, --help", .kind = CLI_HELP, .help = "print this help and exit" },
+        { .kind = CLI_END },
+    };
+    const CliCmd cmd = {
+        .name = "tokenize",
+        .synopsis = "-m MODEL [--no-special] [--jsonl] [--pieces] [--help]",
+        .about = "Read text from standard input and print its token ids, separated by spaces, "
+                 "on one line.  The text is encoded as the model's tokenizer does it (NFC, the "
+                 "Qwen2 pre-tokenizer, byte-level BPE); no BOS is added.",
+        .opts = opts,
+        .operand_hint = "the text is read from standard input",
+    };
 
-    for (i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            help();
-            return 0;
-        } else if (strcmp(a, "-m") == 0 || strcmp(a, "--model") == 0) {
-            if (i + 1 >= argc) {
-                cli_error("tokenize: %s needs a FILE", a);
-                usage_error();
-                return 2;
-            }
-            model = argv[++i];
-        } else if (strncmp(a, "--model=", 8) == 0) {
-            model = a + 8;
-        } else if (strcmp(a, "--no-special") == 0) {
-            flags &= ~PLUMB_TOK_SPECIAL;
-        } else if (strcmp(a, "--jsonl") == 0) {
-            jsonl = 1;
-        } else if (strcmp(a, "--pieces") == 0) {
-            pieces = 1;
-        } else if (a[0] == '-') {
-            cli_error("tokenize: unknown option '%s'", a);
-            usage_error();
-            return 2;
-        } else {
-            cli_error("tokenize: unexpected argument '%s' (the text is read from standard input)", a);
-            usage_error();
-            return 2;
-        }
-    }
-    if (!model || !*model) {
-        cli_error("tokenize: missing -m MODEL");
-        usage_error();
-        return 2;
-    }
+    if ((rc = cli_parse(&cmd, argc, argv, args, &n_args)))
+        return rc < 0 ? 0 : rc;
+    rc = 1;
+    if (!model || !*model)
+        return cli_usage_error(&cmd, "a model is required (-m FILE)");
+    if (no_special)
+        flags &= ~PLUMB_TOK_SPECIAL;
 
     if (plumb_gguf_open(&g, model, &err) != PLUMB_OK || plumb_tok_open(&tok, g, &err) != PLUMB_OK) {
         rc = cli_fail(&err);
@@ -201,10 +167,8 @@ int cmd_tokenize(int argc, char **argv)
             pos += n + 1;
         }
     }
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        cli_error("tokenize: error writing the output");
+    if (cli_check_stdout("tokenize"))
         goto done;
-    }
     rc = 0;
 done:
     free(in);
