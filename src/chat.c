@@ -604,13 +604,14 @@ static char *dup_span(Span x)
 }
 
 /* End of the JSON object or array starting at x.s[0] (one past its closing
- * bracket), matching brackets outside strings; NULL when x ends first.
- * Only delimits: jansson judges the text. */
-static const char *json_extent(Span x)
+ * bracket), matching brackets outside strings; NULL when x ends first or a
+ * '<' shows outside a string (a tag, never JSON).  Only delimits: jansson
+ * judges the text.  Scans at most *budget bytes and takes them off it. */
+static const char *json_extent(Span x, size_t *budget)
 {
-    size_t i, depth = 0;
+    size_t i, depth = 0, n = x.len < *budget ? x.len : *budget;
     int in_str = 0;
-    for (i = 0; i < x.len; i++) {
+    for (i = 0; i < n; i++) {
         char c = x.s[i];
         if (in_str) {
             if (c == '\\')
@@ -619,13 +620,18 @@ static const char *json_extent(Span x)
                 in_str = 0;
         } else if (c == '"') {
             in_str = 1;
+        } else if (c == '<') {
+            break;
         } else if (c == '{' || c == '[') {
             depth++;
         } else if (c == '}' || c == ']') {
-            if (depth == 0 || --depth == 0)
+            if (depth == 0 || --depth == 0) {
+                *budget -= i + 1;
                 return x.s + i + 1;
+            }
         }
     }
+    *budget -= i < n ? i : n;
     return NULL;
 }
 
@@ -690,56 +696,73 @@ static int read_call(PlumbChatToolCall *call, Span j)
     return 0;
 }
 
-/* The call block whose body starts at body (just after <tool_call>) within
- * rest; returns where scanning continues. */
-static const char *scan_call(PlumbChatToolCall *call, Span rest, const char *body, int *oom)
+/* First of the two tags in x, or NULL; a is looked for first, then b only
+ * before it (give the nearer one as a). */
+static const char *find_either(Span x, const char *a, const char *b)
 {
-    static const char close_tag[] = "</tool_call>";
-    const char *end = rest.s + rest.len, *json_end = NULL, *close = NULL, *first_close;
+    const char *p = find_first(x, a), *q;
+    if (p)
+        x.len = (size_t)(p - x.s);
+    q = find_first(x, b);
+    return q ? q : p;
+}
+
+/* The call block whose body starts at body (just after <tool_call>) within
+ * rest; first_close is the first </tool_call> at or after body, or NULL.
+ * Returns where scanning continues.  The block ends at </tool_call>, or
+ * unclosed where the next <tool_call> opens or the text ends. */
+static const char *scan_call(PlumbChatToolCall *call, Span rest, const char *body,
+                             const char *first_close, size_t *budget, int *oom)
+{
+    static const char close_tag[] = "</tool_call>", open_tag[] = "<tool_call>";
+    const char *end = rest.s + rest.len, *json_end = NULL, *stop;
     Span after = { body, (size_t)(end - body) }, j, text, extra = { "", 0 };
     Span lead = after;
     while (lead.len && blank(lead.s[0]))
         lead.s++, lead.len--;
-    first_close = find_first(after, close_tag);
     if (lead.len && (lead.s[0] == '{' || lead.s[0] == '[')) {
-        /* Past a close tag, the object may run on only up to the next
-         * <tool_call>: that keeps the scan linear in the reply length. */
+        /* Scanning far for objects that then fail is what could make the
+         * parse quadratic; *budget bounds that work by the reply length.
+         * Once it is spent, an object ends before the next tag. */
         Span lim = lead;
-        if (first_close) {
-            Span rest_after = { first_close, (size_t)(end - first_close) };
-            const char *next_open = find_first(rest_after, "<tool_call>");
-            lim.len = (size_t)((next_open ? next_open : end) - lead.s);
+        if (*budget == 0) {
+            const char *near = find_either(lead, open_tag, close_tag);
+            lim.len = (size_t)((near ? near : end) - lead.s);
+            *budget = lim.len;
+            json_end = json_extent(lim, budget);
+            *budget = 0;
+        } else {
+            json_end = json_extent(lim, budget);
         }
-        json_end = json_extent(lim);
+    }
+    if (json_end && first_close && first_close < json_end) {
+        /* A close tag inside the bracketed span only stands when the span
+         * is valid JSON (the tag then sits in a string). */
+        json_error_t jerr;
+        json_t *v = json_loadb(lead.s, (size_t)(json_end - lead.s), 0, &jerr);
+        if (!v)
+            json_end = NULL;
+        json_decref(v);
     }
     if (json_end) {
         Span tail = { json_end, (size_t)(end - json_end) };
-        /* A close tag inside the bracketed span only stands when the span
-         * is valid JSON (the tag then sits in a string). */
-        if (first_close && first_close < json_end) {
-            json_error_t jerr;
-            json_t *v = json_loadb(lead.s, (size_t)(json_end - lead.s), 0, &jerr);
-            if (!v)
-                json_end = NULL;
-            json_decref(v);
-        }
-        if (json_end) {
-            close = find_first(tail, close_tag);
-            j.s = lead.s;
-            j.len = (size_t)(json_end - lead.s);
-            extra.s = json_end;
-            extra.len = (size_t)((close ? close : end) - json_end);
-            extra = strip_blank(extra);
-        }
-    }
-    if (!json_end) {
-        close = first_close;
+        stop = find_either(tail, open_tag, close_tag);
+        j.s = lead.s;
+        j.len = (size_t)(json_end - lead.s);
+        extra.s = json_end;
+        extra.len = (size_t)((stop ? stop : end) - json_end);
+        extra = strip_blank(extra);
+    } else {
+        stop = find_either(after, open_tag, close_tag);
         j.s = body;
-        j.len = (size_t)((close ? close : end) - body);
+        j.len = (size_t)((stop ? stop : end) - body);
     }
+    if (!stop)
+        stop = end;
     text.s = body;
-    text.len = (size_t)((close ? close : end) - body);
-    call->closed = close != NULL;
+    text.len = (size_t)(stop - body);
+    call->closed = (size_t)(end - stop) >= strlen(close_tag) &&
+                   memcmp(stop, close_tag, strlen(close_tag)) == 0;
     call->text = dup_span(text);
     call->text_len = text.len;
     call->extra = dup_span(extra);
@@ -747,7 +770,7 @@ static const char *scan_call(PlumbChatToolCall *call, Span rest, const char *bod
         *oom = 1;
         return end;
     }
-    return close ? close + strlen(close_tag) : end;
+    return call->closed ? stop + strlen(close_tag) : stop;
 }
 
 static void free_calls(PlumbChatToolCall *calls, size_t n)
@@ -779,8 +802,9 @@ int plumb_chat_parse(const char *text, size_t len, PlumbChatParsed **out, PlumbE
     PlumbChatParsed *p;
     Span all = { text, len }, rest, reason;
     Buf content = { NULL, 0, 0, 0 };
-    size_t cap = 0;
-    int oom = 0;
+    const char *next_close = NULL;
+    size_t cap = 0, budget = len < SIZE_MAX / 2 - 65536 ? 2 * len + 65536 : SIZE_MAX;
+    int oom = 0, close_known = 0;
     if (!out)
         return plumb_err(err, PLUMB_EINVAL, "chat: parse: no output pointer");
     *out = NULL;
@@ -816,7 +840,7 @@ int plumb_chat_parse(const char *text, size_t len, PlumbChatParsed **out, PlumbE
 
     put(&content, "", 0);
     while (!oom && rest.len) {
-        const char *open = find_first(rest, open_tag), *next;
+        const char *open = find_first(rest, open_tag), *next, *body;
         if (!open) {
             put(&content, rest.s, rest.len);
             break;
@@ -833,7 +857,14 @@ int plumb_chat_parse(const char *text, size_t len, PlumbChatParsed **out, PlumbE
             cap = ncap;
         }
         memset(&p->calls[p->n_calls], 0, sizeof p->calls[0]);
-        next = scan_call(&p->calls[p->n_calls++], rest, open + strlen(open_tag), &oom);
+        body = open + strlen(open_tag);
+        /* the next close tag, searched again only once passed */
+        if (!close_known || (next_close && next_close < body)) {
+            Span from = { body, (size_t)(rest.s + rest.len - body) };
+            next_close = find_first(from, "</tool_call>");
+            close_known = 1;
+        }
+        next = scan_call(&p->calls[p->n_calls++], rest, body, next_close, &budget, &oom);
         rest.len -= (size_t)(next - rest.s);
         rest.s = next;
     }

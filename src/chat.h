@@ -31,11 +31,13 @@
  * Parsing splits a generated reply as the template would split it back
  * (reasoning before the first </think>, answer after the last), then finds
  * each <tool_call> block in the answer.  The JSON object is delimited by
- * matching its braces outside strings, so "</tool_call>" inside a string
- * does not end the call (though past the first </tool_call> the object may
- * run on only up to the next <tool_call>, which keeps the scan linear); when
- * that object does not parse, the block ends at the first </tool_call>
- * instead.  The module holds no state.
+ * matching its brackets outside strings (a '<' outside a string stops it),
+ * so "</tool_call>" inside a string does not end the call; when that object
+ * does not parse, the block ends at the first </tool_call>, or unclosed at
+ * the next <tool_call>.  The bracket scans of objects that fail are what
+ * could make a reply cost quadratic time, so their total is bounded by twice
+ * the reply length; past that, an object ends before the next tag.  The
+ * module holds no state.
  */
 #ifndef PLUMB_CHAT_H
 #define PLUMB_CHAT_H

@@ -698,6 +698,21 @@ static void test_parse_calls(void)
     expect_call("stopped before the close tag", p, 0, "visit", "{\"url\":\"u\"}", 0);
     plumb_chat_parsed_free(p);
 
+    /* a call left open before the next one: both are read */
+    p = parse("<tool_call>\n{\"name\": \"a\", \"arguments\": {}}\n"
+              "<tool_call>\n{\"name\": \"b\", \"arguments\": {\"t\": \"<tool_call>\"}}\n</tool_call>");
+    expect_parts("unclosed before the next", p, NULL, "", 2);
+    expect_call("unclosed before the next", p, 0, "a", "{}", 0);
+    expect_call("unclosed before the next", p, 1, "b", "{\"t\":\"<tool_call>\"}", 1);
+    c = plumb_chat_parsed_call(p, 0);
+    CHECK(c && str_eq(c->extra, ""), "unclosed before the next: extra '%s'", c ? c->extra : "");
+    plumb_chat_parsed_free(p);
+    p = parse("<tool_call>\nsearch(\"x\")\n<tool_call>{\"name\": \"b\", \"arguments\": {}}</tool_call>");
+    expect_parts("broken and unclosed before the next", p, NULL, "", 2);
+    expect_bad_call("broken and unclosed before the next", p, 0, "not a JSON object");
+    expect_call("broken and unclosed before the next", p, 1, "b", "{}", 1);
+    plumb_chat_parsed_free(p);
+
     /* non-ASCII names and arguments come back as UTF-8 */
     p = parse("<tool_call>{\"name\": \"b\\u00fcsqueda\", \"arguments\": {\"q\": \"caf\xc3\xa9 \\ud83d\\ude00\"}}"
               "</tool_call>");
@@ -823,6 +838,34 @@ static void test_parse_many(void)
     free(text);
 }
 
+/* The same with calls that are never closed, and with one close at the end. */
+static void test_parse_many_open(void)
+{
+    static const char unit[] = "<tool_call>{\"name\": \"a\", \"arguments\": {\"q\": [";
+    size_t n = 40000, u = sizeof unit - 1, i, bad = 0, k;
+    char *text = malloc(n * u + 12);
+    PlumbChatParsed *p;
+    if (!text) {
+        CHECK(0, "out of memory");
+        return;
+    }
+    for (i = 0; i < n; i++)
+        memcpy(text + i * u, unit, u);
+    memcpy(text + n * u, "</tool_call>", 12);
+    for (k = 0; k < 2; k++) {
+        p = parse_n(text, n * u + 12 * k);
+        CHECK(plumb_chat_parsed_n_calls(p) == n, "%zu calls, want %zu",
+              plumb_chat_parsed_n_calls(p), n);
+        for (i = 0; i < plumb_chat_parsed_n_calls(p); i++)
+            bad += plumb_chat_parsed_call(p, i)->error != NULL;
+        CHECK(bad == n * (k + 1), "%zu broken calls reported", bad);
+        CHECK(n == 0 || plumb_chat_parsed_call(p, n - 1)->closed == (int)k,
+              "last call: closed %d", plumb_chat_parsed_call(p, n - 1)->closed);
+        plumb_chat_parsed_free(p);
+    }
+    free(text);
+}
+
 static void test_parse_errors(void)
 {
     PlumbChatParsed *p = (PlumbChatParsed *)&p;
@@ -854,6 +897,7 @@ int main(void)
     test_parse_malformed();
     test_parse_bounds();
     test_parse_many();
+    test_parse_many_open();
     test_parse_errors();
     return test_done("test_chat");
 }
