@@ -48,9 +48,17 @@ const char *plumb_strerror(int code);
 typedef struct PlumbModel PlumbModel;
 typedef struct PlumbSession PlumbSession;
 
+/* The library reads no environment variables: programs map theirs to these
+ * fields (the plumb command reads PLUMB_CPU into cpu and PLUMB_EXPERT_ADVICE
+ * into expert_advice when no option says otherwise). */
 typedef struct PlumbModelParams {
-    const char *cpu; /* tier name ("c", "avx2", ...) or NULL: $PLUMB_CPU, else best */
-    int n_threads;   /* worker threads, 0 = number of physical cores */
+    const char *cpu;   /* kernel tier ("c", "avx2", ...); NULL or "" = the best this
+                          CPU and build have */
+    int n_threads;     /* threads of the model's pool, caller included; 0 = number
+                          of physical cores */
+    int expert_advice; /* madvise(WILLNEED) the experts each token picks: 0 = only
+                          when the file is larger than 90% of RAM, 1 = always,
+                          -1 = never */
 } PlumbModelParams;
 
 typedef struct PlumbModelInfo {

@@ -321,7 +321,7 @@ int cmd_bench(int argc, char **argv)
     memset(&mp, 0, sizeof mp);
     mp.cpu = cpu;
     mp.n_threads = (int)threads;
-    if (plumb_model_open(&m, model, &mp, &err))
+    if (cli_model_open(&m, model, &mp, &err))
         return cli_fail(&err);
     mi = plumb_model_info(m);
     if (!threads)

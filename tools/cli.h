@@ -30,6 +30,11 @@ int cli_parse_kv_type(const char *opt, const char *s, PlumbKVType *out);
 /* Read a whole file (or "-" for stdin) into a malloc'd NUL-terminated buffer. */
 char *cli_read_file(const char *path, size_t *len, PlumbError *err);
 
+/* plumb_model_open() with the environment applied: $PLUMB_CPU when mp->cpu
+ * is unset, $PLUMB_EXPERT_ADVICE (0 or 1) when mp->expert_advice is 0.  An
+ * error caused by $PLUMB_CPU says so. */
+int cli_model_open(PlumbModel **out, const char *path, PlumbModelParams *mp, PlumbError *err);
+
 /* Subcommands: argc/argv start at the subcommand name. */
 int cmd_inspect(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);

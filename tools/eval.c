@@ -270,7 +270,7 @@ int cmd_eval(int argc, char **argv)
 
     mp.cpu = cpu;
     mp.n_threads = (int)n_threads;
-    if (plumb_model_open(&model, model_path, &mp, &err) < 0) {
+    if (cli_model_open(&model, model_path, &mp, &err) < 0) {
         rc = cli_fail(&err);
         goto done;
     }
