@@ -3,9 +3,13 @@
  *
  * Two objects:
  *   PlumbModel   — an opened GGUF model: weights memory-mapped read-only,
- *                  hyperparameters, tokenizer, kernel tables.  Immutable after
- *                  plumb_model_open(); may be shared by any number of sessions
- *                  (and threads, one session per thread).
+ *                  hyperparameters, tokenizer, kernel tables, and the runtime:
+ *                  one pool of worker threads that every session on the model
+ *                  borrows.  Immutable after plumb_model_open(); may be shared
+ *                  by any number of sessions on any threads (one thread per
+ *                  session at a time).  Sessions on different threads take
+ *                  turns on the pool, one forward pass (a batch of up to 512
+ *                  tokens) at a time; their results are the same as alone.
  *   PlumbSession — one conversation state: token history, KV cache, sampler
  *                  state and the scratch buffers of the forward pass.  Owned by
  *                  one caller at a time.
@@ -22,6 +26,10 @@
 
 #ifdef __cplusplus
 extern "C" {
+#endif
+
+#ifndef PLUMB_API
+#define PLUMB_API
 #endif
 
 /* ------------------------------------------------------------- errors */
@@ -182,6 +190,97 @@ void plumb_session_sampler_reset(PlumbSession *s);
 /* Choose the next token from the last position's logits and remember it for
  * the penalties.  Does not evaluate it. */
 int32_t plumb_session_sample(PlumbSession *s);
+
+/* ------------------------------------------------------------- generation */
+/* Why plumb_session_generate() returned. */
+typedef enum PlumbFinish {
+    PLUMB_FINISH_NONE = 0,         /* an error: nothing was generated */
+    PLUMB_FINISH_STOP_TOKEN = 1,   /* an end-of-generation token (eos, eot) */
+    PLUMB_FINISH_STOP_STRING = 2,  /* the text reached one of the stop strings */
+    PLUMB_FINISH_LENGTH = 3,       /* n_predict tokens were generated */
+    PLUMB_FINISH_ABORTED = 4,      /* *abort_flag was set */
+    PLUMB_FINISH_CALLBACK = 5,     /* on_token or on_progress returned non-zero */
+    PLUMB_FINISH_CONTEXT_FULL = 6  /* no position left in the context */
+} PlumbFinish;
+
+/* Called once per generated token with the text it releases: whole UTF-8
+ * characters only, possibly none (len 0) while bytes of a character or a
+ * possible stop string are held back; once more with id -1 if text is still
+ * held at the end.  piece is not NUL-terminated and valid during the call.
+ * Return 0 to go on, non-zero to stop (PLUMB_FINISH_CALLBACK). */
+typedef int (*PlumbTokenFn)(void *user, int32_t id, const char *piece, size_t len);
+/* Called after each batch of the prompt: done of total tokens evaluated.
+ * Return non-zero to stop (PLUMB_FINISH_CALLBACK). */
+typedef int (*PlumbProgressFn)(void *user, size_t done, size_t total);
+
+/* All zero is a valid default: no prompt, generate until an end token or the
+ * context is full, no BOS, the session's sampler. */
+typedef struct PlumbGenParams {
+    const char *text;          /* prompt as UTF-8, or NULL */
+    size_t text_len;           /* bytes of text; 0 = strlen(text) */
+    int parse_special;         /* recognise <|im_start|> and other added tokens in text */
+    const int32_t *ids;        /* prompt as token ids (used when text is NULL) */
+    size_t n_ids;              /* tokens in ids */
+    int add_bos;               /* put the model's BOS first when its metadata asks for
+                                  one (tokenizer.ggml.add_bos_token), the sequence
+                                  starts empty and the prompt does not begin with it */
+    int reuse_prefix;          /* the prompt is the whole sequence, not a tail: keep the
+                                  longest common prefix the session holds, evaluate
+                                  the rest (PlumbGenResult.n_reused) */
+    int32_t n_predict;         /* tokens to generate; 0 = until a stop or the context is
+                                  full; < 0 = none (evaluate the prompt only) */
+    int ignore_eog;            /* do not stop at end-of-generation tokens */
+    int show_special;          /* pass control tokens' text (<|im_end|>, ...) to on_token,
+                                  the final end token included */
+    const char *const *stop;   /* [n_stop] stop strings (UTF-8, non-empty) */
+    size_t n_stop;             /* count of stop strings */
+    const PlumbSamplerParams *sampler; /* NULL = the session's (plumb_session_set_sampler) */
+    const volatile int *abort_flag;    /* non-zero (set with an atomic store from any
+                                          thread) stops between batches and tokens */
+    PlumbProgressFn on_progress;       /* NULL = none; gets the user pointer */
+    int32_t n_batch;           /* prompt tokens per forward pass; 0 = 512 */
+    int all_logits;            /* keep the logits of every prompt position (as
+                                  PLUMB_EVAL_ALL_LOGITS); with n_predict < 0 they are
+                                  plumb_session_logits(s, i) for i < n_evaluated */
+} PlumbGenParams;
+
+typedef struct PlumbGenResult {
+    PlumbFinish finish;        /* why generation stopped */
+    int32_t stop_index;        /* PLUMB_FINISH_STOP_STRING: index into stop, else -1 */
+    int32_t last_token;        /* last token sampled (the stop token too), -1 if none */
+    size_t n_prompt;           /* prompt tokens after tokenising and BOS */
+    size_t n_reused;           /* of them, positions kept from the session (reuse_prefix) */
+    size_t n_evaluated;        /* prompt tokens run through the model (aborted: so far) */
+    size_t n_generated;        /* tokens sampled (an end token is not counted) */
+    double prompt_seconds;     /* wall time of the prompt's evaluation */
+    double gen_seconds;        /* wall time of sampling and evaluating the tokens */
+} PlumbGenResult;
+
+/* Append a prompt to the session, evaluate it, then sample and evaluate
+ * tokens until a stop condition, streaming their text to on_token (may be
+ * NULL).  The session keeps the prompt and every generated token; the last
+ * token sampled is evaluated by the next generate or eval call (it needs no
+ * forward pass unless generation continues).  A stop string's text (and
+ * anything after it) is never passed to on_token; the tokens that formed it
+ * stay in the session.  Stop conditions are outcomes, not errors: *out says
+ * which one.  Errors (bad ids, a prompt longer than the free context, out of
+ * memory) return a negative code; a prompt is checked before anything is
+ * evaluated, so then the session is as it was. */
+PLUMB_API int plumb_session_generate(PlumbSession *s, const PlumbGenParams *p, PlumbTokenFn on_token,
+                                     void *user, PlumbGenResult *out, PlumbError *err);
+
+/* Make the session hold exactly ids[0..n): keep the longest prefix it holds
+ * already, forget the rest, and evaluate the new tail (at least the last
+ * token, so its logits are current).  *n_reused (may be NULL) gets the kept
+ * count. */
+PLUMB_API int plumb_session_set_tokens(PlumbSession *s, const int32_t *ids, size_t n,
+                                       size_t *n_reused, PlumbError *err);
+/* The tokens the session holds, evaluated ones then the pending one, if
+ * any (n_tokens of them); valid until the next call on the session. */
+PLUMB_API const int32_t *plumb_session_tokens(const PlumbSession *s, size_t *n_tokens);
+
+/* Name of a finish reason ("stop token", "length", ...). Never NULL. */
+PLUMB_API const char *plumb_finish_name(PlumbFinish f);
 
 /* ------------------------------------------------------------- chat */
 typedef struct PlumbChatMsg {
