@@ -365,7 +365,10 @@ int plumb_session_generate(PlumbSession *s, const PlumbGenParams *params, PlumbT
             rc = plumb_err(err, PLUMB_ENOMEM, "out of memory for a token's text");
             goto done;
         }
-        n_text = plumb_detok_push(m, &dt, id, p->show_special, piece.p, piece.cap);
+        /* an end token's text goes out only with show_special */
+        n_text = eog && !p->show_special
+                     ? 0
+                     : plumb_detok_push(m, &dt, id, p->show_special, piece.p, piece.cap);
         if (stop_push(&sm, piece.p, n_text, &release, &hit) < 0) {
             rc = plumb_err(err, PLUMB_ENOMEM, "out of memory for the held-back text");
             goto done;

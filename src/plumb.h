@@ -239,11 +239,13 @@ typedef struct PlumbGenParams {
                                           thread) stops between batches and tokens */
     PlumbProgressFn on_progress;       /* NULL = none; gets the user pointer */
     int32_t n_batch;           /* prompt tokens per forward pass; 0 = 512 */
-    int all_logits;            /* keep the logits of every prompt position (as
-                                  PLUMB_EVAL_ALL_LOGITS); with n_predict < 0 they are
-                                  plumb_session_logits(s, i) for i < n_evaluated */
+    int all_logits;            /* keep the logits of every position the prompt's
+                                  evaluation runs (as PLUMB_EVAL_ALL_LOGITS) */
 } PlumbGenParams;
 
+/* With n_predict < 0, plumb_session_logits(s, i) afterwards holds the logits
+ * of the i-th position evaluated (i < n_evaluated; only the last one without
+ * all_logits), counting the pending token of an earlier call first. */
 typedef struct PlumbGenResult {
     PlumbFinish finish;        /* why generation stopped */
     int32_t stop_index;        /* PLUMB_FINISH_STOP_STRING: index into stop, else -1 */

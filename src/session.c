@@ -143,14 +143,17 @@ static void forward_locked(PlumbSession *s, const int32_t *ids, size_t n, size_t
     pthread_mutex_unlock(&s->model->run_lock);
 }
 
+/* Evaluate the pending token, if any, then ids.  The logits kept are those
+ * of the last position, or with PLUMB_EVAL_ALL_LOGITS of every position
+ * from the first of ids (public eval: indices are the caller's) or, for
+ * plumb_session_feed(), from the pending token. */
 static int feed(PlumbSession *s, const int32_t *ids, size_t n, unsigned flags, PlumbFeed *fd,
                 PlumbError *err)
 {
     const PlumbModel *m;
     const size_t V = s ? (size_t)s->model->info.n_vocab : 0;
-    const int all = (flags & PLUMB_EVAL_ALL_LOGITS) != 0 && n > 0;
-    size_t rows, total, done = 0, n_batch;
-    int rc;
+    size_t rows, total, lead, done = 0, n_batch;
+    int all, rc;
 
     plumb_err_clear(err);
     if (!s || (!ids && n))
@@ -165,9 +168,11 @@ static int feed(PlumbSession *s, const int32_t *ids, size_t n, unsigned flags, P
             return plumb_err(err, PLUMB_ERANGE, "token id %ld is out of range [0, %d)",
                              (long)ids[i], (int)m->info.n_vocab);
     total = s->n_tokens - (size_t)s->kv.n_used + n; /* the pending token first */
+    lead = fd ? 0 : total - n; /* tokens before the first whose logits count */
+    all = (flags & PLUMB_EVAL_ALL_LOGITS) != 0;
     if ((rc = plumb_kv_reserve(&s->kv, total, err)) < 0)
         return rc;
-    rows = all ? n : 1;
+    rows = all ? total - lead : 1;
     if (rows > s->logits_cap) {
         float *nl;
         if (rows > SIZE_MAX / sizeof(float) / V)
@@ -189,10 +194,10 @@ static int feed(PlumbSession *s, const int32_t *ids, size_t n, unsigned flags, P
         n_batch = (size_t)s->fwd.n_batch;
 
     /* tokens[kv.n_used ..] in batches; with every position's logits kept,
-     * a pending token runs alone first so that rows match ids */
+     * the lead runs alone first so that rows match the caller's ids */
     while (done < total) {
         const size_t pos = (size_t)s->kv.n_used;
-        size_t nb = total - done, n_out, first;
+        size_t nb = total - done, n_out;
         float *dst = s->logits;
         if (fd && fd->abort_flag && __atomic_load_n(fd->abort_flag, __ATOMIC_ACQUIRE)) {
             fd->stopped = FEED_ABORTED;
@@ -200,13 +205,12 @@ static int feed(PlumbSession *s, const int32_t *ids, size_t n, unsigned flags, P
         }
         if (nb > n_batch)
             nb = n_batch;
-        if (all && done < total - n) {
-            nb = total - n - done;
+        if (all && done < lead) {
+            nb = lead - done;
             n_out = 0;
         } else if (all) {
-            first = done - (total - n); /* index in ids of the batch's first token */
             n_out = nb;
-            dst = s->logits + first * V;
+            dst = s->logits + (done - lead) * V;
         } else {
             n_out = done + nb == total ? 1 : 0;
         }
@@ -223,7 +227,7 @@ static int feed(PlumbSession *s, const int32_t *ids, size_t n, unsigned flags, P
         s->n_tokens = (size_t)s->kv.n_used; /* what was not evaluated is not held */
         return PLUMB_OK;
     }
-    s->n_eval = n ? n : total;
+    s->n_eval = total - lead;
     s->n_logits = rows;
     return PLUMB_OK;
 }
@@ -241,11 +245,14 @@ int plumb_session_eval(PlumbSession *s, const int32_t *ids, size_t n, unsigned f
 int plumb_session_feed(PlumbSession *s, const int32_t *ids, size_t n, PlumbFeed *fd,
                        PlumbError *err)
 {
-    if (fd) {
-        fd->n_done = 0;
-        fd->stopped = FEED_DONE;
+    PlumbFeed local;
+    if (!fd) {
+        memset(&local, 0, sizeof local);
+        fd = &local;
     }
-    return feed(s, ids, n, fd ? fd->flags : 0, fd, err);
+    fd->n_done = 0;
+    fd->stopped = FEED_DONE;
+    return feed(s, ids, n, fd->flags, fd, err);
 }
 
 int plumb_session_push_pending(PlumbSession *s, int32_t id, PlumbError *err)
