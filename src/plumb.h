@@ -173,14 +173,18 @@ void plumb_session_reset(PlumbSession *s);
 /* Keep only the first n_past positions (n_past <= plumb_session_n_past):
  * the tokens after them are forgotten, as if never evaluated, and the next
  * eval continues from position n_past.  The logits of the last eval are
- * dropped.  PLUMB_ERANGE (nothing changed) when n_past is larger. */
+ * dropped, and so is a pending token.  PLUMB_ERANGE (nothing changed) when
+ * n_past is larger. */
 int plumb_session_truncate(PlumbSession *s, size_t n_past, PlumbError *err);
-/* Run the forward pass over n new tokens, continuing the history. */
+/* Run the forward pass over n new tokens, continuing the history (a token
+ * left pending by plumb_session_generate() is evaluated first; logits
+ * indices still count from ids[0]). */
 int plumb_session_eval(PlumbSession *s, const int32_t *ids, size_t n, unsigned flags,
                        PlumbError *err);
 /* Logits [n_vocab] of position i of the last eval (0 <= i < n).  Without
  * PLUMB_EVAL_ALL_LOGITS only the last position is kept; other i give NULL. */
 const float *plumb_session_logits(const PlumbSession *s, size_t i);
+/* Positions evaluated (a pending token is not counted). */
 size_t plumb_session_n_past(const PlumbSession *s);
 size_t plumb_session_n_ctx(const PlumbSession *s);
 
