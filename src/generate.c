@@ -148,6 +148,8 @@ static int stop_push(StopMatch *sm, const char *text, size_t len, size_t *releas
 static void stop_consume(StopMatch *sm, size_t n)
 {
     Buf *h = &sm->held;
+    if (n == 0)
+        return; /* h->p may still be NULL */
     memmove(h->p, h->p + n, h->n - n);
     h->n -= n;
 }
