@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,15 +75,18 @@ static unsigned detect(void)
 }
 #endif
 
+static pthread_once_t detect_once = PTHREAD_ONCE_INIT;
+static unsigned detected; /* written once, under detect_once */
+
+static void detect_init(void)
+{
+    detected = detect();
+}
+
 unsigned plumb_cpu_detect(void)
 {
-    static int done;
-    static unsigned flags;
-    if (!done) {
-        flags = detect();
-        done = 1;
-    }
-    return flags;
+    pthread_once(&detect_once, detect_init);
+    return detected;
 }
 
 unsigned plumb_cpu_built(void)
@@ -146,17 +150,7 @@ int plumb_cpu_choose(const char *name, unsigned *flags, PlumbError *err)
 {
     size_t i;
     unsigned usable;
-    if (!name || !*name) {
-        name = getenv("PLUMB_CPU");
-        if (name && *name) {
-            int rc = plumb_cpu_select(name, flags, err);
-            if (rc != PLUMB_OK)
-                plumb_err_prefix(err, "PLUMB_CPU");
-            return rc;
-        }
-        name = NULL;
-    }
-    if (name)
+    if (name && *name)
         return plumb_cpu_select(name, flags, err);
     usable = plumb_cpu_detect() & plumb_cpu_built();
     *flags = 0;

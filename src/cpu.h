@@ -22,7 +22,7 @@ typedef struct PlumbCpuTier {
 extern const PlumbCpuTier plumb_cpu_tiers[];
 extern const size_t plumb_cpu_n_tiers;
 
-/* Features of this CPU (cached after the first call). */
+/* Features of this CPU (detected once, whichever thread asks first). */
 unsigned plumb_cpu_detect(void);
 /* Features compiled into this build (tiers with kernels). */
 unsigned plumb_cpu_built(void);
@@ -30,8 +30,9 @@ unsigned plumb_cpu_built(void);
  * Fails with PLUMB_EINVAL for an unknown name and PLUMB_ECPU when the CPU or
  * the build lacks it. */
 int plumb_cpu_select(const char *name, unsigned *flags, PlumbError *err);
-/* Resolve the tier to use: name if given, else $PLUMB_CPU if set, else the
- * best the CPU and build support. */
+/* Resolve the tier to use: name if given (non-empty), else the best the CPU
+ * and build support.  The library reads no environment: programs pass
+ * $PLUMB_CPU in as the name. */
 int plumb_cpu_choose(const char *name, unsigned *flags, PlumbError *err);
 /* Name of the highest tier in flags ("c" when none). */
 const char *plumb_cpu_tier_name(unsigned flags);

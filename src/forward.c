@@ -28,14 +28,13 @@
  * only when the file is larger than 90% of physical memory, where pages
  * are evicted between uses and reading ahead of the first touch pays.  In
  * memory the advice costs more than it gives (a page-cache walk per call,
- * tens to hundreds of microseconds, 24 calls a layer).  PLUMB_EXPERT_ADVICE=0
- * or 1 overrides the choice. */
+ * tens to hundreds of microseconds, 24 calls a layer).  The model's
+ * expert_advice parameter (1 on, -1 off) overrides the choice. */
 static int want_expert_advice(const PlumbModel *m)
 {
-    const char *env = getenv("PLUMB_EXPERT_ADVICE");
     long pages, psz;
-    if (env && (env[0] == '0' || env[0] == '1') && env[1] == '\0')
-        return env[0] == '1';
+    if (m->expert_advice)
+        return m->expert_advice > 0;
     pages = sysconf(_SC_PHYS_PAGES);
     psz = sysconf(_SC_PAGESIZE);
     if (pages <= 0 || psz <= 0)
@@ -66,14 +65,9 @@ int plumb_fwd_init(PlumbFwd *f, const PlumbModel *m, int32_t n_batch, int32_t n_
     }
     f->n_batch = n_batch;
     f->n_ctx = n_ctx;
-    f->n_threads = m->n_threads > 0 ? m->n_threads : 1;
-    if (f->n_threads > 1) {
-        if ((rc = plumb_threadpool_open(&f->tp, f->n_threads, err)) < 0) {
-            plumb_fwd_free(f);
-            return rc;
-        }
-        f->n_threads = plumb_threadpool_n_threads(f->tp);
-    }
+    /* the model's pool (plumb_model_runtime), borrowed */
+    f->tp = m->tp;
+    f->n_threads = f->tp ? plumb_threadpool_n_threads(f->tp) : 1;
     f->x = malloc(B * E * sizeof(float));
     f->xb = malloc(B * E * sizeof(float));
     f->xb2 = malloc(B * E * sizeof(float));
@@ -140,7 +134,6 @@ void plumb_fwd_free(PlumbFwd *f)
     free(f->mm.a2);
     free(f->mm.y);
     plumb_moe_free(&f->moe);
-    plumb_threadpool_close(f->tp);
     memset(f, 0, sizeof *f);
 }
 

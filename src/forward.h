@@ -7,7 +7,9 @@
  * pass reads the model (immutable) and appends the new tokens' keys and
  * values to the session's cache.
  *
- * PlumbFwd owns a thread pool of the model's n_threads.  Every matrix
+ * PlumbFwd borrows the model's thread pool (plumb_model_runtime); the
+ * caller holds the model's run_lock around plumb_forward() so that sessions
+ * on other threads take turns on it.  Every matrix
  * product splits its rows across the pool, attention splits the query
  * heads, and the MoE block runs as one pool run in phases (see moe.h).
  * Each output element is computed by exactly one thread with the same
@@ -43,7 +45,7 @@ typedef struct PlumbFwd {
     float *ff_hid;    /* [n_batch][n_ff] */
     PlumbMatmulScratch mm; /* quantised activations of n_batch rows */
     PlumbMoE moe;     /* expert scratch (qwen3moe) */
-    PlumbThreadpool *tp; /* owned; NULL with one thread */
+    PlumbThreadpool *tp; /* the model's, borrowed; NULL with one thread */
     int n_threads;    /* threads of the pool, caller included (>= 1) */
 } PlumbFwd;
 

@@ -484,7 +484,13 @@ int plumb_model_open(PlumbModel **out, const char *path, const PlumbModelParams 
         return plumb_err(err, PLUMB_EINVAL, "plumb_model_open: NULL argument");
     *out = NULL;
     m = calloc(1, sizeof *m);
-    if (!m || !(m->path = strdup(path))) {
+    if (m && pthread_mutex_init(&m->run_lock, NULL) != 0) {
+        free(m);
+        m = NULL;
+    }
+    if (!m)
+        return plumb_err(err, PLUMB_ENOMEM, "%s: out of memory", path);
+    if (!(m->path = strdup(path))) {
         rc = plumb_err(err, PLUMB_ENOMEM, "%s: out of memory", path);
         goto fail;
     }
@@ -496,6 +502,11 @@ int plumb_model_open(PlumbModel **out, const char *path, const PlumbModelParams 
     plumb_dsp_init(&m->dsp, flags);
     in->cpu_tier = plumb_cpu_tier_name(flags);
     m->n_threads = params && params->n_threads > 0 ? params->n_threads : plumb_cpu_physical_cores();
+    m->expert_advice = params ? params->expert_advice : 0;
+    if (m->expert_advice < -1 || m->expert_advice > 1) {
+        rc = plumb_err(err, PLUMB_EINVAL, "expert_advice %d is not -1, 0 or 1", m->expert_advice);
+        goto fail;
+    }
 
     if ((rc = plumb_gguf_open(&m->gguf, path, err)) < 0)
         goto fail;
@@ -554,12 +565,24 @@ void plumb_model_close(PlumbModel *m)
 {
     if (!m)
         return;
+    plumb_threadpool_close(m->tp);
+    pthread_mutex_destroy(&m->run_lock);
     plumb_tok_close(m->tok);
     plumb_gguf_close(m->gguf);
     free(m->layers);
     free(m->norm_buf);
     free(m->path);
     free(m);
+}
+
+int plumb_model_runtime(PlumbModel *m, PlumbError *err)
+{
+    int rc = PLUMB_OK;
+    pthread_mutex_lock(&m->run_lock);
+    if (!m->tp && m->n_threads > 1)
+        rc = plumb_threadpool_open(&m->tp, m->n_threads, err);
+    pthread_mutex_unlock(&m->run_lock);
+    return rc;
 }
 
 const PlumbModelInfo *plumb_model_info(const PlumbModel *m)

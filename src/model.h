@@ -10,7 +10,10 @@
  *   - matrices are views into the read-only mapping owned by the PlumbGGUF:
  *     nothing is copied and nothing reads the whole file.  Only the small norm
  *     vectors are converted to float32 into one owned array (norm_buf);
- *   - the model is immutable and may be shared by sessions on many threads.
+ *   - the model is immutable and may be shared by sessions on many threads,
+ *     except for its runtime: one thread pool, started by the first session
+ *     that needs it, and the lock that lets one forward pass at a time use it
+ *     (run_lock guards tp and every plumb_forward() call on it).
  *
  * The architecture (general.architecture) is looked up in the table of
  * arch.h, which gives each layer its block kind: `qwen3moe` (QK norm,
@@ -21,6 +24,7 @@
 #ifndef PLUMB_MODEL_H
 #define PLUMB_MODEL_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,6 +32,7 @@
 #include "dsp.h"
 #include "gguf.h"
 #include "plumb.h"
+#include "threadpool.h"
 #include "tokenizer.h"
 
 /* Size caps on hyperparameters (far above any Qwen3 model). */
@@ -106,6 +111,9 @@ struct PlumbModel {
     PlumbDsp dsp;          /* kernel table of the chosen tier */
     const PlumbArch *arch; /* table entry of info.arch */
     int n_threads;         /* worker threads requested (>= 1) */
+    int expert_advice;     /* PlumbModelParams.expert_advice: 0 auto, 1 on, -1 off */
+    pthread_mutex_t run_lock; /* serialises forward passes on tp; guards tp's creation */
+    PlumbThreadpool *tp;   /* owned; NULL until a session needs it, or with one thread */
     PlumbRope rope;        /* RoPE parameters */
     PlumbWeight tok_embd;  /* [n_vocab] rows of n_embd */
     PlumbWeight output;    /* n_embd -> n_vocab (token_embd when tied) */
@@ -113,5 +121,9 @@ struct PlumbModel {
     PlumbLayer *layers;    /* [n_layer], owned */
     float *norm_buf;       /* all norm and bias vectors as float32, owned */
 };
+
+/* Start the model's thread pool if it has none yet (thread-safe; the first
+ * session does it, so programs that only tokenise start no threads). */
+int plumb_model_runtime(PlumbModel *m, PlumbError *err);
 
 #endif

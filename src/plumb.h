@@ -3,9 +3,13 @@
  *
  * Two objects:
  *   PlumbModel   — an opened GGUF model: weights memory-mapped read-only,
- *                  hyperparameters, tokenizer, kernel tables.  Immutable after
- *                  plumb_model_open(); may be shared by any number of sessions
- *                  (and threads, one session per thread).
+ *                  hyperparameters, tokenizer, kernel tables, and the runtime:
+ *                  one pool of worker threads that every session on the model
+ *                  borrows.  Immutable after plumb_model_open(); may be shared
+ *                  by any number of sessions on any threads (one thread per
+ *                  session at a time).  Sessions on different threads take
+ *                  turns on the pool, one forward pass (a batch of up to 512
+ *                  tokens) at a time; their results are the same as alone.
  *   PlumbSession — one conversation state: token history, KV cache, sampler
  *                  state and the scratch buffers of the forward pass.  Owned by
  *                  one caller at a time.
@@ -66,9 +70,17 @@ typedef struct PlumbSession PlumbSession;
 #define PLUMB_MAX_THREADS 1024
 #endif
 
+/* The library reads no environment variables: programs map theirs to these
+ * fields (the plumb command reads PLUMB_CPU into cpu and PLUMB_EXPERT_ADVICE
+ * into expert_advice when no option says otherwise). */
 typedef struct PlumbModelParams {
-    const char *cpu; /* tier name ("c", "avx2", ...) or NULL: $PLUMB_CPU, else best */
-    int n_threads;   /* worker threads, 0 = number of physical cores */
+    const char *cpu;   /* kernel tier ("c", "avx2", ...); NULL or "" = the best this
+                          CPU and build have */
+    int n_threads;     /* threads of the model's pool, caller included; 0 = number
+                          of physical cores */
+    int expert_advice; /* madvise(WILLNEED) the experts each token picks: 0 = only
+                          when the file is larger than 90% of RAM, 1 = always,
+                          -1 = never */
 } PlumbModelParams;
 
 typedef struct PlumbModelInfo {
@@ -175,14 +187,18 @@ PLUMB_API void plumb_session_reset(PlumbSession *s);
 /* Keep only the first n_past positions (n_past <= plumb_session_n_past):
  * the tokens after them are forgotten, as if never evaluated, and the next
  * eval continues from position n_past.  The logits of the last eval are
- * dropped.  PLUMB_ERANGE (nothing changed) when n_past is larger. */
+ * dropped, and so is a pending token.  PLUMB_ERANGE (nothing changed) when
+ * n_past is larger. */
 PLUMB_API int plumb_session_truncate(PlumbSession *s, size_t n_past, PlumbError *err);
-/* Run the forward pass over n new tokens, continuing the history. */
-PLUMB_API int plumb_session_eval(PlumbSession *s, const int32_t *ids, size_t n,
-                                 unsigned flags, PlumbError *err);
+/* Run the forward pass over n new tokens, continuing the history (a token
+ * left pending by plumb_session_generate() is evaluated first; logits
+ * indices still count from ids[0]). */
+PLUMB_API int plumb_session_eval(PlumbSession *s, const int32_t *ids, size_t n, unsigned flags,
+                       PlumbError *err);
 /* Logits [n_vocab] of position i of the last eval (0 <= i < n).  Without
  * PLUMB_EVAL_ALL_LOGITS only the last position is kept; other i give NULL. */
 PLUMB_API const float *plumb_session_logits(const PlumbSession *s, size_t i);
+/* Positions evaluated (a pending token is not counted). */
 PLUMB_API size_t plumb_session_n_past(const PlumbSession *s);
 PLUMB_API size_t plumb_session_n_ctx(const PlumbSession *s);
 
@@ -192,6 +208,99 @@ PLUMB_API void plumb_session_sampler_reset(PlumbSession *s);
 /* Choose the next token from the last position's logits and remember it for
  * the penalties.  Does not evaluate it. */
 PLUMB_API int32_t plumb_session_sample(PlumbSession *s);
+
+/* ------------------------------------------------------------- generation */
+/* Why plumb_session_generate() returned. */
+typedef enum PlumbFinish {
+    PLUMB_FINISH_NONE = 0,         /* an error: nothing was generated */
+    PLUMB_FINISH_STOP_TOKEN = 1,   /* an end-of-generation token (eos, eot) */
+    PLUMB_FINISH_STOP_STRING = 2,  /* the text reached one of the stop strings */
+    PLUMB_FINISH_LENGTH = 3,       /* n_predict tokens were generated */
+    PLUMB_FINISH_ABORTED = 4,      /* *abort_flag was set */
+    PLUMB_FINISH_CALLBACK = 5,     /* on_token or on_progress returned non-zero */
+    PLUMB_FINISH_CONTEXT_FULL = 6  /* no position left in the context */
+} PlumbFinish;
+
+/* Called once per generated token with the text it releases: whole UTF-8
+ * characters only, possibly none (len 0) while bytes of a character or a
+ * possible stop string are held back; once more with id -1 if text is still
+ * held at the end.  piece is not NUL-terminated and valid during the call.
+ * Return 0 to go on, non-zero to stop (PLUMB_FINISH_CALLBACK). */
+typedef int (*PlumbTokenFn)(void *user, int32_t id, const char *piece, size_t len);
+/* Called after each batch of the prompt: done of total tokens evaluated.
+ * Return non-zero to stop (PLUMB_FINISH_CALLBACK). */
+typedef int (*PlumbProgressFn)(void *user, size_t done, size_t total);
+
+/* All zero is a valid default: no prompt, generate until an end token or the
+ * context is full, no BOS, the session's sampler. */
+typedef struct PlumbGenParams {
+    const char *text;          /* prompt as UTF-8, or NULL */
+    size_t text_len;           /* bytes of text; 0 = strlen(text) */
+    int parse_special;         /* recognise <|im_start|> and other added tokens in text */
+    const int32_t *ids;        /* prompt as token ids (used when text is NULL) */
+    size_t n_ids;              /* tokens in ids */
+    int add_bos;               /* put the model's BOS first when its metadata asks for
+                                  one (tokenizer.ggml.add_bos_token), the sequence
+                                  starts empty and the prompt does not begin with it */
+    int reuse_prefix;          /* the prompt is the whole sequence, not a tail: keep the
+                                  longest common prefix the session holds, evaluate
+                                  the rest (PlumbGenResult.n_reused) */
+    int32_t n_predict;         /* tokens to generate; 0 = until a stop or the context is
+                                  full; < 0 = none (evaluate the prompt only) */
+    int ignore_eog;            /* do not stop at end-of-generation tokens */
+    int show_special;          /* pass control tokens' text (<|im_end|>, ...) to on_token,
+                                  the final end token included */
+    const char *const *stop;   /* [n_stop] stop strings (UTF-8, non-empty) */
+    size_t n_stop;             /* count of stop strings */
+    const PlumbSamplerParams *sampler; /* NULL = the session's (plumb_session_set_sampler) */
+    const volatile int *abort_flag;    /* non-zero (set with an atomic store from any
+                                          thread) stops between batches and tokens */
+    PlumbProgressFn on_progress;       /* NULL = none; gets the user pointer */
+    int32_t n_batch;           /* prompt tokens per forward pass; 0 = 512 */
+    int all_logits;            /* keep the logits of every position the prompt's
+                                  evaluation runs (as PLUMB_EVAL_ALL_LOGITS) */
+} PlumbGenParams;
+
+/* With n_predict < 0, plumb_session_logits(s, i) afterwards holds the logits
+ * of the i-th position evaluated (i < n_evaluated; only the last one without
+ * all_logits), counting the pending token of an earlier call first. */
+typedef struct PlumbGenResult {
+    PlumbFinish finish;        /* why generation stopped */
+    int32_t stop_index;        /* PLUMB_FINISH_STOP_STRING: index into stop, else -1 */
+    int32_t last_token;        /* last token sampled (the stop token too), -1 if none */
+    size_t n_prompt;           /* prompt tokens after tokenising and BOS */
+    size_t n_reused;           /* of them, positions kept from the session (reuse_prefix) */
+    size_t n_evaluated;        /* prompt tokens run through the model (aborted: so far) */
+    size_t n_generated;        /* tokens sampled (an end token is not counted) */
+    double prompt_seconds;     /* wall time of the prompt's evaluation */
+    double gen_seconds;        /* wall time of sampling and evaluating the tokens */
+} PlumbGenResult;
+
+/* Append a prompt to the session, evaluate it, then sample and evaluate
+ * tokens until a stop condition, streaming their text to on_token (may be
+ * NULL).  The session keeps the prompt and every generated token; the last
+ * token sampled is evaluated by the next generate or eval call (it needs no
+ * forward pass unless generation continues).  A stop string's text (and
+ * anything after it) is never passed to on_token; the tokens that formed it
+ * stay in the session.  Stop conditions are outcomes, not errors: *out says
+ * which one.  Errors (bad ids, a prompt longer than the free context, out of
+ * memory) return a negative code; a prompt is checked before anything is
+ * evaluated, so then the session is as it was. */
+PLUMB_API int plumb_session_generate(PlumbSession *s, const PlumbGenParams *p, PlumbTokenFn on_token,
+                                     void *user, PlumbGenResult *out, PlumbError *err);
+
+/* Make the session hold exactly ids[0..n): keep the longest prefix it holds
+ * already, forget the rest, and evaluate the new tail (at least the last
+ * token, so its logits are current).  *n_reused (may be NULL) gets the kept
+ * count. */
+PLUMB_API int plumb_session_set_tokens(PlumbSession *s, const int32_t *ids, size_t n,
+                                       size_t *n_reused, PlumbError *err);
+/* The tokens the session holds, evaluated ones then the pending one, if
+ * any (n_tokens of them); valid until the next call on the session. */
+PLUMB_API const int32_t *plumb_session_tokens(const PlumbSession *s, size_t *n_tokens);
+
+/* Name of a finish reason ("stop token", "length", ...). Never NULL. */
+PLUMB_API const char *plumb_finish_name(PlumbFinish f);
 
 /* ------------------------------------------------------------- chat */
 /* JSON crosses this interface as UTF-8 text; the header names no JSON

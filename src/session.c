@@ -2,13 +2,17 @@
  * session.c — PlumbSession: one conversation's state (see plumb.h).
  *
  * A session owns its key/value cache, the forward pass's run state, the
- * sampler and the logits of the last eval.  Evaluation checks every id and
- * the free context before touching the cache, so a failed eval leaves the
- * session as it was.  Prompts are processed in batches of up to
- * SESSION_BATCH tokens.
+ * sampler, the logits of the last eval and the token sequence it holds
+ * (see session.h: the evaluated tokens plus at most one pending).
+ * Evaluation checks every id and the free context before touching the
+ * cache, so a failed eval leaves the session as it was.  Prompts are
+ * processed in batches of up to SESSION_BATCH tokens.  The thread pool is
+ * the model's: each forward pass holds the model's run_lock, so sessions on
+ * other threads take turns batch by batch.
  */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -19,6 +23,7 @@
 #include "model.h"
 #include "qtypes.h"
 #include "sampler.h"
+#include "session.h"
 
 #define SESSION_BATCH 512      /* tokens per forward call during prefill */
 #define SESSION_DEFAULT_CTX 4096
@@ -31,7 +36,9 @@ struct PlumbSession {
     float *logits;         /* [logits_cap][n_vocab] */
     size_t logits_cap;     /* rows allocated */
     size_t n_logits;       /* rows valid: positions of the last eval kept */
-    size_t n_eval;         /* tokens of the last eval */
+    size_t n_eval;         /* tokens of the last eval (as the caller counts them) */
+    int32_t *tokens;       /* [n_ctx + 1] the sequence held: evaluated, then pending */
+    size_t n_tokens;       /* kv.n_used, or kv.n_used + 1 with a pending token */
 };
 
 int plumb_session_open(PlumbSession **out, PlumbModel *m, const PlumbSessionParams *p,
@@ -61,6 +68,12 @@ int plumb_session_open(PlumbSession **out, PlumbModel *m, const PlumbSessionPara
     if (!s)
         return plumb_err(err, PLUMB_ENOMEM, "out of memory");
     s->model = m;
+    if ((rc = plumb_model_runtime(m, err)) < 0)
+        goto fail;
+    if (!(s->tokens = malloc(((size_t)n_ctx + 1) * sizeof *s->tokens))) {
+        rc = plumb_err(err, PLUMB_ENOMEM, "out of memory for %d tokens", (int)n_ctx);
+        goto fail;
+    }
     if ((rc = plumb_kv_init(&s->kv, m->info.n_layer, n_ctx,
                             m->info.n_head_kv * m->info.head_dim,
                             p && p->kv_type == PLUMB_KV_F32 ? PLUMB_QTYPE_F32 : PLUMB_QTYPE_F16, err)) < 0 ||
@@ -91,6 +104,7 @@ void plumb_session_close(PlumbSession *s)
     plumb_fwd_free(&s->fwd);
     plumb_sampler_free(&s->sampler);
     free(s->logits);
+    free(s->tokens);
     free(s);
 }
 
@@ -102,6 +116,7 @@ void plumb_session_reset(PlumbSession *s)
     plumb_sampler_reset(&s->sampler);
     s->n_logits = 0;
     s->n_eval = 0;
+    s->n_tokens = 0;
 }
 
 int plumb_session_truncate(PlumbSession *s, size_t n_past, PlumbError *err)
@@ -113,19 +128,32 @@ int plumb_session_truncate(PlumbSession *s, size_t n_past, PlumbError *err)
                          n_past, (int)s->kv.n_used);
     /* rows past n_used are never read (see plumb_kv_clear) */
     s->kv.n_used = (int32_t)n_past;
+    s->n_tokens = n_past; /* a pending token goes too */
     s->n_logits = 0;
     s->n_eval = 0;
     return PLUMB_OK;
 }
 
-int plumb_session_eval(PlumbSession *s, const int32_t *ids, size_t n, unsigned flags,
-                       PlumbError *err)
+/* One forward pass over n tokens of the sequence from position kv.n_used,
+ * under the model's lock (the pool is shared by every session). */
+static void forward_locked(PlumbSession *s, const int32_t *ids, size_t n, size_t n_out, float *dst)
+{
+    pthread_mutex_lock(&s->model->run_lock);
+    plumb_forward(s->model, &s->fwd, &s->kv, ids, (int64_t)n, (int64_t)n_out, dst);
+    pthread_mutex_unlock(&s->model->run_lock);
+}
+
+/* Evaluate the pending token, if any, then ids.  The logits kept are those
+ * of the last position, or with PLUMB_EVAL_ALL_LOGITS of every position
+ * from the first of ids (public eval: indices are the caller's) or, for
+ * plumb_session_feed(), from the pending token. */
+static int feed(PlumbSession *s, const int32_t *ids, size_t n, unsigned flags, PlumbFeed *fd,
+                PlumbError *err)
 {
     const PlumbModel *m;
     const size_t V = s ? (size_t)s->model->info.n_vocab : 0;
-    const int all = (flags & PLUMB_EVAL_ALL_LOGITS) != 0;
-    size_t done = 0, rows;
-    int rc;
+    size_t rows, total, lead, done = 0, n_batch;
+    int all, rc;
 
     plumb_err_clear(err);
     if (!s || (!ids && n))
@@ -133,15 +161,18 @@ int plumb_session_eval(PlumbSession *s, const int32_t *ids, size_t n, unsigned f
     if (flags & ~(unsigned)PLUMB_EVAL_ALL_LOGITS)
         return plumb_err(err, PLUMB_EINVAL, "plumb_session_eval: unknown flags 0x%x", flags);
     m = s->model;
-    if (n == 0)
+    if (n == 0 && !plumb_session_has_pending(s))
         return plumb_err(err, PLUMB_EINVAL, "no tokens to evaluate");
     for (size_t i = 0; i < n; i++)
         if (ids[i] < 0 || ids[i] >= m->info.n_vocab)
             return plumb_err(err, PLUMB_ERANGE, "token id %ld is out of range [0, %d)",
                              (long)ids[i], (int)m->info.n_vocab);
-    if ((rc = plumb_kv_reserve(&s->kv, n, err)) < 0)
+    total = s->n_tokens - (size_t)s->kv.n_used + n; /* the pending token first */
+    lead = fd ? 0 : total - n; /* tokens before the first whose logits count */
+    all = (flags & PLUMB_EVAL_ALL_LOGITS) != 0;
+    if ((rc = plumb_kv_reserve(&s->kv, total, err)) < 0)
         return rc;
-    rows = all ? n : 1;
+    rows = all ? total - lead : 1;
     if (rows > s->logits_cap) {
         float *nl;
         if (rows > SIZE_MAX / sizeof(float) / V)
@@ -153,24 +184,139 @@ int plumb_session_eval(PlumbSession *s, const int32_t *ids, size_t n, unsigned f
         s->logits = nl;
         s->logits_cap = rows;
     }
+    if (n)
+        memcpy(s->tokens + s->n_tokens, ids, n * sizeof *ids);
+    s->n_tokens += n;
+    s->n_logits = 0;
+    s->n_eval = 0;
+    n_batch = fd && fd->n_batch ? fd->n_batch : (size_t)s->fwd.n_batch;
+    if (n_batch > (size_t)s->fwd.n_batch)
+        n_batch = (size_t)s->fwd.n_batch;
 
-    while (done < n) {
-        size_t nb = n - done, n_out;
-        float *dst;
-        if (nb > (size_t)s->fwd.n_batch)
-            nb = (size_t)s->fwd.n_batch;
-        if (all) {
-            n_out = nb;
-            dst = s->logits + done * V;
-        } else {
-            n_out = done + nb == n ? 1 : 0;
-            dst = s->logits;
+    /* tokens[kv.n_used ..] in batches; with every position's logits kept,
+     * the lead runs alone first so that rows match the caller's ids */
+    while (done < total) {
+        const size_t pos = (size_t)s->kv.n_used;
+        size_t nb = total - done, n_out;
+        float *dst = s->logits;
+        if (fd && fd->abort_flag && __atomic_load_n(fd->abort_flag, __ATOMIC_ACQUIRE)) {
+            fd->stopped = FEED_ABORTED;
+            break;
         }
-        plumb_forward(m, &s->fwd, &s->kv, ids + done, (int64_t)nb, (int64_t)n_out, dst);
+        if (nb > n_batch)
+            nb = n_batch;
+        if (all && done < lead) {
+            nb = lead - done;
+            n_out = 0;
+        } else if (all) {
+            n_out = nb;
+            dst = s->logits + (done - lead) * V;
+        } else {
+            n_out = done + nb == total ? 1 : 0;
+        }
+        forward_locked(s, s->tokens + pos, nb, n_out, dst);
         done += nb;
+        if (fd)
+            fd->n_done = done;
+        if (fd && fd->on_progress && done < total && fd->on_progress(fd->user, done, total)) {
+            fd->stopped = FEED_CALLBACK;
+            break;
+        }
     }
-    s->n_eval = n;
+    if (done < total) {
+        s->n_tokens = (size_t)s->kv.n_used; /* what was not evaluated is not held */
+        return PLUMB_OK;
+    }
+    s->n_eval = total - lead;
     s->n_logits = rows;
+    return PLUMB_OK;
+}
+
+int plumb_session_eval(PlumbSession *s, const int32_t *ids, size_t n, unsigned flags,
+                       PlumbError *err)
+{
+    if (n == 0) {
+        plumb_err_clear(err);
+        return plumb_err(err, PLUMB_EINVAL, "no tokens to evaluate");
+    }
+    return feed(s, ids, n, flags, NULL, err);
+}
+
+int plumb_session_feed(PlumbSession *s, const int32_t *ids, size_t n, PlumbFeed *fd,
+                       PlumbError *err)
+{
+    PlumbFeed local;
+    if (!fd) {
+        memset(&local, 0, sizeof local);
+        fd = &local;
+    }
+    fd->n_done = 0;
+    fd->stopped = FEED_DONE;
+    return feed(s, ids, n, fd->flags, fd, err);
+}
+
+int plumb_session_push_pending(PlumbSession *s, int32_t id, PlumbError *err)
+{
+    if (!s || s->n_tokens != (size_t)s->kv.n_used)
+        return plumb_err(err, PLUMB_EINVAL, "a token is pending already");
+    if (id < 0 || id >= s->model->info.n_vocab)
+        return plumb_err(err, PLUMB_ERANGE, "token id %ld is out of range [0, %d)", (long)id,
+                         (int)s->model->info.n_vocab);
+    s->tokens[s->n_tokens++] = id; /* tokens has n_ctx + 1 slots */
+    return PLUMB_OK;
+}
+
+int plumb_session_has_logits(const PlumbSession *s)
+{
+    return s && s->n_logits > 0 && s->n_tokens == (size_t)s->kv.n_used;
+}
+
+int plumb_session_has_pending(const PlumbSession *s)
+{
+    return s && s->n_tokens > (size_t)s->kv.n_used;
+}
+
+const PlumbModel *plumb_session_model(const PlumbSession *s)
+{
+    return s ? s->model : NULL;
+}
+
+const int32_t *plumb_session_tokens(const PlumbSession *s, size_t *n_tokens)
+{
+    if (n_tokens)
+        *n_tokens = s ? s->n_tokens : 0;
+    return s ? s->tokens : NULL;
+}
+
+int plumb_session_set_tokens(PlumbSession *s, const int32_t *ids, size_t n, size_t *n_reused,
+                             PlumbError *err)
+{
+    size_t keep = 0, n_used;
+    int rc;
+    plumb_err_clear(err);
+    if (n_reused)
+        *n_reused = 0;
+    if (!s || (!ids && n))
+        return plumb_err(err, PLUMB_EINVAL, "plumb_session_set_tokens: NULL argument");
+    if (n == 0)
+        return plumb_err(err, PLUMB_EINVAL, "no tokens to evaluate");
+    n_used = (size_t)s->kv.n_used;
+    while (keep < n_used && keep < n && s->tokens[keep] == ids[keep])
+        keep++;
+    if (keep == n)
+        keep--; /* evaluate the last token again: its logits are wanted */
+    if (n - keep > (size_t)plumb_kv_n_ctx(&s->kv) - keep)
+        return plumb_err(err, PLUMB_ERANGE, "%zu tokens do not fit in the context of %d", n,
+                         (int)plumb_kv_n_ctx(&s->kv));
+    for (size_t i = keep; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= s->model->info.n_vocab)
+            return plumb_err(err, PLUMB_ERANGE, "token id %ld is out of range [0, %d)",
+                             (long)ids[i], (int)s->model->info.n_vocab);
+    if ((rc = plumb_session_truncate(s, keep, err)) < 0 ||
+        (rc = feed(s, ids + keep, n - keep, 0, NULL, err)) < 0)
+        return rc;
+    if (n_reused)
+        *n_reused = keep;
     return PLUMB_OK;
 }
 

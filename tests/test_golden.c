@@ -12,7 +12,8 @@
  *   (c) for the float models on p1 and p2: free-running greedy decoding
  *       reproduces the 32 golden ids.
  * A table of cosine similarity and top-1 agreement goes to stderr.  The
- * kernel tier follows $PLUMB_CPU (tests/tiers.sh runs this for each tier).
+ * kernel tier follows $PLUMB_CPU, passed in as the model's cpu parameter as
+ * the plumb command does (tests/tiers.sh runs this for each tier).
  * PLUMB_GOLDEN_QUICK=1 (for slow runs: the C tier under sanitizers or an
  * emulator) keeps the ~430-token p3 for three models only; PLUMB_GOLDEN_ONLY=
  * NAME runs one model.
@@ -37,6 +38,9 @@
 #include "repack.h"
 #include "plumb.h"
 #include "testlib.h"
+
+/* Every model opened here: the kernel tier of $PLUMB_CPU (set in main). */
+static PlumbModelParams tier_params;
 
 #define N_GREEDY 32
 #define GREEDY_TIE 1e-3f /* logits closer than this are a tie between implementations */
@@ -558,7 +562,7 @@ static void check_variant_of(const char *dir, const char *model, const Edit *e, 
         CHECK(0, "cannot write a variant of %s", src);
         return;
     }
-    rc = plumb_model_open(&m, dst, NULL, &err);
+    rc = plumb_model_open(&m, dst, &tier_params, &err);
     CHECK(rc == code && (code == PLUMB_OK || strstr(err.msg, want)),
           "variant (%s): rc %d '%s', want %d '%s'", want, rc, err.msg, code, want);
     CHECK((rc == PLUMB_OK) == (m != NULL), "model pointer on rc %d", rc);
@@ -640,7 +644,7 @@ static void check_session_api(void)
     int rc;
 
     snprintf(path, sizeof path, "%s", test_data("models/mini-f32.gguf"));
-    rc = plumb_model_open(&m, path, NULL, &err);
+    rc = plumb_model_open(&m, path, &tier_params, &err);
     CHECK(rc == PLUMB_OK, "open %s: %s", path, err.msg);
     if (rc < 0)
         return;
@@ -729,7 +733,7 @@ done:
 
     /* a file that is not a model of a supported architecture */
     snprintf(path, sizeof path, "%s", test_data("models/qwen3-vocab.gguf"));
-    rc = plumb_model_open(&m, path, NULL, &err);
+    rc = plumb_model_open(&m, path, &tier_params, &err);
     CHECK(rc < 0 && m == NULL, "the vocabulary-only file opened as a model");
     m = NULL;
 }
@@ -743,7 +747,7 @@ static void check_detok(void)
     char out[64];
     size_t n;
     int32_t e4 = -1, bd = -1, a0 = -1;
-    if (plumb_model_open(&m, test_data("models/small-f16.gguf"), NULL, &err) < 0) {
+    if (plumb_model_open(&m, test_data("models/small-f16.gguf"), &tier_params, &err) < 0) {
         CHECK(0, "open small-f16: %s", err.msg);
         return;
     }
@@ -799,6 +803,7 @@ int main(void)
     const char *only = getenv("PLUMB_GOLDEN_ONLY"); /* debugging: one model */
     const char *q = getenv("PLUMB_GOLDEN_QUICK");
     const int quick = q && *q && strcmp(q, "0");
+    tier_params.cpu = getenv("PLUMB_CPU");
     fprintf(stderr, "%-19s %2s %4s %9s %9s %7s %7s  %s\n", "model", "p", "pos", "min cos",
             "median", ">=.99", "top-1", "greedy");
     for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
@@ -829,7 +834,7 @@ int main(void)
             }
             snprintf(path, sizeof path, "%s", out);
         }
-        if (plumb_model_open(&m, path, NULL, &err) < 0) {
+        if (plumb_model_open(&m, path, &tier_params, &err) < 0) {
             CHECK(0, "open %s: %s", path, err.msg);
             if (made)
                 unlink(path);

@@ -6,7 +6,9 @@
  * Tests (named as llama-bench names them):
  *   ppP[@dD]  evaluate P random tokens in one eval call, in a fresh context
  *             holding D tokens of random context first;
- *   tgN[@dD]  evaluate N single tokens one after the other, likewise.
+ *   tgN[@dD]  generate N tokens one after the other (argmax, end tokens
+ *             ignored), each evaluated alone, likewise.
+ * Both go through plumb_session_generate(), whose timings are reported.
  * For each depth D, the pp tests then the tg tests run, each with its own
  * session of P + N + D positions.  Before the timed repetitions one warm-up
  * run (the whole prompt for pp, one token for tg) pages the weights in.
@@ -14,8 +16,9 @@
  * truncates the session back to them (plumb_session_truncate) and times
  * the test; its speed is tokens / seconds, and the
  * table shows the mean and sample standard deviation of those speeds.
- * Token ids are uniform over the vocabulary from a fixed-seed generator
- * (BOS first when the model asks for it), so runs are repeatable.
+ * Prompt ids are uniform over the vocabulary from a fixed-seed generator
+ * (the library puts BOS first when the model asks for it), so runs are
+ * repeatable.
  */
 #include "config.h"
 
@@ -23,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
 #include "cpu.h"
@@ -62,13 +64,6 @@ static const char *ftype_name(uint32_t id)
     return "?";
 }
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* xorshift64*: the token stream. */
 static uint64_t rng_state = 1;
 
@@ -80,31 +75,50 @@ static int32_t random_token(int32_t n_vocab)
     return (int32_t)((x * 0x2545f4914f6cdd1dull >> 33) % (uint64_t)n_vocab);
 }
 
-/* Evaluate n random tokens in one call (BOS first if first and wanted). */
+/* Evaluate n random tokens in one call, the model's BOS first if first.
+ * *ns gets the time plumb_session_generate measured. */
 static int eval_prompt(PlumbSession *s, const PlumbModelInfo *mi, int32_t *buf, int n, int first,
-                       PlumbError *err)
+                       double *ns, PlumbError *err)
 {
-    int i;
+    PlumbGenParams gp = { 0 };
+    PlumbGenResult res;
+    int i, rc;
     if (n <= 0)
         return PLUMB_OK;
     for (i = 0; i < n; i++)
         buf[i] = random_token(mi->n_vocab);
-    if (first && mi->add_bos && mi->bos_id >= 0)
-        buf[0] = mi->bos_id;
-    return plumb_session_eval(s, buf, (size_t)n, 0, err);
+    gp.ids = buf;
+    gp.n_ids = (size_t)n;
+    gp.add_bos = first;
+    gp.n_predict = -1;
+    rc = plumb_session_generate(s, &gp, NULL, NULL, &res, err);
+    if (ns)
+        *ns = res.prompt_seconds * 1e9;
+    return rc;
 }
 
-/* n single-token evals. */
-static int eval_gen(PlumbSession *s, const PlumbModelInfo *mi, int n, int first, PlumbError *err)
+/* n tokens one after the other: one random token (the model's BOS before
+ * it if first), then n - 1 chosen by argmax, each evaluated alone. */
+static int eval_gen(PlumbSession *s, const PlumbModelInfo *mi, int n, int first, double *ns,
+                    PlumbError *err)
 {
-    int32_t tok = first && mi->add_bos && mi->bos_id >= 0 ? mi->bos_id : random_token(mi->n_vocab);
-    int i, rc;
-    for (i = 0; i < n; i++) {
-        if ((rc = plumb_session_eval(s, &tok, 1, 0, err)))
-            return rc;
-        tok = random_token(mi->n_vocab);
-    }
-    return PLUMB_OK;
+    PlumbGenParams gp = { 0 };
+    PlumbSamplerParams argmax = { 0 };
+    PlumbGenResult res;
+    int32_t tok = random_token(mi->n_vocab);
+    int rc;
+    argmax.top_p = 1.0f;
+    argmax.repeat_penalty = 1.0f;
+    gp.ids = &tok;
+    gp.n_ids = 1;
+    gp.add_bos = first;
+    gp.n_predict = n;      /* the n-th token sampled is left pending, not evaluated */
+    gp.ignore_eog = 1;
+    gp.sampler = &argmax;
+    rc = plumb_session_generate(s, &gp, NULL, NULL, &res, err);
+    if (ns)
+        *ns = (res.prompt_seconds + res.gen_seconds) * 1e9;
+    return rc;
 }
 
 static int run_test(PlumbModel *m, const Test *t, int reps, int warmup, Result *res,
@@ -116,7 +130,7 @@ static int run_test(PlumbModel *m, const Test *t, int reps, int warmup, Result *
     int32_t *buf = NULL;
     int n_buf = t->n_prompt > t->depth ? t->n_prompt : t->depth, r, rc;
     memset(&sp, 0, sizeof sp);
-    sp.n_ctx = t->n_prompt + t->n_gen + t->depth;
+    sp.n_ctx = t->n_prompt + t->n_gen + t->depth + 1; /* + 1: room for a BOS */
     sp.kv_type = t->kv;
     buf = malloc((size_t)(n_buf > 0 ? n_buf : 1) * sizeof *buf);
     if (!buf)
@@ -124,27 +138,27 @@ static int run_test(PlumbModel *m, const Test *t, int reps, int warmup, Result *
     if ((rc = plumb_session_open(&s, m, &sp, err)))
         goto done;
     if (warmup) {
-        rc = t->n_prompt ? eval_prompt(s, mi, buf, t->n_prompt, 1, err) : eval_gen(s, mi, 1, 1, err);
+        rc = t->n_prompt ? eval_prompt(s, mi, buf, t->n_prompt, 1, NULL, err)
+                         : eval_gen(s, mi, 1, 1, NULL, err);
         if (rc)
             goto done;
     }
     /* the context is filled once; each repetition goes back to it (as
      * llama-bench restores its saved state) */
     plumb_session_reset(s);
-    if ((rc = eval_prompt(s, mi, buf, t->depth, 1, err)))
+    if ((rc = eval_prompt(s, mi, buf, t->depth, 1, NULL, err)))
         goto done;
     for (r = 0; r < reps; r++) {
-        uint64_t t0;
+        double ns = 0;
         if ((rc = plumb_session_truncate(s, (size_t)t->depth, err)))
             goto done;
-        t0 = now_ns();
         if (t->n_prompt)
-            rc = eval_prompt(s, mi, buf, t->n_prompt, t->depth == 0, err);
+            rc = eval_prompt(s, mi, buf, t->n_prompt, t->depth == 0, &ns, err);
         else
-            rc = eval_gen(s, mi, t->n_gen, t->depth == 0, err);
+            rc = eval_gen(s, mi, t->n_gen, t->depth == 0, &ns, err);
         if (rc)
             goto done;
-        res->ns[r] = (double)(now_ns() - t0);
+        res->ns[r] = ns;
         res->ts[r] = (double)(t->n_prompt + t->n_gen) * 1e9 / (res->ns[r] > 0 ? res->ns[r] : 1);
         res->n = r + 1;
     }
@@ -271,7 +285,7 @@ int cmd_bench(int argc, char **argv)
     memset(&mp, 0, sizeof mp);
     mp.cpu = cpu;
     mp.n_threads = (int)threads;
-    if (plumb_model_open(&m, model, &mp, &err))
+    if (cli_model_open(&m, model, &mp, &err))
         return cli_fail(&err);
     mi = plumb_model_info(m);
     if (!threads)

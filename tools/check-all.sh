@@ -1,20 +1,23 @@
 #!/bin/sh
 # The whole test suite: the native build's `make check` (plus checkdsp of the
 # AVX-512 tiers over emulated intrinsics on a CPU without them), the same
-# suite built with AddressSanitizer + UndefinedBehaviorSanitizer, and the aarch64 NEON
-# tiers under qemu (`make check-aarch64`).  Builds out of tree under
-# ./build/.  Ends with one line: "N passed, N failed".
+# suite built with AddressSanitizer + UndefinedBehaviorSanitizer,
+# test_generate (sessions on two threads) built with ThreadSanitizer, and
+# the aarch64 NEON tiers under qemu (`make check-aarch64`).  Builds out of
+# tree under ./build/.  Ends with one line: "N passed, N failed".
 #
-# usage: tools/check-all.sh [--no-asan] [--no-aarch64]
+# usage: tools/check-all.sh [--no-asan] [--no-tsan] [--no-aarch64]
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 asan=yes
+tsan=yes
 arm=yes
 for a in "$@"; do
     case $a in
     --no-asan) asan=no ;;
+    --no-tsan) tsan=no ;;
     --no-aarch64) arm=no ;;
-    -h | --help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "check-all.sh: unknown option $a" >&2; exit 2 ;;
     esac
 done
@@ -62,6 +65,19 @@ if ! grep -q avx512f /proc/cpuinfo 2>/dev/null; then
     esac
 fi
 [ $asan = yes ] && suite asan --enable-sanitizers
+if [ $tsan = yes ]; then
+    # only the test with threads of its own: the rest adds minutes, no races
+    dir=$top/build/tsan
+    echo "== $dir: configure --enable-sanitizers=thread; tests/test_generate"
+    mkdir -p "$dir"
+    if (cd "$dir" && "$top/configure" -q --enable-sanitizers=thread &&
+        make -s -j"$jobs" tests/test_generate >/dev/null &&
+        PLUMB_DATA="$top/tests/data" ./tests/test_generate); then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1)); echo "FAILED: $dir: tests/test_generate" >&2
+    fi
+fi
 if [ $arm = yes ]; then
     echo "== aarch64 (qemu)"
     out=$(BUILDDIR="$top/build/aarch64" "$top/tools/check-aarch64.sh" --install "$top" 2>&1)

@@ -506,3 +506,25 @@ fail:
         fclose(f);
     return NULL;
 }
+
+int cli_model_open(PlumbModel **out, const char *path, PlumbModelParams *mp, PlumbError *err)
+{
+    const char *env_cpu = NULL, *advice = getenv("PLUMB_EXPERT_ADVICE");
+    int rc;
+    if (!mp->cpu || !*mp->cpu) {
+        env_cpu = getenv("PLUMB_CPU");
+        if (env_cpu && *env_cpu)
+            mp->cpu = env_cpu;
+        else
+            env_cpu = NULL;
+    }
+    if (mp->expert_advice == 0 && advice && (advice[0] == '0' || advice[0] == '1') &&
+        advice[1] == '\0')
+        mp->expert_advice = advice[0] == '1' ? 1 : -1;
+    rc = plumb_model_open(out, path, mp, err);
+    if (rc == PLUMB_EINVAL || rc == PLUMB_ECPU) {
+        if (env_cpu)
+            plumb_err_prefix(err, "PLUMB_CPU");
+    }
+    return rc;
+}

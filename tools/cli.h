@@ -117,6 +117,10 @@ int cli_check_stdout(const char *cmd);
 /* The exit status of a command that returned rc: flushes and closes
  * standard output, turning a write error into a message and status 1. */
 int cli_finish(const char *cmd, int rc);
+/* plumb_model_open() with the environment applied: $PLUMB_CPU when mp->cpu
+ * is unset, $PLUMB_EXPERT_ADVICE (0 or 1) when mp->expert_advice is 0.  An
+ * error caused by $PLUMB_CPU says so. */
+int cli_model_open(PlumbModel **out, const char *path, PlumbModelParams *mp, PlumbError *err);
 
 /* Subcommands: argc/argv start at the subcommand name. */
 int cmd_inspect(int argc, char **argv);

@@ -133,13 +133,14 @@ fail:
     return -1;
 }
 
-static int32_t argmax(const float *x, int32_t n)
+/* on_token of the greedy decoding: its ids, space-separated. */
+static int print_id(void *user, int32_t id, const char *piece, size_t len)
 {
-    int32_t best = 0;
-    for (int32_t i = 1; i < n; i++)
-        if (x[i] > x[best])
-            best = i;
-    return best;
+    size_t *n = user;
+    (void)piece, (void)len;
+    if (id >= 0)
+        printf("%s%ld", (*n)++ ? " " : "", (long)id);
+    return 0;
 }
 
 int cmd_eval(int argc, char **argv)
@@ -155,8 +156,11 @@ int cmd_eval(int argc, char **argv)
     PlumbModelParams mp = { 0 };
     PlumbSessionParams sp = { 0 };
     const PlumbModelInfo *info;
+    PlumbGenParams gp = { 0 };
+    PlumbGenResult res;
     int32_t *ids = NULL;
-    size_t n_ids = 0;
+    const int32_t *held;
+    size_t n_ids = 0, n_held = 0, n_printed;
     char *text = NULL, *prompt_copy = NULL;
     const float **rows = NULL;
     const CliOpt opts[] = {
@@ -251,43 +255,28 @@ int cmd_eval(int argc, char **argv)
 
     mp.cpu = cpu;
     mp.n_threads = (int)n_threads;
-    if (plumb_model_open(&model, model_path, &mp, &err) < 0) {
+    if (cli_model_open(&model, model_path, &mp, &err) < 0) {
         rc = cli_fail(&err);
         goto done;
     }
     info = plumb_model_info(model);
-    if (!tokens) {
-        int32_t *tok = NULL;
-        size_t n_tok = 0, extra;
-        if (plumb_tokenize(model, prompt, strlen(prompt), PLUMB_TOK_SPECIAL, &tok, &n_tok, &err) < 0) {
-            rc = cli_fail(&err);
-            goto done;
-        }
-        extra = info->add_bos && info->bos_id >= 0;
-        ids = malloc((n_tok + extra + 1) * sizeof *ids);
-        if (!ids) {
-            free(tok);
-            cli_error("eval: out of memory");
-            goto done;
-        }
-        if (extra)
-            ids[0] = info->bos_id;
-        if (n_tok)
-            memcpy(ids + extra, tok, n_tok * sizeof *ids);
-        n_ids = n_tok + extra;
-        free(tok);
+    if (!tokens &&
+        plumb_tokenize(model, prompt, strlen(prompt), PLUMB_TOK_SPECIAL, &ids, &n_ids, &err) < 0) {
+        rc = cli_fail(&err);
+        goto done;
     }
-    if (n_ids == 0) {
+    if (n_ids == 0 && !(info->add_bos && info->bos_id >= 0)) {
         cli_error("eval: the prompt is empty");
         goto done;
     }
 
-    /* the prompt plus greedy - 1 decoded tokens must fit */
+    /* the prompt (a BOS perhaps added) plus greedy - 1 decoded tokens must fit */
     {
         size_t need = n_ids + (greedy > 1 ? (size_t)greedy - 1 : 0);
-        if (n_ctx == 0)
+        if (n_ctx == 0) {
+            need += !tokens; /* room for a BOS */
             sp.n_ctx = (int32_t)(need < (1u << 24) ? need : (1u << 24));
-        else if (need > (size_t)n_ctx) {
+        } else if (need > (size_t)n_ctx) {
             cli_error("eval: context full (%d tokens): the prompt (%zu tokens) and --greedy %d "
                       "need %zu",
                       n_ctx, n_ids, greedy, need);
@@ -295,42 +284,49 @@ int cmd_eval(int argc, char **argv)
         } else
             sp.n_ctx = (int32_t)n_ctx;
     }
+    /* the prompt: ids as given, text with the BOS the model asks for */
+    gp.ids = ids;
+    gp.n_ids = n_ids;
+    gp.add_bos = !tokens;
+    gp.n_predict = -1;
+    gp.all_logits = all;
     if (plumb_session_open(&sess, model, &sp, &err) < 0 ||
-        plumb_session_eval(sess, ids, n_ids, all ? PLUMB_EVAL_ALL_LOGITS : 0, &err) < 0) {
+        plumb_session_generate(sess, &gp, NULL, NULL, &res, &err) < 0) {
         rc = cli_fail(&err);
         goto done;
     }
-
-    for (size_t i = 0; i < n_ids; i++)
-        printf("%s%ld", i ? " " : "", (long)ids[i]);
+    held = plumb_session_tokens(sess, &n_held);
+    for (size_t i = 0; i < n_held; i++)
+        printf("%s%ld", i ? " " : "", (long)held[i]);
     putchar('\n');
 
     if (logits_out) {
-        size_t n_rows = all ? n_ids : 1;
+        size_t n_rows = all ? n_held : 1;
         rows = malloc(n_rows * sizeof *rows);
         if (!rows) {
             cli_error("eval: out of memory");
             goto done;
         }
         for (size_t r = 0; r < n_rows; r++)
-            rows[r] = plumb_session_logits(sess, all ? r : n_ids - 1);
+            rows[r] = plumb_session_logits(sess, all ? r : n_held - 1);
         if (write_logits(logits_out, rows, n_rows, (size_t)info->n_vocab) < 0)
             goto done;
     }
 
-    {
-        const float *last = plumb_session_logits(sess, n_ids - 1);
-        for (long g = 0; g < greedy; g++) {
-            int32_t id = argmax(last, info->n_vocab);
-            printf("%s%ld", g ? " " : "", (long)id);
-            if (g + 1 == greedy)
-                break;
-            if (plumb_session_eval(sess, &id, 1, 0, &err) < 0) {
-                putchar('\n');
-                rc = cli_fail(&err);
-                goto done;
-            }
-            last = plumb_session_logits(sess, 0);
+    if (greedy > 0) {
+        PlumbGenParams dec = { 0 };
+        PlumbSamplerParams argmax = { 0 };
+        argmax.top_p = 1.0f;          /* off */
+        argmax.repeat_penalty = 1.0f; /* off */
+        argmax.penalty_last_n = 0;    /* temperature 0: argmax, lowest id on ties */
+        dec.n_predict = (int32_t)greedy;
+        dec.ignore_eog = 1;
+        dec.sampler = &argmax;
+        n_printed = 0;
+        if (plumb_session_generate(sess, &dec, print_id, &n_printed, &res, &err) < 0) {
+            putchar('\n');
+            rc = cli_fail(&err);
+            goto done;
         }
     }
     if (greedy > 0)

@@ -5,10 +5,12 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "cpu.h"
+#include "err.h"
 
 static const struct {
     const char *name;
@@ -43,10 +45,12 @@ static int version(void)
     printf("plumb %s\n", PACKAGE_VERSION);
     printf("cpu features: %s\n", det[0] ? det : "(none beyond baseline)");
     printf("kernels built: c%s%s\n", built[0] ? " " : "", built);
-    if (plumb_cpu_choose(NULL, &flags, &err) == PLUMB_OK)
+    if (plumb_cpu_choose(getenv("PLUMB_CPU"), &flags, &err) == PLUMB_OK)
         printf("kernel tier: %s\n", plumb_cpu_tier_name(flags));
-    else
+    else {
+        plumb_err_prefix(&err, "PLUMB_CPU");
         printf("kernel tier: %s\n", err.msg);
+    }
     return 0;
 }
 

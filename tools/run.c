@@ -2,12 +2,13 @@
  * run.c — `plumb run`: generate text from a prompt.
  *
  * The prompt (special tokens recognised; with --chat wrapped as the user
- * message of a Qwen3 ChatML conversation) is evaluated in one call, then
- * tokens are sampled one at a time and their text is written to standard
- * output as soon as each is chosen.  Generation stops after -n tokens, at the
- * model's end-of-text or end-of-turn token (not printed unless
+ * message of a Qwen3 ChatML conversation) goes to plumb_session_generate(),
+ * which evaluates it, samples tokens one at a time and hands their text to
+ * write_piece() as soon as each is chosen.  Generation stops after -n tokens,
+ * at the model's end-of-text or end-of-turn token (not printed unless
  * --show-special), when the context is full, or at the first SIGINT (exit
- * status 130).  A newline ends the output.
+ * status 130), which the library sees through its abort flag.  A newline
+ * ends the output.
  */
 #include "config.h"
 
@@ -16,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
 #include "model.h"
@@ -26,7 +26,10 @@
 
 /* Set by the first SIGINT: generation stops before the next token.  The
  * handler is reset after it, so a second SIGINT ends the process. */
-static volatile sig_atomic_t interrupted;
+static volatile int interrupted;
+/* An int, the library's abort flag type; a store to it is as safe in a
+ * signal handler as one to sig_atomic_t, which is int on every target. */
+_Static_assert(sizeof(int) == sizeof(sig_atomic_t), "sig_atomic_t is int");
 
 static void on_sigint(int sig)
 {
@@ -34,39 +37,27 @@ static void on_sigint(int sig)
     interrupted = 1;
 }
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static double per_second(size_t n, double seconds)
 {
     return seconds > 0 ? (double)n / seconds : 0.0;
 }
 
-/* Write the text of token id; returns 0, or -1 on a write error. */
-static int emit_token(const PlumbModel *model, PlumbDetok *dt, int32_t id, int show_special)
+/* Where the generated text goes: standard output, flushed per piece. */
+typedef struct Writer {
+    size_t n_written; /* bytes written */
+    int failed;       /* a write failed: stop */
+} Writer;
+
+static int write_piece(void *user, int32_t id, const char *piece, size_t len)
 {
-    char local[512], *buf = local;
-    size_t len = 0, cap = sizeof local, n;
-    int rc = 0;
-    /* room for the token's bytes plus a pending sequence turned into U+FFFD */
-    if (plumb_token_bytes(model, id, &len) && len + 16 > cap) {
-        cap = len + 16;
-        buf = malloc(cap);
-        if (!buf)
-            return -1;
-    }
-    n = plumb_detok_push(model, dt, id, show_special, buf, cap);
-    if (n && fwrite(buf, 1, n, stdout) != n)
-        rc = -1;
-    if (cli_check_stdout("run"))
-        rc = -1;
-    if (buf != local)
-        free(buf);
-    return rc;
+    Writer *w = user;
+    (void)id;
+    if (len && fwrite(piece, 1, len, stdout) != len)
+        w->failed = 1;
+    if (len && fflush(stdout) != 0)
+        w->failed = 1;
+    w->n_written += len;
+    return w->failed;
 }
 
 int cmd_run(int argc, char **argv)
@@ -83,12 +74,11 @@ int cmd_run(int argc, char **argv)
     PlumbModel *model = NULL;
     PlumbSession *sess = NULL;
     const PlumbModelInfo *info;
-    PlumbDetok dt = { { 0 }, 0 };
+    PlumbGenParams gp = { 0 };
+    PlumbGenResult res;
+    Writer wr = { 0, 0 };
     char *text = NULL, *formatted = NULL, *prompt_copy = NULL, *system_copy = NULL;
-    int32_t *ids = NULL;
-    size_t n_ids = 0, n_gen = 0;
-    double t0, t1, t2;
-    int stopped_full = 0, handler_set = 0;
+    int handler_set = 0;
     struct sigaction sa, old_int;
 
     plumb_sampler_params_default(&sp);
@@ -241,7 +231,7 @@ int cmd_run(int argc, char **argv)
 
     mp.cpu = cpu;
     mp.n_threads = (int)n_threads;
-    if (plumb_model_open(&model, model_path, &mp, &err) < 0) {
+    if (cli_model_open(&model, model_path, &mp, &err) < 0) {
         rc = cli_fail(&err);
         goto done;
     }
@@ -251,37 +241,18 @@ int cmd_run(int argc, char **argv)
         rc = cli_fail(&err);
         goto done;
     }
-
-    if (plumb_tokenize(model, prompt, strlen(prompt), PLUMB_TOK_SPECIAL, &ids, &n_ids, &err) < 0) {
-        rc = cli_fail(&err);
-        goto done;
-    }
-    if (info->add_bos && info->bos_id >= 0 && (n_ids == 0 || ids[0] != info->bos_id)) {
-        int32_t *nb = realloc(ids, (n_ids + 1) * sizeof *ids);
-        if (!nb) {
-            cli_error("run: out of memory");
-            goto done;
-        }
-        ids = nb;
-        memmove(ids + 1, ids, n_ids * sizeof *ids);
-        ids[0] = info->bos_id;
-        n_ids++;
-    }
-    if (n_ids == 0) {
-        cli_error("run: the prompt is empty");
-        goto done;
-    }
-    if (n_ids > plumb_session_n_ctx(sess)) {
-        cli_error("run: the prompt has %zu tokens, more than the context of %zu (see -c)",
-                  n_ids, plumb_session_n_ctx(sess));
-        goto done;
-    }
     if (verbose)
         fprintf(stderr, "plumb: run: %s (%s, %d-token vocabulary, kernels %s), context %zu\n",
                 info->path, info->arch, (int)info->n_vocab, info->cpu_tier,
                 plumb_session_n_ctx(sess));
 
-    plumb_session_set_sampler(sess, &sp);
+    gp.text = prompt;
+    gp.parse_special = 1;
+    gp.add_bos = 1;
+    /* -n: -1 until the context is full, 0 nothing */
+    gp.n_predict = n_predict < 0 ? 0 : n_predict == 0 ? -1 : (int32_t)n_predict;
+    gp.show_special = show_special;
+    gp.sampler = &sp;
     plumb_session_sampler_reset(sess);
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
@@ -289,55 +260,23 @@ int cmd_run(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old_int);
     handler_set = 1;
-    t0 = now_seconds();
-    if (plumb_session_eval(sess, ids, n_ids, 0, &err) < 0) {
+    gp.abort_flag = &interrupted;
+    if (plumb_session_generate(sess, &gp, write_piece, &wr, &res, &err) < 0) {
+        if (wr.n_written)
+            fputc('\n', stdout);
         rc = cli_fail(&err);
         goto done;
     }
-    t1 = now_seconds();
-
-    while (!interrupted && (n_predict < 0 || n_gen < (size_t)n_predict)) {
-        int32_t id = plumb_session_sample(sess);
-        if (id < 0) {
-            cli_error("run: sampling failed (out of memory)");
-            goto done;
-        }
-        if (id == info->eos_id || id == info->eot_id) {
-            if (show_special && emit_token(model, &dt, id, 1) < 0)
-                goto write_error;
-            break;
-        }
-        if (emit_token(model, &dt, id, show_special) < 0)
-            goto write_error;
-        n_gen++;
-        if (n_predict >= 0 && n_gen == (size_t)n_predict)
-            break;
-        if (plumb_session_n_past(sess) >= plumb_session_n_ctx(sess)) {
-            stopped_full = n_predict >= 0;
-            break;
-        }
-        if (plumb_session_eval(sess, &id, 1, 0, &err) < 0) {
-            fputc('\n', stdout);
-            rc = cli_fail(&err);
-            goto done;
-        }
-    }
-    t2 = now_seconds();
-    {
-        char tail[16];
-        size_t n = plumb_detok_flush(&dt, tail, sizeof tail);
-        if ((n && fwrite(tail, 1, n, stdout) != n) || fputc('\n', stdout) == EOF ||
-            cli_check_stdout("run"))
-            goto write_error;
-    }
-    if (stopped_full)
-        cli_error("run: stopped after %zu tokens: the context of %zu tokens is full", n_gen,
-                  plumb_session_n_ctx(sess));
+    if (wr.failed || fputc('\n', stdout) == EOF || cli_check_stdout("run"))
+        goto write_error;
+    if (res.finish == PLUMB_FINISH_CONTEXT_FULL && n_predict >= 0)
+        cli_error("run: stopped after %zu tokens: the context of %zu tokens is full",
+                  res.n_generated, plumb_session_n_ctx(sess));
     if (verbose) {
-        fprintf(stderr, "plumb: run: prompt: %zu tokens in %.3f s, %.2f tokens/s\n", n_ids,
-                t1 - t0, per_second(n_ids, t1 - t0));
-        fprintf(stderr, "plumb: run: generation: %zu tokens in %.3f s, %.2f tokens/s\n", n_gen,
-                t2 - t1, per_second(n_gen, t2 - t1));
+        fprintf(stderr, "plumb: run: prompt: %zu tokens in %.3f s, %.2f tokens/s\n",
+                res.n_prompt, res.prompt_seconds, per_second(res.n_evaluated, res.prompt_seconds));
+        fprintf(stderr, "plumb: run: generation: %zu tokens in %.3f s, %.2f tokens/s\n",
+                res.n_generated, res.gen_seconds, per_second(res.n_generated, res.gen_seconds));
     }
     rc = interrupted ? CLI_INTERRUPTED : 0;
     goto done;
@@ -352,7 +291,6 @@ done:
     free(system_copy);
     plumb_session_close(sess);
     plumb_model_close(model);
-    free(ids);
     free(formatted);
     free(text);
     return rc;
