@@ -54,7 +54,7 @@ static int write_piece(void *user, int32_t id, const char *piece, size_t len)
     (void)id;
     if (len && fwrite(piece, 1, len, stdout) != len)
         w->failed = 1;
-    if (len && fflush(stdout) != 0)
+    if (len && cli_check_stdout("run"))
         w->failed = 1;
     w->n_written += len;
     return w->failed;
