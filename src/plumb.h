@@ -114,8 +114,17 @@ size_t plumb_detok_push(const PlumbModel *m, PlumbDetok *d, int32_t id, int show
 size_t plumb_detok_flush(PlumbDetok *d, char *out, size_t cap);
 
 /* ------------------------------------------------------------- sampling */
+/* Temperatures below this (0, negative and NaN too) choose greedily: the
+ * most likely token, the lowest id on ties, which is the limit of sampling
+ * as the temperature goes to 0.  Below 1e-5 the tempered distribution is
+ * decided by differences between logits smaller than their float32
+ * resolution at typical magnitudes (2^-17 ~ 7.6e-6 for |logit| in [16, 32))
+ * and than the rounding of the forward pass, not by the model; and 1/T no
+ * longer overflows float for any finite logit below 3.4e33 in size. */
+#define PLUMB_SAMPLER_TEMP_MIN 1e-5f
+
 typedef struct PlumbSamplerParams {
-    float temperature;       /* <= 0: greedy (argmax, lowest id on ties) */
+    float temperature;       /* < PLUMB_SAMPLER_TEMP_MIN: greedy (argmax, lowest id on ties) */
     int32_t top_k;           /* 0: off */
     float top_p;             /* 1: off */
     float min_p;             /* 0: off */
