@@ -24,6 +24,16 @@
 extern "C" {
 #endif
 
+#ifndef PLUMB_API
+#define PLUMB_API
+#endif
+
+/* ------------------------------------------------------------- limits */
+/* The ranges the library accepts; programs check options against these. */
+#define PLUMB_MAX_THREADS 1024  /* PlumbModelParams.n_threads, caller included */
+#define PLUMB_MAX_LAYERS 1024   /* transformer blocks a model file may declare */
+#define PLUMB_MAX_CTX (1 << 24) /* PlumbSessionParams.n_ctx, tokens */
+
 /* ------------------------------------------------------------- errors */
 enum {
     PLUMB_OK = 0,
@@ -50,7 +60,7 @@ typedef struct PlumbSession PlumbSession;
 
 typedef struct PlumbModelParams {
     const char *cpu; /* tier name ("c", "avx2", ...) or NULL: $PLUMB_CPU, else best */
-    int n_threads;   /* worker threads, 0 = number of physical cores */
+    int n_threads;   /* worker threads, 0 = number of physical cores; at most PLUMB_MAX_THREADS */
 } PlumbModelParams;
 
 typedef struct PlumbModelInfo {

@@ -272,7 +272,7 @@ int cmd_bench(int argc, char **argv)
             if (cli_parse_kv_type(o, v, &kv))
                 return 2;
         } else if (strcmp(o, "-t") == 0 || strcmp(o, "--threads") == 0) {
-            if (cli_parse_int(o, v, 1, 512, &threads))
+            if (cli_parse_int(o, v, 1, PLUMB_MAX_THREADS, &threads))
                 return 2;
         } else if (strcmp(o, "-r") == 0 || strcmp(o, "--repetitions") == 0) {
             if (cli_parse_int(o, v, 1, 1000, &reps))

@@ -230,7 +230,7 @@ int cmd_eval(int argc, char **argv)
             cpu = val;
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
             TAKES_VALUE(a);
-            if (cli_parse_int(a, val, 1, 1024, &n_threads) < 0)
+            if (cli_parse_int(a, val, 1, PLUMB_MAX_THREADS, &n_threads) < 0)
                 return 2;
         } else if (!strcmp(a, "--kv-type")) {
             TAKES_VALUE(a);
@@ -238,7 +238,7 @@ int cmd_eval(int argc, char **argv)
                 return 2;
         } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
             TAKES_VALUE(a);
-            if (cli_parse_int(a, val, 1, 1L << 24, &n_ctx) < 0)
+            if (cli_parse_int(a, val, 1, PLUMB_MAX_CTX, &n_ctx) < 0)
                 return 2;
         } else {
             return usage_error("unknown option '%s'", a);

@@ -910,12 +910,13 @@ static void usage(FILE *f)
             "  --seed S        seed of the random weights (default 1)\n"
             "  --vocab FILE    copy the tokenizer from this GGUF (cut to the preset's size if\n"
             "                  larger); default: a synthetic byte-level vocabulary\n"
-            "  --layers N      override the preset's layer count\n"
+            "  --layers N      override the preset's layer count (1 to %d)\n"
             "  --threads N     threads generating blocks (default: physical cores)\n"
             "  --force         replace OUT.gguf if it exists\n"
             "  --quiet         no progress on stderr\n"
             "  --help          this text\n"
-            "\npresets:\n");
+            "\npresets:\n",
+            PLUMB_MAX_LAYERS);
     for (i = 0; i < sizeof presets / sizeof presets[0]; i++)
         fprintf(f, "  %-18s %s\n", presets[i].name, presets[i].what);
     fprintf(f, "\ntypes:");
@@ -1082,10 +1083,10 @@ int cmd_mkmodel(int argc, char **argv)
                 vocab = v;
             else if (strcmp(o, "--seed") == 0 && cli_parse_u64(o, v, &seed))
                 return 2;
-            else if (strcmp(o, "--layers") == 0 && cli_parse_int(o, v, 1, 4096, &layers))
+            else if (strcmp(o, "--layers") == 0 && cli_parse_int(o, v, 1, PLUMB_MAX_LAYERS, &layers))
                 return 2;
             else if (strcmp(o, "--threads") == 0 &&
-                     cli_parse_int(o, v, 1, PLUMB_THREADPOOL_MAX, &threads))
+                     cli_parse_int(o, v, 1, PLUMB_MAX_THREADS, &threads))
                 return 2;
         } else if (o[0] == '-' && o[1]) {
             cli_error("mkmodel: unknown option '%s' (see 'plumb mkmodel --help')", o);

@@ -215,7 +215,7 @@ int cmd_run(int argc, char **argv)
             no_think = 1;
         } else if (IS("-c", "--ctx-size")) {
             TAKES_VALUE();
-            if (cli_parse_int(a, val, 0, 1L << 24, &n_ctx) < 0)
+            if (cli_parse_int(a, val, 0, PLUMB_MAX_CTX, &n_ctx) < 0)
                 return 2;
         } else if (!strcmp(a, "--kv-type")) {
             TAKES_VALUE();
@@ -226,7 +226,7 @@ int cmd_run(int argc, char **argv)
             cpu = val;
         } else if (IS("-t", "--threads")) {
             TAKES_VALUE();
-            if (cli_parse_int(a, val, 0, 1024, &n_threads) < 0)
+            if (cli_parse_int(a, val, 0, PLUMB_MAX_THREADS, &n_threads) < 0)
                 return 2;
         } else if (!strcmp(a, "--show-special")) {
             show_special = 1;
