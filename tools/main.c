@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "cpu.h"
+#include "outfile.h"
 
 static const struct {
     const char *name;
@@ -53,6 +54,10 @@ static int version(void)
 int main(int argc, char **argv)
 {
     size_t i;
+    PlumbError err = { 0 };
+    /* a signal that ends a command removes the temporary files it was writing */
+    if (plumb_outfile_cleanup_signals(&err) != PLUMB_OK)
+        cli_error("%s", err.msg);
     if (argc < 2) {
         usage(stderr);
         return 2;
