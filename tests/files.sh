@@ -60,4 +60,33 @@ run mkmodel "$tmp/deep.gguf" --preset qwen3-moe-tiny --layers 1025 --quiet
 expect 2 "mkmodel --layers 1025"
 [ ! -e "$tmp/deep.gguf" ] || note "mkmodel --layers 1025 wrote a file"
 
+# ---------------------------------------------------------------- models
+# A model that is not a regular file is refused at once, never waited on:
+# `timeout 5` turns a hang into a failure.
+mkfifo "$tmp/fifo.gguf" || note "mkfifo failed"
+mkdir "$tmp/dir.gguf"
+for m in "$tmp/fifo.gguf" "$tmp/dir.gguf"; do
+    case $m in *fifo*) kind="is a FIFO" ;; *) kind="is a directory" ;; esac
+    for cmd in "run -m $m -p hi -n 1" "eval -m $m -p hi" "tokenize -m $m" "bench -m $m" \
+        "inspect $m" "repack $m $tmp/r.gguf" \
+        "mkmodel $tmp/v.gguf --preset qwen3-moe-tiny --vocab $m --quiet"; do
+        # shellcheck disable=SC2086 # the words of $cmd are the arguments
+        timeout 5 "$PLUMB" $cmd </dev/null >"$tmp/out" 2>"$tmp/err"
+        status=$?
+        expect 1 "$cmd"
+        says "$m: $kind" "$cmd"
+    done
+done
+[ ! -e "$tmp/r.gguf" ] && [ ! -e "$tmp/v.gguf" ] || note "a refused model left an output"
+# a prompt file that is a directory says so; a FIFO is streamed input
+run run -m "$mini" -f "$tmp/dir.gguf" -n 1
+expect 1 "run -f DIR"
+says "$tmp/dir.gguf: is a directory" "run -f DIR"
+mkfifo "$tmp/prompt.fifo"
+(printf 'hi' >"$tmp/prompt.fifo") &
+run eval -m "$mini" -f "$tmp/prompt.fifo"
+expect 0 "eval -f FIFO"
+[ "$(cat "$tmp/out")" = "71 72" ] || note "eval -f FIFO: ids '$(cat "$tmp/out")', want '71 72'"
+wait
+
 exit $fail
