@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "outfile.h"
 #include "plumb.h"
 
 static const char usage_text[] =
@@ -25,10 +26,13 @@ static const char usage_text[] =
     "  -p, --prompt TEXT     prompt text (special tokens such as <|im_start|> recognised)\n"
     "  -f, --file FILE       read the prompt text from FILE ('-' for standard input)\n"
     "      --tokens IDS      the prompt as comma-separated token ids\n"
-    "      --logits OUT      write the last position's logits to OUT\n"
-    "                        (little-endian float32, n_vocab values)\n"
+    "      --logits OUT      write the last position's logits to OUT, '-' for\n"
+    "                        standard output (little-endian float32, n_vocab\n"
+    "                        values); the token ids then go to standard error\n"
     "      --all             with --logits, write every prompt position's logits\n"
     "                        ([n_prompt][n_vocab])\n"
+    "      --follow-symlinks if OUT is a symbolic link, write the file it points to\n"
+    "                        (refused otherwise)\n"
     "      --greedy N        then decode N tokens by argmax; print their ids on line 2\n"
     "      --cpu TIER        kernel tier: c, avx2, avx512, avx512vnni, neon, dotprod\n"
     "                        (default: $PLUMB_CPU, else the best)\n"
@@ -102,68 +106,31 @@ fail:
     return -1;
 }
 
-/* Write n floats as little-endian float32 to path, atomically: a temporary
- * file in the same directory renamed over path once complete. */
-static int write_logits(const char *path, const float *const *rows, size_t n_rows, size_t n)
+/* Write n_rows rows of n floats as little-endian float32. */
+static int write_logits(PlumbOutFile *out, const float *const *rows, size_t n_rows, size_t n,
+                        PlumbError *err)
 {
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
     const union { uint32_t u; unsigned char c[4]; } probe = { 1 };
-    FILE *f = NULL;
-    int fd = -1;
-    mode_t um;
-    if (!tmp) {
-        cli_error("%s: out of memory", path);
-        return -1;
-    }
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp.XXXXXX", 12);
-    fd = mkstemp(tmp);
-    if (fd < 0) {
-        cli_error("%s: cannot create a temporary file: %s", path, strerror(errno));
-        free(tmp);
-        return -1;
-    }
-    um = umask(0);
-    umask(um);
-    if (fchmod(fd, 0666 & ~um) != 0 || !(f = fdopen(fd, "wb")))
-        goto fail;
-    fd = -1;
-    errno = 0; /* a short write without errno reports "write error" */
+    unsigned char le[4096];
+    int rc;
     for (size_t r = 0; r < n_rows; r++) {
         if (probe.c[0] == 1) {
-            if (fwrite(rows[r], sizeof(float), n, f) != n)
-                goto fail;
-        } else {
-            for (size_t i = 0; i < n; i++) {
-                unsigned char b[4], le[4];
+            if ((rc = plumb_outfile_write(out, rows[r], n * sizeof(float), err)))
+                return rc;
+            continue;
+        }
+        for (size_t i = 0; i < n;) {
+            size_t k = 0;
+            for (; i < n && k < sizeof le; i++, k += 4) {
+                unsigned char b[4];
                 memcpy(b, &rows[r][i], 4);
-                le[0] = b[3], le[1] = b[2], le[2] = b[1], le[3] = b[0];
-                if (fwrite(le, 1, 4, f) != 4)
-                    goto fail;
+                le[k] = b[3], le[k + 1] = b[2], le[k + 2] = b[1], le[k + 3] = b[0];
             }
+            if ((rc = plumb_outfile_write(out, le, k, err)))
+                return rc;
         }
     }
-    if (fflush(f) != 0 || ferror(f))
-        goto fail;
-    if (fclose(f) != 0) {
-        f = NULL;
-        goto fail;
-    }
-    f = NULL;
-    if (rename(tmp, path) != 0)
-        goto fail;
-    free(tmp);
-    return 0;
-fail:
-    cli_error("%s: %s", path, errno ? strerror(errno) : "write error");
-    if (f)
-        fclose(f);
-    if (fd >= 0)
-        close(fd);
-    unlink(tmp);
-    free(tmp);
-    return -1;
+    return PLUMB_OK;
 }
 
 static int32_t argmax(const float *x, int32_t n)
@@ -180,7 +147,7 @@ int cmd_eval(int argc, char **argv)
     const char *model_path = NULL, *prompt = NULL, *file = NULL, *tokens = NULL;
     const char *logits_out = NULL, *cpu = NULL;
     long greedy = 0, n_ctx = 0, n_threads = 0;
-    int all = 0, n_sources, rc = 1;
+    int all = 0, follow_symlinks = 0, n_sources, rc = 1;
     PlumbError err = { 0 };
     PlumbModel *model = NULL;
     PlumbSession *sess = NULL;
@@ -191,6 +158,8 @@ int cmd_eval(int argc, char **argv)
     size_t n_ids = 0;
     char *text = NULL;
     const float **rows = NULL;
+    PlumbOutFile lout = { 0 };
+    FILE *txt = stdout; /* token ids: stderr when the logits take stdout */
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -221,6 +190,8 @@ int cmd_eval(int argc, char **argv)
             logits_out = val;
         } else if (!strcmp(a, "--all")) {
             all = 1;
+        } else if (!strcmp(a, "--follow-symlinks")) {
+            follow_symlinks = 1;
         } else if (!strcmp(a, "--greedy")) {
             TAKES_VALUE(a);
             if (cli_parse_int(a, val, 0, 1L << 24, &greedy) < 0)
@@ -300,6 +271,19 @@ int cmd_eval(int argc, char **argv)
         cli_error("the prompt is empty");
         goto done;
     }
+    if (logits_out) {
+        /* before the work: a target that cannot be written fails at once */
+        const uint64_t bytes = (uint64_t)(all ? n_ids : 1) * (uint64_t)info->n_vocab * 4;
+        if (plumb_outfile_open(&lout, logits_out,
+                               PLUMB_OUT_FORCE | PLUMB_OUT_STDOUT_OK |
+                                   (follow_symlinks ? PLUMB_OUT_FOLLOW : 0),
+                               model_path, bytes, &err) < 0) {
+            rc = cli_fail(&err);
+            goto done;
+        }
+        if (lout.kind == PLUMB_OUT_STDOUT)
+            txt = stderr;
+    }
 
     /* the prompt plus greedy - 1 decoded tokens must fit */
     {
@@ -320,8 +304,8 @@ int cmd_eval(int argc, char **argv)
     }
 
     for (size_t i = 0; i < n_ids; i++)
-        printf("%s%ld", i ? " " : "", (long)ids[i]);
-    putchar('\n');
+        fprintf(txt, "%s%ld", i ? " " : "", (long)ids[i]);
+    fputc('\n', txt);
 
     if (logits_out) {
         size_t n_rows = all ? n_ids : 1;
@@ -332,19 +316,22 @@ int cmd_eval(int argc, char **argv)
         }
         for (size_t r = 0; r < n_rows; r++)
             rows[r] = plumb_session_logits(sess, all ? r : n_ids - 1);
-        if (write_logits(logits_out, rows, n_rows, (size_t)info->n_vocab) < 0)
+        if (write_logits(&lout, rows, n_rows, (size_t)info->n_vocab, &err) < 0 ||
+            plumb_outfile_commit(&lout, &err) < 0) {
+            rc = cli_fail(&err);
             goto done;
+        }
     }
 
     {
         const float *last = plumb_session_logits(sess, n_ids - 1);
         for (long g = 0; g < greedy; g++) {
             int32_t id = argmax(last, info->n_vocab);
-            printf("%s%ld", g ? " " : "", (long)id);
+            fprintf(txt, "%s%ld", g ? " " : "", (long)id);
             if (g + 1 == greedy)
                 break;
             if (plumb_session_eval(sess, &id, 1, 0, &err) < 0) {
-                putchar('\n');
+                fputc('\n', txt);
                 rc = cli_fail(&err);
                 goto done;
             }
@@ -352,13 +339,14 @@ int cmd_eval(int argc, char **argv)
         }
     }
     if (greedy > 0)
-        putchar('\n');
+        fputc('\n', txt);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         cli_error("standard output: %s", strerror(errno));
         goto done;
     }
     rc = 0;
 done:
+    plumb_outfile_abort(&lout); /* after a commit: nothing to do */
     free(rows);
     free(ids);
     free(text);

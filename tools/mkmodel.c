@@ -29,7 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -900,7 +899,8 @@ static void usage(FILE *f)
     size_t i;
     fprintf(f,
             "usage: plumb mkmodel OUT.gguf --preset NAME [--type TYPE] [--seed S] [--vocab VOCAB.gguf]\n"
-            "                     [--layers N] [--threads N] [--force] [--quiet] [--help]\n"
+            "                     [--layers N] [--threads N] [--force] [--follow-symlinks]\n"
+            "                     [--quiet] [--help]\n"
             "\n"
             "Write a synthetic model with the tensor layout, types and size of a real one and\n"
             "random weights.\n"
@@ -913,6 +913,8 @@ static void usage(FILE *f)
             "  --layers N      override the preset's layer count (1 to %d)\n"
             "  --threads N     threads generating blocks (default: physical cores)\n"
             "  --force         replace OUT.gguf if it exists\n"
+            "  --follow-symlinks  if OUT.gguf is a symbolic link, write the file it\n"
+            "                  points to (refused otherwise)\n"
             "  --quiet         no progress on stderr\n"
             "  --help          this text\n"
             "\npresets:\n",
@@ -950,25 +952,12 @@ static int write_model(const char *out, const Preset *p, const FType *ft, uint64
         const TensorPlan *t = &plan.t[i];
         total += plumb_qtype_row_size(t->type, t->ne[0]) * t->ne[1] * t->ne[2];
     }
-    {
-        /* Refuse early rather than fail after writing most of the file. */
-        char dir[4096];
-        const char *slash = strrchr(out, '/');
-        struct statvfs vfs;
-        snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - out + 1) : 1, slash ? out : ".");
-        if (statvfs(dir, &vfs) == 0 &&
-            (double)vfs.f_bavail * (double)vfs.f_frsize < (double)total * 1.01 + 64e6) {
-            rc = plumb_err(&err, PLUMB_EIO, "%s: needs %.2f GiB, %.2f GiB free", out,
-                           (double)total / 1073741824.0,
-                           (double)vfs.f_bavail * (double)vfs.f_frsize / 1073741824.0);
-            goto fail;
-        }
-    }
+    /* Refuses early (no room, wrong target) rather than after writing most of the file. */
+    if ((rc = plumb_gguf_writer_open_file(&gw, out, flags, vocab_path, total, &err)))
+        goto fail;
     if (vocab_path && (rc = plumb_gguf_open(&vocab, vocab_path, &err)))
         goto fail;
     if ((rc = plumb_threadpool_open(&pool, n_threads, &err)))
-        goto fail;
-    if ((rc = plumb_gguf_writer_open(&gw, out, flags, &err)))
         goto fail;
 
     snprintf(name, sizeof name, "%s %s synthetic (seed %llu)", p->name, ft->name,
@@ -1056,7 +1045,7 @@ int cmd_mkmodel(int argc, char **argv)
     uint64_t seed = 1;
     long layers = 0, threads = 0;
     unsigned flags = 0;
-    int quiet = 0, i;
+    int quiet = 0, follow_symlinks = 0, i;
     size_t k;
     for (i = 1; i < argc; i++) {
         const char *o = argv[i];
@@ -1065,6 +1054,8 @@ int cmd_mkmodel(int argc, char **argv)
             return 0;
         } else if (strcmp(o, "--force") == 0) {
             flags |= PLUMB_GGUF_WRITE_FORCE;
+        } else if (strcmp(o, "--follow-symlinks") == 0) {
+            follow_symlinks = 1;
         } else if (strcmp(o, "--quiet") == 0) {
             quiet = 1;
         } else if (strcmp(o, "--preset") == 0 || strcmp(o, "--type") == 0 ||
@@ -1123,5 +1114,7 @@ int cmd_mkmodel(int argc, char **argv)
         custom.n_layer = (uint32_t)layers;
         p = &custom;
     }
+    if (follow_symlinks)
+        flags |= PLUMB_GGUF_WRITE_FOLLOW;
     return write_model(out, p, ft, seed, vocab, (int)threads, flags, !quiet && isatty(2));
 }

@@ -50,7 +50,8 @@ static void show_progress(void *arg, uint64_t done, uint64_t total)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: plumb repack IN.gguf OUT.gguf [--unpack] [--force] [--quiet] [--help]\n"
+            "usage: plumb repack IN.gguf OUT.gguf [--unpack] [--force] [--follow-symlinks]\n"
+            "                    [--quiet] [--help]\n"
             "\n"
             "Copy a model with its Q4_0, Q4_K and Q6_K matrices interleaved eight rows at\n"
             "a time (types Q4_0_R8, Q4_K_R8, Q6_K_R8), the layout plumb's fastest kernels\n"
@@ -58,6 +59,9 @@ static void usage(FILE *f)
             "\n"
             "  --unpack   the reverse, back to the original bytes\n"
             "  --force    replace OUT.gguf if it exists\n"
+            "  --follow-symlinks\n"
+            "             if OUT.gguf is a symbolic link, write the file it points to\n"
+            "             (refused otherwise)\n"
             "  --quiet    no progress on stderr\n"
             "  --help     this text\n");
 }
@@ -66,7 +70,7 @@ int cmd_repack(int argc, char **argv)
 {
     const char *in = NULL, *out = NULL;
     unsigned flags = 0;
-    int quiet = 0, rc;
+    int quiet = 0, follow_symlinks = 0, rc;
     PlumbError err = { 0 };
     PlumbRepackStats st;
     Progress pr;
@@ -79,6 +83,8 @@ int cmd_repack(int argc, char **argv)
             return 0;
         } else if (strcmp(o, "--force") == 0) {
             flags |= PLUMB_GGUF_WRITE_FORCE;
+        } else if (strcmp(o, "--follow-symlinks") == 0) {
+            follow_symlinks = 1;
         } else if (strcmp(o, "--quiet") == 0) {
             quiet = 1;
         } else if (strcmp(o, "--unpack") == 0) {
@@ -101,6 +107,8 @@ int cmd_repack(int argc, char **argv)
         return 2;
     }
 
+    if (follow_symlinks)
+        flags |= PLUMB_GGUF_WRITE_FOLLOW;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
