@@ -36,6 +36,7 @@
 
 #include "err.h"
 #include "gguf.h"
+#include "outfile.h"
 #include "qtypes.h"
 
 #define ARENA_CHUNK ((size_t)1 << 16) /* bytes of an ordinary arena chunk */
@@ -735,7 +736,9 @@ int plumb_gguf_open(PlumbGGUF **out, const char *path, PlumbError *err)
         rc = plumb_err(err, PLUMB_ENOMEM, "%s: out of memory", path);
         goto fail;
     }
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO (or some devices) would otherwise wait
+     * for a writer before the check below could refuse it. */
+    fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
         rc = plumb_err(err, PLUMB_EIO, "%s: %s", path, strerror(errno));
         goto fail;
@@ -744,13 +747,17 @@ int plumb_gguf_open(PlumbGGUF **out, const char *path, PlumbError *err)
         rc = plumb_err(err, PLUMB_EIO, "%s: %s", path, strerror(errno));
         goto fail;
     }
-    if (S_ISDIR(st.st_mode)) {
-        rc = plumb_err(err, PLUMB_EIO, "%s: is a directory", path);
+    if (!S_ISREG(st.st_mode)) {
+        rc = plumb_err(err, PLUMB_EIO, "%s: is %s, not a model file", path,
+                       plumb_file_type_name(st.st_mode));
         goto fail;
     }
-    if (!S_ISREG(st.st_mode)) {
-        rc = plumb_err(err, PLUMB_EIO, "%s: not a regular file", path);
-        goto fail;
+    {
+        const int fl = fcntl(fd, F_GETFL);
+        if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+            rc = plumb_err(err, PLUMB_EIO, "%s: %s", path, strerror(errno));
+            goto fail;
+        }
     }
     if ((uint64_t)st.st_size > (uint64_t)SIZE_MAX) {
         rc = plumb_err(err, PLUMB_EIO, "%s: too large to map on this system", path);

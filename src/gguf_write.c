@@ -23,6 +23,7 @@
 
 #include "err.h"
 #include "gguf_write.h"
+#include "outfile.h"
 #include "qtypes.h"
 
 /* ------------------------------------------------------------ name sets */
@@ -120,9 +121,7 @@ typedef struct WTensor {
 
 struct PlumbGGUFWriter {
     char *path;        /* final name */
-    char *tmp_path;    /* "<path>.tmp", where data goes until finish */
-    int fd;            /* open on tmp_path, -1 when closed */
-    unsigned flags;    /* PLUMB_GGUF_WRITE_* */
+    PlumbOutFile out;  /* where data goes until finish (outfile.h) */
     int header_done;   /* header, metadata and table written (phase 3 started) */
     int finished;      /* finish succeeded: the file is in place */
     int failed;        /* a phase-3 error happened: only close is allowed */
@@ -151,39 +150,29 @@ static const uint32_t elem_size[PLUMB_GGUF_NTYPES] = {
     [PLUMB_GGUF_INT64] = 8,   [PLUMB_GGUF_FLOAT64] = 8,
 };
 
-int plumb_gguf_writer_open(PlumbGGUFWriter **out, const char *path, unsigned flags,
-                           PlumbError *err)
+int plumb_gguf_writer_open_file(PlumbGGUFWriter **out, const char *path, unsigned flags,
+                                const char *input_path, uint64_t expected_bytes,
+                                PlumbError *err)
 {
     PlumbGGUFWriter *w = NULL;
-    struct stat st;
-    size_t n;
     int rc;
     *out = NULL;
     if (!path || !*path)
         return plumb_err(err, PLUMB_EINVAL, "gguf writer: empty path");
-    if (!(flags & PLUMB_GGUF_WRITE_FORCE) && stat(path, &st) == 0)
-        return plumb_err(err, PLUMB_EINVAL, "%s: file exists (not replacing it)", path);
     w = calloc(1, sizeof *w);
     if (!w)
         return plumb_err(err, PLUMB_ENOMEM, "%s: out of memory", path);
-    w->fd = -1;
-    w->flags = flags;
+    w->out.fd = -1;
     w->alignment = PLUMB_GGUF_DEFAULT_ALIGNMENT;
-    n = strlen(path);
     w->path = strdup(path);
-    w->tmp_path = malloc(n + 5);
     w->buf = malloc(PLUMB_GGUF_WRITE_BUFFER);
-    if (!w->path || !w->tmp_path || !w->buf) {
+    if (!w->path || !w->buf) {
         rc = plumb_err(err, PLUMB_ENOMEM, "%s: out of memory", path);
         goto fail;
     }
-    memcpy(w->tmp_path, path, n);
-    memcpy(w->tmp_path + n, ".tmp", 5);
-    w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (w->fd < 0) {
-        rc = plumb_err(err, PLUMB_EIO, "%s: %s", w->tmp_path, strerror(errno));
+    if ((rc = plumb_outfile_open(&w->out, path, flags & (PLUMB_OUT_FORCE | PLUMB_OUT_FOLLOW),
+                                 input_path, expected_bytes, err)))
         goto fail;
-    }
     *out = w;
     return PLUMB_OK;
 fail:
@@ -191,21 +180,23 @@ fail:
     return rc;
 }
 
+int plumb_gguf_writer_open(PlumbGGUFWriter **out, const char *path, unsigned flags,
+                           PlumbError *err)
+{
+    return plumb_gguf_writer_open_file(out, path, flags, NULL, 0, err);
+}
+
 void plumb_gguf_writer_close(PlumbGGUFWriter *w)
 {
     if (!w)
         return;
-    if (w->fd >= 0)
-        close(w->fd);
-    if (!w->finished && w->tmp_path && w->fd >= 0)
-        unlink(w->tmp_path);
+    plumb_outfile_abort(&w->out); /* after finish: already closed, nothing removed */
     nameset_free(&w->keys);
     nameset_free(&w->tnames);
     free(w->meta);
     free(w->tensors);
     free(w->buf);
     free(w->path);
-    free(w->tmp_path);
     free(w);
 }
 
@@ -554,17 +545,10 @@ uint64_t plumb_gguf_writer_current(const PlumbGGUFWriter *w)
 
 static int flush_buf(PlumbGGUFWriter *w, PlumbError *err)
 {
-    size_t off = 0;
-    while (off < w->buf_len) {
-        ssize_t n = write(w->fd, w->buf + off, w->buf_len - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            w->failed = 1;
-            return plumb_err(err, PLUMB_EIO, "%s: write failed: %s", w->tmp_path,
-                             n < 0 ? strerror(errno) : "no progress");
-        }
-        off += (size_t)n;
+    int rc = plumb_outfile_write(&w->out, w->buf, w->buf_len, err);
+    if (rc) {
+        w->failed = 1;
+        return rc;
     }
     w->buf_len = 0;
     return PLUMB_OK;
@@ -744,7 +728,7 @@ int plumb_gguf_writer_fill(PlumbGGUFWriter *w, PlumbGGUFFillFn fill, void *arg, 
 
 int plumb_gguf_writer_finish(PlumbGGUFWriter *w, PlumbError *err)
 {
-    int rc = data_begin(w, err), fd;
+    int rc = data_begin(w, err);
     if (rc)
         return rc;
     if (w->cur < w->tnames.n) {
@@ -755,41 +739,9 @@ int plumb_gguf_writer_finish(PlumbGGUFWriter *w, PlumbError *err)
     }
     if ((rc = flush_buf(w, err)))
         return rc;
-    if (fsync(w->fd) != 0) {
+    if ((rc = plumb_outfile_commit(&w->out, err))) {
         w->failed = 1;
-        return plumb_err(err, PLUMB_EIO, "%s: fsync: %s", w->tmp_path, strerror(errno));
-    }
-    fd = w->fd;
-    w->fd = -1;
-    if (close(fd) != 0) {
-        unlink(w->tmp_path);
-        w->failed = 1;
-        return plumb_err(err, PLUMB_EIO, "%s: close: %s", w->tmp_path, strerror(errno));
-    }
-    if (w->flags & PLUMB_GGUF_WRITE_FORCE) {
-        if (rename(w->tmp_path, w->path) != 0) {
-            rc = plumb_err(err, PLUMB_EIO, "%s: rename from %s: %s", w->path, w->tmp_path,
-                           strerror(errno));
-            unlink(w->tmp_path);
-            w->failed = 1;
-            return rc;
-        }
-    } else {
-        /* link() refuses to replace an existing file, atomically. */
-        int e = link(w->tmp_path, w->path) == 0 ? 0 : errno;
-        if (e == EPERM || e == ENOTSUP || e == ENOSYS) {
-            /* No hard links here: check, then rename (not atomic). */
-            struct stat st;
-            e = stat(w->path, &st) == 0 ? EEXIST : rename(w->tmp_path, w->path) == 0 ? 0 : errno;
-        }
-        if (e != 0) {
-            rc = plumb_err(err, e == EEXIST ? PLUMB_EINVAL : PLUMB_EIO, "%s: %s", w->path,
-                           e == EEXIST ? "file exists (not replacing it)" : strerror(e));
-            unlink(w->tmp_path);
-            w->failed = 1;
-            return rc;
-        }
-        unlink(w->tmp_path);
+        return rc;
     }
     w->finished = 1;
     return PLUMB_OK;

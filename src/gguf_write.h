@@ -19,11 +19,13 @@
  * (PLUMB_GGUF_WRITE_BUFFER bytes), so a file of any size is written in
  * constant memory.
  *
- * Files: data goes to "<path>.tmp"; finish renames it to path, so an
- * interrupted run never leaves a partial file under the final name, and
- * plumb_gguf_writer_close() before finish removes the temporary file.
- * Without PLUMB_GGUF_WRITE_FORCE an existing path is refused at open and
- * never replaced at finish.
+ * Files: the output goes through outfile.h: a temporary file with a unique
+ * name next to path (or a character device or FIFO written in place);
+ * finish renames it to path, so an interrupted run never leaves a partial
+ * file under the final name, and plumb_gguf_writer_close() before finish
+ * removes the temporary file.  Without PLUMB_GGUF_WRITE_FORCE an existing
+ * path is refused at open and never replaced at finish; a symbolic link at
+ * path is refused unless PLUMB_GGUF_WRITE_FOLLOW.
  *
  * Errors are negative PLUMB_E* codes with a message naming the file and key
  * or tensor.  After an error in phase 3 the writer can only be closed.
@@ -35,15 +37,23 @@
 #include <stdint.h>
 
 #include "gguf.h"
+#include "outfile.h"
 #include "plumb.h"
 
-#define PLUMB_GGUF_WRITE_FORCE 1u                 /* replace an existing file */
+#define PLUMB_GGUF_WRITE_FORCE PLUMB_OUT_FORCE   /* replace an existing file */
+#define PLUMB_GGUF_WRITE_FOLLOW PLUMB_OUT_FOLLOW /* write where a symbolic link points */
 #define PLUMB_GGUF_WRITE_BUFFER ((size_t)8 << 20) /* bytes buffered before a write(2) */
 #define PLUMB_GGUF_DEFAULT_ALIGNMENT 32           /* bytes, when general.alignment is absent */
 
 typedef struct PlumbGGUFWriter PlumbGGUFWriter;
 
-/* Create "<path>.tmp" (truncating a stale one).  flags: PLUMB_GGUF_WRITE_*. */
+/* Open path for writing.  flags: PLUMB_GGUF_WRITE_*.  input_path (may be
+ * NULL): a file the output must not be; expected_bytes (0: unknown): the
+ * size to check the file system has room for (see outfile.h). */
+int plumb_gguf_writer_open_file(PlumbGGUFWriter **out, const char *path, unsigned flags,
+                                const char *input_path, uint64_t expected_bytes,
+                                PlumbError *err);
+/* The same without an input or a size. */
 int plumb_gguf_writer_open(PlumbGGUFWriter **out, const char *path, unsigned flags,
                            PlumbError *err);
 /* Free the writer; removes the temporary file unless finish succeeded.
@@ -95,7 +105,7 @@ int plumb_gguf_writer_fill(PlumbGGUFWriter *w, PlumbGGUFFillFn fill, void *arg, 
 uint64_t plumb_gguf_writer_current(const PlumbGGUFWriter *w);
 
 /* Write whatever of the header is pending, check every tensor is complete,
- * flush, fsync and rename "<path>.tmp" to path. */
+ * flush, fsync and move the temporary file to path. */
 int plumb_gguf_writer_finish(PlumbGGUFWriter *w, PlumbError *err);
 
 #endif

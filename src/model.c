@@ -501,12 +501,19 @@ int plumb_model_open(PlumbModel **out, const char *path, const PlumbModelParams 
         goto fail;
     plumb_dsp_init(&m->dsp, flags);
     in->cpu_tier = plumb_cpu_tier_name(flags);
+    if (params && params->n_threads > PLUMB_MAX_THREADS) {
+        rc = plumb_err(err, PLUMB_EINVAL, "%s: %d threads requested, at most %d", path,
+                       params->n_threads, PLUMB_MAX_THREADS);
+        goto fail;
+    }
     m->n_threads = params && params->n_threads > 0 ? params->n_threads : plumb_cpu_physical_cores();
     m->expert_advice = params ? params->expert_advice : 0;
     if (m->expert_advice < -1 || m->expert_advice > 1) {
         rc = plumb_err(err, PLUMB_EINVAL, "expert_advice %d is not -1, 0 or 1", m->expert_advice);
         goto fail;
     }
+    if (m->n_threads > PLUMB_MAX_THREADS)
+        m->n_threads = PLUMB_MAX_THREADS;
 
     if ((rc = plumb_gguf_open(&m->gguf, path, err)) < 0)
         goto fail;

@@ -35,8 +35,8 @@
 #include "threadpool.h"
 #include "tokenizer.h"
 
-/* Size caps on hyperparameters (far above any Qwen3 model). */
-#define PLUMB_MAX_LAYERS 1024
+/* Size caps on hyperparameters (far above any Qwen3 model); the layer and
+ * context caps, PLUMB_MAX_LAYERS and PLUMB_MAX_CTX, are in plumb.h. */
 #define PLUMB_MAX_EMBD 65536
 #define PLUMB_MAX_HEADS 1024
 #define PLUMB_MAX_HEAD_DIM 1024
@@ -44,7 +44,6 @@
 #define PLUMB_MAX_EXPERTS 1024
 #define PLUMB_MAX_EXPERTS_USED 64
 #define PLUMB_MAX_VOCAB (1 << 22)
-#define PLUMB_MAX_CTX (1 << 24)
 
 /* A weight matrix (or a stack of ne2 matrices, one per expert) in the
  * mapping.  Row r of matrix e starts at data + e*mat_bytes + r*row_bytes and

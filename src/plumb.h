@@ -40,6 +40,12 @@ extern "C" {
 #define PLUMB_API
 #endif
 
+/* ------------------------------------------------------------- limits */
+/* The ranges the library accepts; programs check options against these. */
+#define PLUMB_MAX_THREADS 1024  /* PlumbModelParams.n_threads, caller included */
+#define PLUMB_MAX_LAYERS 1024   /* transformer blocks a model file may declare */
+#define PLUMB_MAX_CTX (1 << 24) /* PlumbSessionParams.n_ctx, tokens */
+
 /* ------------------------------------------------------------- errors */
 enum {
     PLUMB_OK = 0,
@@ -64,12 +70,6 @@ PLUMB_API const char *plumb_strerror(int code);
 typedef struct PlumbModel PlumbModel;
 typedef struct PlumbSession PlumbSession;
 
-/* The most worker threads a model may be given (PlumbModelParams.n_threads);
- * the -t range of every command. */
-#ifndef PLUMB_MAX_THREADS
-#define PLUMB_MAX_THREADS 1024
-#endif
-
 /* The library reads no environment variables: programs map theirs to these
  * fields (the plumb command reads PLUMB_CPU into cpu and PLUMB_EXPERT_ADVICE
  * into expert_advice when no option says otherwise). */
@@ -77,7 +77,7 @@ typedef struct PlumbModelParams {
     const char *cpu;   /* kernel tier ("c", "avx2", ...); NULL or "" = the best this
                           CPU and build have */
     int n_threads;     /* threads of the model's pool, caller included; 0 = number
-                          of physical cores */
+                          of physical cores; at most PLUMB_MAX_THREADS */
     int expert_advice; /* madvise(WILLNEED) the experts each token picks: 0 = only
                           when the file is larger than 90% of RAM, 1 = always,
                           -1 = never */
@@ -144,8 +144,17 @@ PLUMB_API size_t plumb_detok_push(const PlumbModel *m, PlumbDetok *d, int32_t id
 PLUMB_API size_t plumb_detok_flush(PlumbDetok *d, char *out, size_t cap);
 
 /* ------------------------------------------------------------- sampling */
+/* Temperatures below this (0, negative and NaN too) choose greedily: the
+ * most likely token, the lowest id on ties, which is the limit of sampling
+ * as the temperature goes to 0.  Below 1e-5 the tempered distribution is
+ * decided by differences between logits smaller than their float32
+ * resolution at typical magnitudes (2^-17 ~ 7.6e-6 for |logit| in [16, 32))
+ * and than the rounding of the forward pass, not by the model; and 1/T no
+ * longer overflows float for any finite logit below 3.4e33 in size. */
+#define PLUMB_SAMPLER_TEMP_MIN 1e-5f
+
 typedef struct PlumbSamplerParams {
-    float temperature;       /* <= 0: greedy (argmax, lowest id on ties) */
+    float temperature;       /* < PLUMB_SAMPLER_TEMP_MIN: greedy (argmax, lowest id on ties) */
     int32_t top_k;           /* 0: off */
     float top_p;             /* 1: off */
     float min_p;             /* 0: off */

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/statvfs.h>
 
 #include "err.h"
 #include "gguf.h"
@@ -113,25 +112,15 @@ int plumb_repack_file(const char *in, const char *out, unsigned flags,
                               : "Q4_0, Q4_K or Q6_K matrix with rows in multiples of 8");
         goto done;
     }
-    {
-        /* refuse early rather than fail after writing most of the file */
-        char dir[4096];
-        const char *slash = strrchr(out, '/');
-        struct statvfs vfs;
-        snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - out + 1) : 1, slash ? out : ".");
-        if (statvfs(dir, &vfs) == 0 &&
-            (double)vfs.f_bavail * (double)vfs.f_frsize < (double)g->size * 1.01 + 64e6) {
-            rc = plumb_err(err, PLUMB_EIO, "%s: needs %.2f GiB, %.2f GiB free", out,
-                           (double)g->size / 1073741824.0,
-                           (double)vfs.f_bavail * (double)vfs.f_frsize / 1073741824.0);
-            goto done;
-        }
-    }
     if (!(j.buf = malloc((size_t)max_group))) {
         rc = plumb_err(err, PLUMB_ENOMEM, "out of memory");
         goto done;
     }
-    if ((rc = plumb_gguf_writer_open(&j.gw, out, flags & PLUMB_GGUF_WRITE_FORCE, err)))
+    /* the output is about the input's size: refuse early rather than fail
+     * after writing most of it */
+    if ((rc = plumb_gguf_writer_open_file(&j.gw, out,
+                                          flags & (PLUMB_GGUF_WRITE_FORCE | PLUMB_GGUF_WRITE_FOLLOW),
+                                          in, g->size, err)))
         goto done;
     for (uint64_t i = 0; i < g->n_kv && rc == PLUMB_OK; i++)
         rc = plumb_gguf_writer_kv_value(j.gw, g->kv[i].key, &g->kv[i].val, err);

@@ -11,8 +11,11 @@
  * count that is a multiple of 8, and is not token_embd.weight (whose rows
  * are read one at a time).
  *
- * The output goes through the streaming GGUF writer: "<out>.tmp", renamed
- * when complete; an existing out is refused unless PLUMB_GGUF_WRITE_FORCE.
+ * The output goes through the streaming GGUF writer (a temporary file next
+ * to out, renamed when complete, see outfile.h); an existing out is refused
+ * unless PLUMB_GGUF_WRITE_FORCE, a symbolic link unless
+ * PLUMB_GGUF_WRITE_FOLLOW, and out being the input file (through any name)
+ * always.
  * Memory: one group of eight rows beside the writer's buffer.
  */
 #ifndef PLUMB_REPACK_H
@@ -34,7 +37,8 @@ typedef struct PlumbRepackStats {
 /* Progress: called now and then with bytes of tensor data written so far. */
 typedef void (*PlumbRepackProgress)(void *arg, uint64_t done, uint64_t total);
 
-/* Convert in to out.  flags: PLUMB_GGUF_WRITE_FORCE, PLUMB_REPACK_UNPACK.
+/* Convert in to out.  flags: PLUMB_GGUF_WRITE_FORCE, PLUMB_GGUF_WRITE_FOLLOW,
+ * PLUMB_REPACK_UNPACK.
  * A file with nothing to convert is PLUMB_EINVAL (nothing written).  When
  * *stop becomes non-zero (a signal handler may set it) the conversion ends
  * with PLUMB_EIO and no output.  progress and stop may be NULL. */

@@ -409,15 +409,20 @@ int32_t plumb_sampler_sample(PlumbSampler *s, const float *logits)
     float m, cut = -INFINITY;
     double z, kept;
 
-    if (!(p->temperature > 0.0f)) {
+    if (!(p->temperature >= PLUMB_SAMPLER_TEMP_MIN)) {
         if (!penalties_on(p))
             return argmax(logits, nv);
         prepare(s, logits, 1.0f);
         return argmax(w, nv);
     }
     m = prepare(s, logits, 1.0f / p->temperature);
-    if (!isfinite(m))
-        return argmax(w, nv); /* all -inf, or +inf present */
+    if (!isfinite(m)) {
+        /* all -inf, or +inf present (an infinite logit, or one so large
+         * that dividing by the temperature overflowed): the best of the
+         * unscaled values, as the limit of a falling temperature would be */
+        prepare(s, logits, 1.0f);
+        return argmax(w, nv);
+    }
     if (p->min_p > 0.0f)
         cut = m + logf(p->min_p); /* weight >= min_p * max weight */
     if (cut > m)

@@ -3,8 +3,8 @@
  *
  * Pipeline: penalties (repetition, presence, frequency —
  * over the tokens accepted since the last reset, i.e. generated in the
- * current call, within penalty_last_n) → if temperature <= 0, argmax (lowest
- * id on ties) → top-k → softmax with temperature → top-p → min-p → draw with
+ * current call, within penalty_last_n) → if temperature is below
+ * PLUMB_SAMPLER_TEMP_MIN (plumb.h), argmax (lowest id on ties) → top-k → softmax with temperature → top-p → min-p → draw with
  * the seeded RNG.  Same params and seed, same draws.  Temperature is applied
  * before top-p and min-p, so those see the distribution the draw is made
  * from.  The caller's logits are never modified; the sampler owns its scratch.

@@ -43,7 +43,7 @@
 /* Busy-wait iterations before sleeping: ~10-50 microseconds of pause. */
 #define SPIN_ITERS 1024
 /* Low bits of the job word holding nth (PLUMB_THREADPOOL_MAX fits). */
-#define JOB_NTH_BITS 10
+#define JOB_NTH_BITS 11
 #define JOB_NTH_MASK ((1u << JOB_NTH_BITS) - 1)
 _Static_assert(PLUMB_THREADPOOL_MAX <= JOB_NTH_MASK, "nth must fit the job word");
 

@@ -25,7 +25,7 @@
 
 #include "plumb.h"
 
-#define PLUMB_THREADPOOL_MAX 512 /* threads in one pool, caller included */
+#define PLUMB_THREADPOOL_MAX PLUMB_MAX_THREADS /* threads in one pool, caller included */
 
 typedef struct PlumbThreadpool PlumbThreadpool;
 

@@ -131,7 +131,8 @@ expect 1 "missing model"
 [ "$(cat "$tmp/keep.f32")" = "keep me" ] || note "a failed load clobbered the --logits file"
 run eval -m "$models/small-f16.gguf" -p hi --logits "$tmp/no/such/dir/x.f32"
 expect 1 "--logits into a missing directory"
-[ -s "$tmp/out" ] || note "unwritable --logits: the prompt ids were not printed"
+# refused before the model runs, naming the directory
+grep -q "$tmp/no/such/dir" "$tmp/err" || note "--logits into a missing directory: $(cat "$tmp/err")"
 
 # ---------------------------------------------------------------- bad input
 run eval -p hi

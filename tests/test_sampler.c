@@ -1,9 +1,10 @@
 /*
  * test_sampler.c — the sampler without a model: greedy choice and ties,
- * reproducible seeded draws, draw frequencies against the softmax they come
- * from (chi-square at a fixed seed, so deterministic), the exact sets top-k,
- * top-p and min-p keep, the three penalties and their window, history reset,
- * and the full 151,936-token vocabulary.
+ * temperatures too small to divide by, reproducible seeded draws, draw
+ * frequencies against the softmax they come from (chi-square at a fixed
+ * seed, so deterministic), the exact sets top-k, top-p and min-p keep, the
+ * three penalties and their window, history reset, and the full
+ * 151,936-token vocabulary.
  */
 #include "config.h"
 
@@ -129,6 +130,47 @@ static void test_greedy(void)
     CHECK(plumb_sampler_sample(&s, nan_first) != 0, "NaN logit drawn");
     CHECK(plumb_sampler_sample(&s, all_inf) == 0, "all -inf: lowest id when sampling");
     plumb_sampler_free(&s);
+}
+
+/* Tiny temperatures are greedy: the most likely token, not the first one
+ * whose logit divided by the temperature overflows to +inf (id 1 here, the
+ * lowest id with a positive logit, is not the best). */
+static void test_tiny_temperature(void)
+{
+    static const float temps[] = { 0.0f, 1e-45f, 1e-40f, 1e-38f, 1e-30f, 1e-6f, 9e-6f };
+    const float l[6] = { -2.0f, 5.0f, 20.0f, 9.0f, 1.0f, -30.0f };
+    for (size_t i = 0; i < sizeof temps / sizeof temps[0]; i++) {
+        for (int variant = 0; variant < 3; variant++) {
+            PlumbSamplerParams p = plain(7);
+            PlumbSampler s;
+            int32_t id;
+            if (variant == 1) {
+                plumb_sampler_params_default(&p); /* top-p 0.95 */
+            } else if (variant == 2) {
+                p.repeat_penalty = 1.1f; /* the penalised path; id 4 was seen */
+                p.top_k = 3;
+            }
+            p.temperature = temps[i];
+            open_sampler(&s, 6, &p);
+            if (variant == 2)
+                plumb_sampler_accept(&s, 4);
+            id = plumb_sampler_sample(&s, l);
+            CHECK(id == 2, "temperature %g, variant %d: token %d, not the most likely 2",
+                  (double)temps[i], variant, (int)id);
+            plumb_sampler_free(&s);
+        }
+    }
+    /* a logit so large that dividing it by a valid temperature overflows:
+     * still the best one */
+    {
+        const float big[4] = { 1.0f, 3e34f, 3.3e34f, 2e34f };
+        PlumbSamplerParams p = plain(7);
+        PlumbSampler s;
+        p.temperature = 1e-5f;
+        open_sampler(&s, 4, &p);
+        CHECK(plumb_sampler_sample(&s, big) == 2, "overflowing logits: not the best");
+        plumb_sampler_free(&s);
+    }
 }
 
 static void test_top_k_one(void)
@@ -619,6 +661,7 @@ int main(void)
 {
     test_defaults();
     test_greedy();
+    test_tiny_temperature();
     test_top_k_one();
     test_seed();
     test_distribution();

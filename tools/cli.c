@@ -12,9 +12,11 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "err.h"
+#include "outfile.h"
 
 void cli_error(const char *fmt, ...)
 {
@@ -473,9 +475,17 @@ char *cli_read_file(const char *path, size_t *len, PlumbError *err)
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
     char *buf = NULL, *nb;
     size_t cap = 0, n = 0, got;
+    struct stat st;
     if (!f) {
         plumb_err(err, PLUMB_EIO, "%s: %s", path, strerror(errno));
         return NULL;
+    }
+    /* A FIFO or terminal is streaming input and fine; a directory opens but
+     * cannot be read. */
+    if (fstat(fileno(f), &st) == 0 && (S_ISDIR(st.st_mode) || S_ISSOCK(st.st_mode))) {
+        plumb_err(err, PLUMB_EIO, "%s: is %s, not a text file", path,
+                  plumb_file_type_name(st.st_mode));
+        goto fail;
     }
     do {
         if (cap - n < 65536 + 1) {
@@ -491,7 +501,7 @@ char *cli_read_file(const char *path, size_t *len, PlumbError *err)
         n += got;
     } while (got > 0);
     if (ferror(f)) {
-        plumb_err(err, PLUMB_EIO, "%s: read error", path);
+        plumb_err(err, PLUMB_EIO, "%s: read error: %s", path, strerror(errno));
         goto fail;
     }
     if (f != stdin)

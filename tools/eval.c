@@ -15,6 +15,7 @@
 
 #include "cli.h"
 #include "model.h"
+#include "outfile.h"
 #include "plumb.h"
 
 /* Parse "1,2,3" into a malloc'd array.  Prints the error and returns 1 (out
@@ -69,77 +70,45 @@ fail:
     return rc;
 }
 
-/* Write n floats as little-endian float32 to path, atomically: a temporary
- * file in the same directory renamed over path once complete. */
-static int write_logits(const char *path, const float *const *rows, size_t n_rows, size_t n)
+/* Write n_rows rows of n floats as little-endian float32. */
+static int write_logits(PlumbOutFile *out, const float *const *rows, size_t n_rows, size_t n,
+                        PlumbError *err)
 {
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
     const union { uint32_t u; unsigned char c[4]; } probe = { 1 };
-    FILE *f = NULL;
-    int fd = -1;
-    mode_t um;
-    if (!tmp) {
-        cli_error("%s: out of memory", path);
-        return -1;
-    }
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp.XXXXXX", 12);
-    fd = mkstemp(tmp);
-    if (fd < 0) {
-        cli_error("%s: cannot create a temporary file: %s", path, strerror(errno));
-        free(tmp);
-        return -1;
-    }
-    um = umask(0);
-    umask(um);
-    if (fchmod(fd, 0666 & ~um) != 0 || !(f = fdopen(fd, "wb")))
-        goto fail;
-    fd = -1;
-    errno = 0; /* a short write without errno reports "write error" */
+    unsigned char le[4096];
+    int rc;
     for (size_t r = 0; r < n_rows; r++) {
         if (probe.c[0] == 1) {
-            if (fwrite(rows[r], sizeof(float), n, f) != n)
-                goto fail;
-        } else {
-            for (size_t i = 0; i < n; i++) {
-                unsigned char b[4], le[4];
+            if ((rc = plumb_outfile_write(out, rows[r], n * sizeof(float), err)))
+                return rc;
+            continue;
+        }
+        for (size_t i = 0; i < n;) {
+            size_t k = 0;
+            for (; i < n && k < sizeof le; i++, k += 4) {
+                unsigned char b[4];
                 memcpy(b, &rows[r][i], 4);
-                le[0] = b[3], le[1] = b[2], le[2] = b[1], le[3] = b[0];
-                if (fwrite(le, 1, 4, f) != 4)
-                    goto fail;
+                le[k] = b[3], le[k + 1] = b[2], le[k + 2] = b[1], le[k + 3] = b[0];
             }
+            if ((rc = plumb_outfile_write(out, le, k, err)))
+                return rc;
         }
     }
-    if (fflush(f) != 0 || ferror(f))
-        goto fail;
-    if (fclose(f) != 0) {
-        f = NULL;
-        goto fail;
-    }
-    f = NULL;
-    if (rename(tmp, path) != 0)
-        goto fail;
-    free(tmp);
-    return 0;
-fail:
-    cli_error("%s: %s", path, errno ? strerror(errno) : "write error");
-    if (f)
-        fclose(f);
-    if (fd >= 0)
-        close(fd);
-    unlink(tmp);
-    free(tmp);
-    return -1;
+    return PLUMB_OK;
 }
 
 /* on_token of the greedy decoding: its ids, space-separated. */
+typedef struct IdPrinter {
+    FILE *f;  /* standard output, or standard error when the logits take it */
+    size_t n; /* ids printed */
+} IdPrinter;
+
 static int print_id(void *user, int32_t id, const char *piece, size_t len)
 {
-    size_t *n = user;
+    IdPrinter *p = user;
     (void)piece, (void)len;
     if (id >= 0)
-        printf("%s%ld", (*n)++ ? " " : "", (long)id);
+        fprintf(p->f, "%s%ld", p->n++ ? " " : "", (long)id);
     return 0;
 }
 
@@ -160,7 +129,10 @@ int cmd_eval(int argc, char **argv)
     PlumbGenResult res;
     int32_t *ids = NULL;
     const int32_t *held;
-    size_t n_ids = 0, n_held = 0, n_printed;
+    size_t n_ids = 0, n_held = 0;
+    PlumbOutFile lout = { 0 };
+    FILE *txt = stdout; /* token ids: stderr when the logits take stdout */
+    IdPrinter printer = { NULL, 0 };
     char *text = NULL, *prompt_copy = NULL;
     const float **rows = NULL;
     const CliOpt opts[] = {
@@ -175,12 +147,14 @@ int cmd_eval(int argc, char **argv)
         { .names = "-e, --escape", .kind = CLI_FLAG, .dest = &escape,
           .help = "replace the escapes \\n \\t \\r \\\\ \\\" \\' \\xHH in the prompt text" },
         { .names = "--logits", .kind = CLI_STRING, .dest = &logits_out, .metavar = "OUT",
-          .help = "write the last position's logits to OUT (little-endian float32, n_vocab "
-                  "values)" },
+          .help = "write the last position's logits to OUT, '-' for standard output "
+                  "(little-endian float32, n_vocab values); the token ids then go to "
+                  "standard error" },
         { .names = "--all", .kind = CLI_FLAG, .dest = &all,
           .help = "with --logits, write every prompt position's logits ([n_prompt][n_vocab])" },
         { .names = "--follow-symlinks", .kind = CLI_FLAG, .dest = &follow_symlinks,
-          .help = "follow a symlink at the output path instead of refusing it" },
+          .help = "if the output path is a symbolic link, write the file it points to "
+                  "(refused otherwise)" },
         { .names = "--greedy", .kind = CLI_INT, .dest = &greedy, .min = 0, .max = PLUMB_MAX_CTX,
           .metavar = "N", .help = "then decode N tokens by argmax; print their ids on line 2" },
         { .names = "--cpu", .kind = CLI_CHOICE, .dest = &cpu, .choices = CLI_CPU_TIERS,
@@ -269,6 +243,19 @@ int cmd_eval(int argc, char **argv)
         cli_error("eval: the prompt is empty");
         goto done;
     }
+    if (logits_out) {
+        /* before the work: a target that cannot be written fails at once */
+        const uint64_t bytes = (uint64_t)(all ? n_ids : 1) * (uint64_t)info->n_vocab * 4;
+        if (plumb_outfile_open(&lout, logits_out,
+                               PLUMB_OUT_FORCE | PLUMB_OUT_STDOUT_OK |
+                                   (follow_symlinks ? PLUMB_OUT_FOLLOW : 0),
+                               model_path, bytes, &err) < 0) {
+            rc = cli_fail(&err);
+            goto done;
+        }
+        if (lout.kind == PLUMB_OUT_STDOUT)
+            txt = stderr;
+    }
 
     /* the prompt (a BOS perhaps added) plus greedy - 1 decoded tokens must fit */
     {
@@ -297,8 +284,8 @@ int cmd_eval(int argc, char **argv)
     }
     held = plumb_session_tokens(sess, &n_held);
     for (size_t i = 0; i < n_held; i++)
-        printf("%s%ld", i ? " " : "", (long)held[i]);
-    putchar('\n');
+        fprintf(txt, "%s%ld", i ? " " : "", (long)held[i]);
+    fputc('\n', txt);
 
     if (logits_out) {
         size_t n_rows = all ? n_held : 1;
@@ -309,8 +296,11 @@ int cmd_eval(int argc, char **argv)
         }
         for (size_t r = 0; r < n_rows; r++)
             rows[r] = plumb_session_logits(sess, all ? r : n_held - 1);
-        if (write_logits(logits_out, rows, n_rows, (size_t)info->n_vocab) < 0)
+        if (write_logits(&lout, rows, n_rows, (size_t)info->n_vocab, &err) < 0 ||
+            plumb_outfile_commit(&lout, &err) < 0) {
+            rc = cli_fail(&err);
             goto done;
+        }
     }
 
     if (greedy > 0) {
@@ -322,19 +312,20 @@ int cmd_eval(int argc, char **argv)
         dec.n_predict = (int32_t)greedy;
         dec.ignore_eog = 1;
         dec.sampler = &argmax;
-        n_printed = 0;
-        if (plumb_session_generate(sess, &dec, print_id, &n_printed, &res, &err) < 0) {
-            putchar('\n');
+        printer.f = txt;
+        if (plumb_session_generate(sess, &dec, print_id, &printer, &res, &err) < 0) {
+            fputc('\n', txt);
             rc = cli_fail(&err);
             goto done;
         }
     }
     if (greedy > 0)
-        putchar('\n');
+        fputc('\n', txt);
     if (cli_check_stdout("eval"))
         goto done;
     rc = 0;
 done:
+    plumb_outfile_abort(&lout); /* after a commit: nothing to do */
     free(prompt_copy);
     free(rows);
     free(ids);

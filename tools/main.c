@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "cpu.h"
 #include "err.h"
+#include "outfile.h"
 
 static const struct {
     const char *name;
@@ -73,7 +74,10 @@ int main(int argc, char **argv)
         .more_help = list_commands,
     };
     size_t i;
-
+    PlumbError err = { 0 };
+    /* a signal that ends a command removes the temporary files it was writing */
+    if (plumb_outfile_cleanup_signals(&err) != PLUMB_OK)
+        cli_error("%s", err.msg);
     if (argc < 2) {
         cli_help(&top, stderr);
         return CLI_USAGE;

@@ -29,7 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -944,25 +943,12 @@ static int write_model(const char *out, const Preset *p, const FType *ft, uint64
         const TensorPlan *t = &plan.t[i];
         total += plumb_qtype_row_size(t->type, t->ne[0]) * t->ne[1] * t->ne[2];
     }
-    {
-        /* Refuse early rather than fail after writing most of the file. */
-        char dir[4096];
-        const char *slash = strrchr(out, '/');
-        struct statvfs vfs;
-        snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - out + 1) : 1, slash ? out : ".");
-        if (statvfs(dir, &vfs) == 0 &&
-            (double)vfs.f_bavail * (double)vfs.f_frsize < (double)total * 1.01 + 64e6) {
-            rc = plumb_err(&err, PLUMB_EIO, "%s: needs %.2f GiB, %.2f GiB free", out,
-                           (double)total / 1073741824.0,
-                           (double)vfs.f_bavail * (double)vfs.f_frsize / 1073741824.0);
-            goto fail;
-        }
-    }
+    /* Refuses early (no room, wrong target) rather than after writing most of the file. */
+    if ((rc = plumb_gguf_writer_open_file(&gw, out, flags, vocab_path, total, &err)))
+        goto fail;
     if (vocab_path && (rc = plumb_gguf_open(&vocab, vocab_path, &err)))
         goto fail;
     if ((rc = plumb_threadpool_open(&pool, n_threads, &err)))
-        goto fail;
-    if ((rc = plumb_gguf_writer_open(&gw, out, flags, &err)))
         goto fail;
 
     snprintf(name, sizeof name, "%s %s synthetic (seed %llu)", p->name, ft->name,
@@ -1072,7 +1058,8 @@ int cmd_mkmodel(int argc, char **argv)
         { .names = "--force", .kind = CLI_FLAG, .dest = &force,
           .help = "replace OUT.gguf if it exists" },
         { .names = "--follow-symlinks", .kind = CLI_FLAG, .dest = &follow_symlinks,
-          .help = "follow a symlink at the output path instead of refusing it" },
+          .help = "if the output path is a symbolic link, write the file it points to "
+                  "(refused otherwise)" },
         { .names = "--quiet", .kind = CLI_FLAG, .dest = &quiet, .help = "no progress on stderr" },
         { .names = "-h, --help", .kind = CLI_HELP, .help = "this text" },
         { .kind = CLI_END },
@@ -1080,7 +1067,7 @@ int cmd_mkmodel(int argc, char **argv)
     const CliCmd cmd = {
         .name = "mkmodel",
         .synopsis = "OUT.gguf --preset NAME [--type TYPE] [--seed S] [--vocab VOCAB.gguf] "
-                    "[--layers N] [--threads N] [--force] [--quiet] [--help]",
+                    "[--layers N] [--threads N] [--force] [--follow-symlinks] [--quiet] [--help]",
         .about = "Write a synthetic model with the tensor layout, types and size of a real one "
                  "and random weights.",
         .opts = opts,
@@ -1095,13 +1082,14 @@ int cmd_mkmodel(int argc, char **argv)
              sizeof type_names);
     if ((rc = cli_parse(&cmd, argc, argv, args, &n_args)))
         return rc < 0 ? 0 : rc;
-    (void)follow_symlinks;
     if (n_args == 0 || !preset)
         return cli_usage_error(&cmd, n_args == 0 ? "no output file given"
                                                  : "--preset is required");
     out = args[0];
     if (force)
         flags |= PLUMB_GGUF_WRITE_FORCE;
+    if (follow_symlinks)
+        flags |= PLUMB_GGUF_WRITE_FOLLOW;
     if (seed.random)
         cli_error("mkmodel: seed %llu", (unsigned long long)seed.value);
     for (k = 0; k < sizeof presets / sizeof presets[0]; k++)

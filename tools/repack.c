@@ -62,14 +62,15 @@ int cmd_repack(int argc, char **argv)
         { .names = "--force", .kind = CLI_FLAG, .dest = &force,
           .help = "replace OUT.gguf if it exists" },
         { .names = "--follow-symlinks", .kind = CLI_FLAG, .dest = &follow_symlinks,
-          .help = "follow a symlink at the output path instead of refusing it" },
+          .help = "if the output path is a symbolic link, write the file it points to "
+                  "(refused otherwise)" },
         { .names = "--quiet", .kind = CLI_FLAG, .dest = &quiet, .help = "no progress on stderr" },
         { .names = "-h, --help", .kind = CLI_HELP, .help = "this text" },
         { .kind = CLI_END },
     };
     const CliCmd cmd = {
         .name = "repack",
-        .synopsis = "IN.gguf OUT.gguf [--unpack] [--force] [--quiet] [--help]",
+        .synopsis = "IN.gguf OUT.gguf [--unpack] [--force] [--follow-symlinks] [--quiet] [--help]",
         .about = "Copy a model with its Q4_0, Q4_K and Q6_K matrices interleaved eight rows at a "
                  "time (types Q4_0_R8, Q4_K_R8, Q6_K_R8), the layout plumb's fastest kernels "
                  "read.  The numbers are unchanged; only plumb reads the result.",
@@ -80,7 +81,6 @@ int cmd_repack(int argc, char **argv)
 
     if ((rc = cli_parse(&cmd, argc, argv, args, &n_args)))
         return rc < 0 ? 0 : rc;
-    (void)follow_symlinks;
     if (n_args < 2)
         return cli_usage_error(&cmd, n_args ? "no output file given" : "no input file given");
     in = args[0];
@@ -89,7 +89,11 @@ int cmd_repack(int argc, char **argv)
         flags |= PLUMB_REPACK_UNPACK;
     if (force)
         flags |= PLUMB_GGUF_WRITE_FORCE;
+    if (follow_symlinks)
+        flags |= PLUMB_GGUF_WRITE_FOLLOW;
 
+    if (follow_symlinks)
+        flags |= PLUMB_GGUF_WRITE_FOLLOW;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
