@@ -34,7 +34,7 @@ tally() { # $1: build dir; counts automake .trs results
 }
 
 suite() { # $1: build dir name, rest: configure arguments
-    dir=$top/build/$1
+    dir=$builds/$1
     shift
     echo "== $dir: configure $*"
     mkdir -p "$dir"
@@ -48,13 +48,33 @@ suite() { # $1: build dir name, rest: configure arguments
     tally "$dir"
 }
 
+# Out-of-tree builds need a source tree that is not configured in place.  When
+# it is (someone ran ./configure in it), test a copy of the files git tracks
+# (as they are in the work tree, edits included; untracked files are not
+# copied, nor build products that would shadow the out-of-tree ones) in
+# build/src; the user's tree and its build are left alone.
+builds=$top/build
+if [ -f "$top/config.status" ]; then
+    if ! git -C "$top" rev-parse --git-dir >/dev/null 2>&1; then
+        echo "check-all.sh: $top is configured in place (config.status) and is not a git" >&2
+        echo "check-all.sh: checkout to copy from; run 'make distclean' there first" >&2
+        echo "0 passed, 1 failed"
+        exit 1
+    fi
+    echo "== $top is configured in place: testing a clean copy in $builds/src"
+    rm -rf "$builds/src" && mkdir -p "$builds/src" &&
+        (cd "$top" && git ls-files -z | xargs -0 sh -c 'for f; do [ -f "$f" ] && printf "%s\n" "$f"; done' sh |
+            tar -cf - -T -) | tar -xf - -C "$builds/src" ||
+        { echo "FAILED: copying the source tree to $builds/src" >&2; echo "0 passed, 1 failed"; exit 1; }
+    top=$builds/src
+fi
 [ -x "$top/configure" ] || (cd "$top" && autoreconf -fi) || { echo "0 passed, 1 failed"; exit 1; }
 
 suite native
 # The AVX-512 tiers, when this CPU lacks them: checkdsp over emulated intrinsics.
 if ! grep -q avx512f /proc/cpuinfo 2>/dev/null; then
     echo "== AVX-512 tiers under emulation (tests/checkdsp/emu512.sh)"
-    "$top/tests/checkdsp/emu512.sh" "$top/build/native"
+    "$top/tests/checkdsp/emu512.sh" "$builds/native"
     case $? in
     0) passed=$((passed + 1)) ;;
     77) ;;
@@ -64,7 +84,7 @@ fi
 [ $asan = yes ] && suite asan --enable-sanitizers
 if [ $arm = yes ]; then
     echo "== aarch64 (qemu)"
-    out=$(BUILDDIR="$top/build/aarch64" "$top/tools/check-aarch64.sh" --install "$top" 2>&1)
+    out=$(BUILDDIR="$builds/aarch64" "$top/tools/check-aarch64.sh" --install "$top" 2>&1)
     rc=$?
     printf '%s\n' "$out"
     p=$(printf '%s\n' "$out" | grep -c '^PASS:')
