@@ -2,19 +2,22 @@
 # The whole test suite: the native build's `make check` (plus checkdsp of the
 # AVX-512 tiers over emulated intrinsics on a CPU without them), the same
 # suite built with AddressSanitizer + UndefinedBehaviorSanitizer, and the aarch64 NEON
-# tiers under qemu (`make check-aarch64`).  Builds out of tree under
-# ./build/.  Ends with one line: "N passed, N failed".
+# tiers under qemu (`make check-aarch64`), and each libFuzzer target for
+# 30 s (`make fuzz-smoke` of a clang --enable-fuzzing build).  Builds out of
+# tree under ./build/.  Ends with one line: "N passed, N failed".
 #
-# usage: tools/check-all.sh [--no-asan] [--no-aarch64]
+# usage: tools/check-all.sh [--no-asan] [--no-aarch64] [--no-fuzz]
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 asan=yes
 arm=yes
+fuzz=yes
 for a in "$@"; do
     case $a in
     --no-asan) asan=no ;;
     --no-aarch64) arm=no ;;
-    -h | --help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --no-fuzz) fuzz=no ;;
+    -h | --help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "check-all.sh: unknown option $a" >&2; exit 2 ;;
     esac
 done
@@ -92,6 +95,24 @@ if [ $arm = yes ]; then
     passed=$((passed + p))
     failed=$((failed + f))
     [ $rc -ne 0 ] && [ "$f" -eq 0 ] && failed=$((failed + 1))
+fi
+if [ $fuzz = yes ]; then
+    dir=$builds/fuzz
+    echo "== $dir: configure CC=clang --enable-fuzzing, make fuzz-smoke"
+    mkdir -p "$dir"
+    if ! (cd "$dir" && "$top/configure" -q CC=clang --enable-fuzzing && make -s -j"$jobs" >/dev/null); then
+        echo "FAILED: fuzz build in $dir" >&2
+        failed=$((failed + 1))
+    else
+        out=$(cd "$dir" && make -s fuzz-smoke 2>&1)
+        rc=$?
+        printf '%s\n' "$out"
+        p=$(printf '%s\n' "$out" | grep -c '^PASS:')
+        f=$(printf '%s\n' "$out" | grep -c '^FAIL:')
+        passed=$((passed + p))
+        failed=$((failed + f))
+        [ $rc -ne 0 ] && [ "$f" -eq 0 ] && failed=$((failed + 1))
+    fi
 fi
 echo "$passed passed, $failed failed"
 [ $failed -eq 0 ]
