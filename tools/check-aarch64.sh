@@ -103,14 +103,14 @@ give_up() { # $1: what failed
 # Host packages: the cross compiler and the emulator.  Target packages: the
 # arm64 builds of the libraries plumb links (Debian multiarch).
 host_pkgs="gcc-$host qemu-user pkg-config"
-arm_pkgs="libsleef-dev:arm64 libutf8proc-dev:arm64 libpcre2-dev:arm64 libjansson-dev:arm64 zlib1g-dev:arm64"
+arm_pkgs="libsleef-dev:arm64 libutf8proc-dev:arm64 libjansson-dev:arm64 zlib1g-dev:arm64"
 
 missing() {
     m=
     command -v "$host-gcc" >/dev/null 2>&1 || m="$m gcc-$host"
     command -v qemu-aarch64 >/dev/null 2>&1 || m="$m qemu-user"
     command -v pkg-config >/dev/null 2>&1 || m="$m pkg-config"
-    for pc in sleef:libsleef-dev libutf8proc:libutf8proc-dev libpcre2-8:libpcre2-dev jansson:libjansson-dev zlib:zlib1g-dev; do
+    for pc in sleef:libsleef-dev libutf8proc:libutf8proc-dev jansson:libjansson-dev zlib:zlib1g-dev; do
         [ -f "$multiarch_pc/${pc%%:*}.pc" ] || m="$m ${pc#*:}:arm64"
     done
     echo "$m"

@@ -2,21 +2,24 @@
 # The whole test suite: the native build's `make check` (plus checkdsp of the
 # AVX-512 tiers over emulated intrinsics on a CPU without them), the same
 # suite built with AddressSanitizer + UndefinedBehaviorSanitizer,
-# test_generate (sessions on two threads) built with ThreadSanitizer, and
-# the aarch64 NEON tiers under qemu (`make check-aarch64`).  Builds out of
-# tree under ./build/.  Ends with one line: "N passed, N failed".
+# test_generate (sessions on two threads) built with ThreadSanitizer, the
+# aarch64 NEON tiers under qemu (`make check-aarch64`), and each libFuzzer
+# target for 30 s (`make fuzz-smoke` of a clang --enable-fuzzing build).
+# Builds out of tree under ./build/.  Ends with one line: "N passed, N failed".
 #
-# usage: tools/check-all.sh [--no-asan] [--no-tsan] [--no-aarch64]
+# usage: tools/check-all.sh [--no-asan] [--no-tsan] [--no-aarch64] [--no-fuzz]
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 asan=yes
 tsan=yes
 arm=yes
+fuzz=yes
 for a in "$@"; do
     case $a in
     --no-asan) asan=no ;;
     --no-tsan) tsan=no ;;
     --no-aarch64) arm=no ;;
+    --no-fuzz) fuzz=no ;;
     -h | --help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "check-all.sh: unknown option $a" >&2; exit 2 ;;
     esac
@@ -37,7 +40,7 @@ tally() { # $1: build dir; counts automake .trs results
 }
 
 suite() { # $1: build dir name, rest: configure arguments
-    dir=$top/build/$1
+    dir=$builds/$1
     shift
     echo "== $dir: configure $*"
     mkdir -p "$dir"
@@ -51,13 +54,33 @@ suite() { # $1: build dir name, rest: configure arguments
     tally "$dir"
 }
 
+# Out-of-tree builds need a source tree that is not configured in place.  When
+# it is (someone ran ./configure in it), test a copy of the files git tracks
+# (as they are in the work tree, edits included; untracked files are not
+# copied, nor build products that would shadow the out-of-tree ones) in
+# build/src; the user's tree and its build are left alone.
+builds=$top/build
+if [ -f "$top/config.status" ]; then
+    if ! git -C "$top" rev-parse --git-dir >/dev/null 2>&1; then
+        echo "check-all.sh: $top is configured in place (config.status) and is not a git" >&2
+        echo "check-all.sh: checkout to copy from; run 'make distclean' there first" >&2
+        echo "0 passed, 1 failed"
+        exit 1
+    fi
+    echo "== $top is configured in place: testing a clean copy in $builds/src"
+    rm -rf "$builds/src" && mkdir -p "$builds/src" &&
+        (cd "$top" && git ls-files -z | xargs -0 sh -c 'for f; do [ -f "$f" ] && printf "%s\n" "$f"; done' sh |
+            tar -cf - -T -) | tar -xf - -C "$builds/src" ||
+        { echo "FAILED: copying the source tree to $builds/src" >&2; echo "0 passed, 1 failed"; exit 1; }
+    top=$builds/src
+fi
 [ -x "$top/configure" ] || (cd "$top" && autoreconf -fi) || { echo "0 passed, 1 failed"; exit 1; }
 
 suite native
 # The AVX-512 tiers, when this CPU lacks them: checkdsp over emulated intrinsics.
 if ! grep -q avx512f /proc/cpuinfo 2>/dev/null; then
     echo "== AVX-512 tiers under emulation (tests/checkdsp/emu512.sh)"
-    "$top/tests/checkdsp/emu512.sh" "$top/build/native"
+    "$top/tests/checkdsp/emu512.sh" "$builds/native"
     case $? in
     0) passed=$((passed + 1)) ;;
     77) ;;
@@ -67,7 +90,7 @@ fi
 [ $asan = yes ] && suite asan --enable-sanitizers
 if [ $tsan = yes ]; then
     # only the test with threads of its own: the rest adds minutes, no races
-    dir=$top/build/tsan
+    dir=$builds/tsan
     echo "== $dir: configure --enable-sanitizers=thread; tests/test_generate"
     mkdir -p "$dir"
     if (cd "$dir" && "$top/configure" -q --enable-sanitizers=thread &&
@@ -80,7 +103,7 @@ if [ $tsan = yes ]; then
 fi
 if [ $arm = yes ]; then
     echo "== aarch64 (qemu)"
-    out=$(BUILDDIR="$top/build/aarch64" "$top/tools/check-aarch64.sh" --install "$top" 2>&1)
+    out=$(BUILDDIR="$builds/aarch64" "$top/tools/check-aarch64.sh" --install "$top" 2>&1)
     rc=$?
     printf '%s\n' "$out"
     p=$(printf '%s\n' "$out" | grep -c '^PASS:')
@@ -88,6 +111,24 @@ if [ $arm = yes ]; then
     passed=$((passed + p))
     failed=$((failed + f))
     [ $rc -ne 0 ] && [ "$f" -eq 0 ] && failed=$((failed + 1))
+fi
+if [ $fuzz = yes ]; then
+    dir=$builds/fuzz
+    echo "== $dir: configure CC=clang --enable-fuzzing, make fuzz-smoke"
+    mkdir -p "$dir"
+    if ! (cd "$dir" && "$top/configure" -q CC=clang --enable-fuzzing && make -s -j"$jobs" >/dev/null); then
+        echo "FAILED: fuzz build in $dir" >&2
+        failed=$((failed + 1))
+    else
+        out=$(cd "$dir" && make -s fuzz-smoke 2>&1)
+        rc=$?
+        printf '%s\n' "$out"
+        p=$(printf '%s\n' "$out" | grep -c '^PASS:')
+        f=$(printf '%s\n' "$out" | grep -c '^FAIL:')
+        passed=$((passed + p))
+        failed=$((failed + f))
+        [ $rc -ne 0 ] && [ "$f" -eq 0 ] && failed=$((failed + 1))
+    fi
 fi
 echo "$passed passed, $failed failed"
 [ $failed -eq 0 ]
