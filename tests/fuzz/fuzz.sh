@@ -48,6 +48,14 @@ seeds() {
     done
     printf '\001\001What is 2+2?\000\002<think>\nadd\n</think>\n\n4\000\003{"r": 4}\000\003ok\000\001thanks' \
         >"$out/chat/turns"
+    # Model replies for the parser (flag bit 7), and a tools block (bit 2).
+    printf '\200<think>\nlook it up\n</think>\n\n<tool_call>\n{"name": "search", "arguments": {"query": ["a </tool_call> b"]}}\n</tool_call>' \
+        >"$out/chat/reply-call"
+    printf '\200<think>\nunfinished' >"$out/chat/reply-think-open"
+    printf '\200<tool_call>\n{"name": "visit", "arguments": "{\\"url\\": 1}"}\n</tool_call>\n<tool_call>{"name":' \
+        >"$out/chat/reply-bad-calls"
+    printf '\005[{"type": "function", "function": {"name": "search", "parameters": {"type": "object"}}}]\000\001Find it' \
+        >"$out/chat/tools"
 }
 
 smoke() {

@@ -108,7 +108,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     PlumbGGUF *g = NULL;
     PlumbTokenizer *tok = NULL;
     PlumbModel *m = NULL;
-    PlumbModelParams mp = {"c", 1};
+    PlumbModelParams mp = { .cpu = "c", .n_threads = 1 };
     PlumbError err;
     size_t off = 0;
 
