@@ -56,7 +56,7 @@ esac
 
 # shared: libplumb.so found through LD_LIBRARY_PATH into DESTDIR
 # shellcheck disable=SC2086
-if $CC ${SAN_CFLAGS:-} "$tmp/app.c" -o "$tmp/app" $cflags $libs 2>"$tmp/cc.log"; then
+if $CC ${SAN_CFLAGS:-} -pthread "$tmp/app.c" -o "$tmp/app" $cflags $libs 2>"$tmp/cc.log"; then
     LD_LIBRARY_PATH=$dest$libdir "$tmp/app" "$model" "Hello" "Goodbye" 8 >"$tmp/got" ||
         note "the example linked with libplumb.so failed"
     cmp -s "$tmp/want" "$tmp/got" || note "the example linked with libplumb.so printed other text"
@@ -71,7 +71,7 @@ fi
 # have no static archives on every system, so only libplumb is forced static)
 slibs=$(printf '%s\n' "$slibs" | sed 's/\(^\| \)-lplumb\( \|$\)/ -Wl,-Bstatic -lplumb -Wl,-Bdynamic /')
 # shellcheck disable=SC2086
-if $CC ${SAN_CFLAGS:-} "$tmp/app.c" -o "$tmp/app-static" $cflags $slibs 2>"$tmp/cc.log"; then
+if $CC ${SAN_CFLAGS:-} -pthread "$tmp/app.c" -o "$tmp/app-static" $cflags $slibs 2>"$tmp/cc.log"; then
     readelf -d "$tmp/app-static" 2>/dev/null | grep -q 'libplumb' &&
         note "the static build still needs libplumb.so"
     "$tmp/app-static" "$model" "Hello" "Goodbye" 8 >"$tmp/got-static" ||
