@@ -46,8 +46,19 @@ cp "$srcdir/examples/two_sessions.c" "$tmp/app.c" || exit 1
 cflags=$(pkg-config --cflags plumb) || { note "pkg-config --cflags plumb failed"; exit 1; }
 libs=$(pkg-config --libs plumb) || { note "pkg-config --libs plumb failed"; exit 1; }
 slibs=$(pkg-config --static --libs plumb) || { note "pkg-config --static --libs plumb failed"; exit 1; }
-case " $cflags $libs $slibs " in
-*"$(cd "$builddir" && pwd)"* | *"$(cd "$srcdir" && pwd)/"*) note "pkg-config points into the build tree: $cflags $libs" ;;
+# Paths outside DESTDIR must not lead into the build or source tree.
+abs_build=$(cd "$builddir" && pwd) abs_src=$(cd "$srcdir" && pwd)
+for w in $cflags $slibs; do
+    case $w in -I* | -L*) p=${w#-?} ;; *) continue ;; esac
+    case $p in
+    "$dest"/*) ;;
+    "$abs_build" | "$abs_build"/* | "$abs_src" | "$abs_src"/*) note "pkg-config points into the build tree: $w" ;;
+    esac
+done
+# (pkg-config puts the sysroot in front of the variable)
+case $(pkg-config --variable=libdir plumb) in
+"$libdir" | "$dest$libdir") ;;
+*) note "plumb.pc: libdir is $(pkg-config --variable=libdir plumb), not $libdir" ;;
 esac
 
 # The same example, in the build tree, gives the expected output.
