@@ -32,7 +32,8 @@ if ! env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -C "$builddir" install DEST
     exit 1
 fi
 for f in "$libdir/libplumb.so" "$libdir/libplumb.a" "$pkgconfigdir/plumb.pc" \
-    "$prefix/include/plumb.h" "$prefix/share/man/man3/plumb.3"; do
+    "$prefix/include/plumb.h" "$prefix/share/man/man3/plumb.3" \
+    "$prefix/share/man/man3/plumb_session_eval.3"; do
     [ -e "$dest$f" ] || note "not installed: $f"
 done
 [ -e "$dest$libdir/libplumb_core.a" ] && note "a convenience library was installed"
