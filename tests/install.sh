@@ -32,7 +32,8 @@ if ! env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -C "$builddir" install DEST
     exit 1
 fi
 for f in "$libdir/libplumb.so" "$libdir/libplumb.a" "$pkgconfigdir/plumb.pc" \
-    "$prefix/include/plumb.h" "$prefix/share/man/man3/plumb.3"; do
+    "$prefix/include/plumb.h" "$prefix/share/man/man3/plumb.3" \
+    "$prefix/share/man/man3/plumb_session_eval.3"; do
     [ -e "$dest$f" ] || note "not installed: $f"
 done
 [ -e "$dest$libdir/libplumb_core.a" ] && note "a convenience library was installed"
@@ -46,8 +47,19 @@ cp "$srcdir/examples/two_sessions.c" "$tmp/app.c" || exit 1
 cflags=$(pkg-config --cflags plumb) || { note "pkg-config --cflags plumb failed"; exit 1; }
 libs=$(pkg-config --libs plumb) || { note "pkg-config --libs plumb failed"; exit 1; }
 slibs=$(pkg-config --static --libs plumb) || { note "pkg-config --static --libs plumb failed"; exit 1; }
-case " $cflags $libs $slibs " in
-*"$(cd "$builddir" && pwd)"* | *"$(cd "$srcdir" && pwd)/"*) note "pkg-config points into the build tree: $cflags $libs" ;;
+# Paths outside DESTDIR must not lead into the build or source tree.
+abs_build=$(cd "$builddir" && pwd) abs_src=$(cd "$srcdir" && pwd)
+for w in $cflags $slibs; do
+    case $w in -I* | -L*) p=${w#-?} ;; *) continue ;; esac
+    case $p in
+    "$dest"/*) ;;
+    "$abs_build" | "$abs_build"/* | "$abs_src" | "$abs_src"/*) note "pkg-config points into the build tree: $w" ;;
+    esac
+done
+# (pkg-config puts the sysroot in front of the variable)
+case $(pkg-config --variable=libdir plumb) in
+"$libdir" | "$dest$libdir") ;;
+*) note "plumb.pc: libdir is $(pkg-config --variable=libdir plumb), not $libdir" ;;
 esac
 
 # The same example, in the build tree, gives the expected output.
