@@ -156,7 +156,11 @@ progs=
 for t in $tests; do
     case $t in *.sh) ;; *) progs="$progs $t" ;; esac
 done
-if ! make -s -C "$builddir" -j"$jobs" all $progs >"$builddir/test-logs/build.log" 2>&1; then
+# `all` first, then the test programs: one make asked for both runs `all`
+# in a sub-make beside the programs' own rules, and the two would compile the
+# same libtool objects at once.
+if ! { make -s -C "$builddir" -j"$jobs" all && make -s -C "$builddir" -j"$jobs" $progs; } \
+    >"$builddir/test-logs/build.log" 2>&1; then
     tail -n 30 "$builddir/test-logs/build.log"
     give_up "aarch64 build (log: $builddir/test-logs/build.log)"
 fi
