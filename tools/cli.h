@@ -29,6 +29,26 @@
  * plumb_cpu_select()'s question, answered when the model is opened. */
 #define CLI_CPU_TIERS "c|avx2|avx512|avx512vnni|neon|dotprod"
 
+/* Table entries the model commands share, so each option means the same in
+ * every command: --cpu, -t, and the cache type (--kv-type for both halves,
+ * -ctk/-ctv for one each; cli_kv_type() reconciles them). */
+#define CLI_OPT_CPU(dst)                                                                  \
+    { .names = "--cpu", .kind = CLI_CHOICE, .dest = (dst), .choices = CLI_CPU_TIERS,      \
+      .metavar = "TIER", .def = "$PLUMB_CPU, else the best", .help = "kernel tier" }
+#define CLI_OPT_THREADS(dst)                                                              \
+    { .names = "-t, --threads", .kind = CLI_INT, .dest = (dst), .min = 0,                 \
+      .max = PLUMB_MAX_THREADS, .metavar = "N",                                           \
+      .help = "worker threads, 0 for one per physical core" }
+#define CLI_OPT_KV_TYPES(both, k, v)                                                      \
+    { .names = "--kv-type", .kind = CLI_CHOICE, .dest = (both), .choices = "f16|f32",     \
+      .metavar = "TYPE", .def = "f16", .help = "key/value cache type" },                 \
+    { .names = "-ctk, --cache-type-k", .kind = CLI_CHOICE, .dest = (k),                   \
+      .choices = "f16|f32", .metavar = "TYPE",                                            \
+      .help = "key cache type; the value cache must have the same" },                    \
+    { .names = "-ctv, --cache-type-v", .kind = CLI_CHOICE, .dest = (v),                   \
+      .choices = "f16|f32", .metavar = "TYPE",                                            \
+      .help = "value cache type; the key cache must have the same" }
+
 typedef enum CliKind {
     CLI_END = 0, /* ends a table */
     CLI_HELP,    /* print the help text and stop */
