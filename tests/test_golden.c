@@ -15,7 +15,8 @@
  * kernel tier follows $PLUMB_CPU, passed in as the model's cpu parameter as
  * the plumb command does (tests/tiers.sh runs this for each tier).
  * PLUMB_GOLDEN_QUICK=1 (for slow runs: the C tier under sanitizers or an
- * emulator) keeps the ~430-token p3 for three models only; PLUMB_GOLDEN_ONLY=
+ * emulator) keeps the ~430-token p3 for three models only, and the F16-cache
+ * rows for two (mini-f32, small-Q4_K_M); PLUMB_GOLDEN_ONLY=
  * NAME runs one model.
  * A few checks of the session API's error paths and of the streaming
  * detokeniser come last.
@@ -811,6 +812,10 @@ int main(void)
         PlumbModel *m = NULL;
         PlumbError err = { 0 };
         if (only && *only && strcmp(only, models[i].name))
+            continue;
+        /* quick: the F16 cache on the models that also keep p3 (one float,
+         * one quantised); the others' F16 rows add little on a slow run */
+        if (quick && models[i].kv == PLUMB_KV_F16 && !models[i].long_in_quick)
             continue;
         snprintf(rel, sizeof rel, "models/%s.gguf", gold_name(&models[i]));
         snprintf(path, sizeof path, "%s", test_data(rel));

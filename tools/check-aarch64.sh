@@ -189,7 +189,13 @@ for t in $long; do
     case " $tests " in *" $t "*) ;; *) continue ;; esac
     case $t in
     tests/tiers.sh) echo "sh $t - cortex-a72" >>"$list" ;;
-    tests/test_golden) for tier in $tiers; do echo "prog $t $tier max" >>"$list"; done ;;
+    tests/test_golden)
+        # tiers.sh on the cortex-a72 runs it for the C and NEON tiers; here
+        # the tiers that CPU lacks
+        for tier in $tiers; do
+            [ "$tier" = neon ] && case " $tests " in *" tests/tiers.sh "*) continue ;; esac
+            echo "prog $t $tier max" >>"$list"
+        done ;;
     *) echo "prog $t - max" >>"$list" ;;
     esac
 done
