@@ -39,6 +39,10 @@
     { .names = "-t, --threads", .kind = CLI_INT, .dest = (dst), .min = 0,                 \
       .max = PLUMB_MAX_THREADS, .metavar = "N",                                           \
       .help = "worker threads, 0 for one per physical core" }
+#define CLI_OPT_FOLLOW_SYMLINKS(dst)                                                      \
+    { .names = "--follow-symlinks", .kind = CLI_FLAG, .dest = (dst),                      \
+      .help = "if the output path is a symbolic link, write the file it points to "       \
+              "(refused otherwise)" }
 #define CLI_OPT_KV_TYPES(both, k, v)                                                      \
     { .names = "--kv-type", .kind = CLI_CHOICE, .dest = (both), .choices = "f16|f32",     \
       .metavar = "TYPE", .def = "f16", .help = "key/value cache type" },                 \

@@ -152,9 +152,7 @@ int cmd_eval(int argc, char **argv)
                   "standard error" },
         { .names = "--all", .kind = CLI_FLAG, .dest = &all,
           .help = "with --logits, write every prompt position's logits ([n_prompt][n_vocab])" },
-        { .names = "--follow-symlinks", .kind = CLI_FLAG, .dest = &follow_symlinks,
-          .help = "if the output path is a symbolic link, write the file it points to "
-                  "(refused otherwise)" },
+        CLI_OPT_FOLLOW_SYMLINKS(&follow_symlinks),
         { .names = "--greedy", .kind = CLI_INT, .dest = &greedy, .min = 0, .max = PLUMB_MAX_CTX,
           .metavar = "N", .help = "then decode N tokens by argmax; print their ids on line 2" },
         CLI_OPT_CPU(&cpu),

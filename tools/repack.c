@@ -61,9 +61,7 @@ int cmd_repack(int argc, char **argv)
           .help = "the reverse, back to the original bytes" },
         { .names = "--force", .kind = CLI_FLAG, .dest = &force,
           .help = "replace OUT.gguf if it exists" },
-        { .names = "--follow-symlinks", .kind = CLI_FLAG, .dest = &follow_symlinks,
-          .help = "if the output path is a symbolic link, write the file it points to "
-                  "(refused otherwise)" },
+        CLI_OPT_FOLLOW_SYMLINKS(&follow_symlinks),
         { .names = "--quiet", .kind = CLI_FLAG, .dest = &quiet, .help = "no progress on stderr" },
         { .names = "-h, --help", .kind = CLI_HELP, .help = "this text" },
         { .kind = CLI_END },
