@@ -39,6 +39,15 @@ tally() { # $1: build dir; counts automake .trs results
     done
 }
 
+tally_lines() { # $1: output with PASS:/FAIL: lines, $2: its exit status
+    p=$(printf '%s\n' "$1" | grep -c '^PASS:')
+    f=$(printf '%s\n' "$1" | grep -c '^FAIL:')
+    passed=$((passed + p))
+    failed=$((failed + f))
+    # a failure that printed no FAIL: line still counts
+    [ "$2" -ne 0 ] && [ "$f" -eq 0 ] && failed=$((failed + 1))
+}
+
 suite() { # $1: build dir name, rest: configure arguments
     dir=$builds/$1
     shift
@@ -106,11 +115,7 @@ if [ $arm = yes ]; then
     out=$(BUILDDIR="$builds/aarch64" "$top/tools/check-aarch64.sh" --install "$top" 2>&1)
     rc=$?
     printf '%s\n' "$out"
-    p=$(printf '%s\n' "$out" | grep -c '^PASS:')
-    f=$(printf '%s\n' "$out" | grep -c '^FAIL:')
-    passed=$((passed + p))
-    failed=$((failed + f))
-    [ $rc -ne 0 ] && [ "$f" -eq 0 ] && failed=$((failed + 1))
+    tally_lines "$out" $rc
 fi
 if [ $fuzz = yes ]; then
     dir=$builds/fuzz
@@ -123,11 +128,7 @@ if [ $fuzz = yes ]; then
         out=$(cd "$dir" && make -s fuzz-smoke 2>&1)
         rc=$?
         printf '%s\n' "$out"
-        p=$(printf '%s\n' "$out" | grep -c '^PASS:')
-        f=$(printf '%s\n' "$out" | grep -c '^FAIL:')
-        passed=$((passed + p))
-        failed=$((failed + f))
-        [ $rc -ne 0 ] && [ "$f" -eq 0 ] && failed=$((failed + 1))
+        tally_lines "$out" $rc
     fi
 fi
 echo "$passed passed, $failed failed"
