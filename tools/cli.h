@@ -154,5 +154,10 @@ int cmd_eval(int argc, char **argv);
 int cmd_mkmodel(int argc, char **argv);
 int cmd_repack(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+#ifdef PLUMB_HAVE_AGENT
+int cmd_research(int argc, char **argv);
+int cmd_tool(int argc, char **argv);
+int cmd_index(int argc, char **argv);
+#endif
 
 #endif

@@ -13,9 +13,11 @@
 set -u
 
 build_pkgs="build-essential autoconf automake libtool pkg-config
-            libsleef-dev libutf8proc-dev zlib1g-dev libjansson-dev"
+            libsleef-dev libutf8proc-dev zlib1g-dev libjansson-dev
+            libxml2-dev libsqlite3-dev libmbedtls-dev libcurl4-openssl-dev
+            bubblewrap poppler-utils python3"
 test_pkgs="groff-base libsimde-dev gcc-aarch64-linux-gnu qemu-user
-           clang libclang-rt-14-dev python3"
+           clang libclang-rt-14-dev openssl iproute2"
 
 pkgs=$build_pkgs
 list=no

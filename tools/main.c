@@ -25,6 +25,11 @@ static const struct {
     { "mkmodel", cmd_mkmodel, "write a synthetic model of a real layout" },
     { "repack", cmd_repack, "interleave a model's Q4_0 matrices for faster products" },
     { "bench", cmd_bench, "measure prompt processing and generation speed" },
+#ifdef PLUMB_HAVE_AGENT
+    { "research", cmd_research, "answer a question as a research agent, with sources" },
+    { "tool", cmd_tool, "run one of the agent's tools and print what the model sees" },
+    { "index", cmd_index, "build and search a local index of documents" },
+#endif
 };
 
 static void list_commands(FILE *f)

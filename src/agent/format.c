@@ -1,0 +1,4 @@
+/* being written */
+#include "config.h"
+
+#include "format.h"

@@ -1,0 +1,7 @@
+/* placeholder until this module is written */
+#include "config.h"
+
+#include "tools.h"
+
+int tool_visit(AgentTools *t, json_t *args, Buf *out, PlumbError *err)
+{ (void)t; (void)args; (void)err; return buf_puts(out, "visit: not built yet"); }
