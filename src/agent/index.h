@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "err.h"
 #include "tools.h"
 
@@ -39,6 +40,9 @@ int index_add(Index *ix, const char *dir, const char *const *exclude, size_t n_e
 int index_search(Index *ix, const char *query, int32_t k, IndexHit **hits, size_t *n,
                  PlumbError *err);
 void index_hits_free(IndexHit *hits, size_t n);
+/* The search tool's block for query (format_search: at most k hits, or the
+ * no-results text), as `plumb index search` prints it and the model sees it. */
+int index_format_search(Index *ix, const char *query, int32_t k, Buf *out, PlumbError *err);
 /* Is path (absolute, resolved) a document under one of the indexed folders? */
 int index_covers(Index *ix, const char *path);
 int index_stats(Index *ix, IndexStats *st, PlumbError *err);
