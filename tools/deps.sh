@@ -17,7 +17,7 @@ build_pkgs="build-essential autoconf automake libtool pkg-config
             libxml2-dev libsqlite3-dev libmbedtls-dev libcurl4-openssl-dev
             bubblewrap poppler-utils python3"
 test_pkgs="groff-base libsimde-dev gcc-aarch64-linux-gnu qemu-user
-           clang libclang-rt-14-dev openssl iproute2"
+           clang libclang-rt-14-dev openssl iproute2 brotli zstd python3-protego"
 
 pkgs=$build_pkgs
 list=no
