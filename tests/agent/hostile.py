@@ -52,6 +52,9 @@ Routes of the http listener (GET; every response closes the connection):
   /private/...        200 (a client obeying robots.txt never asks)
   /echo-ua            the request's User-Agent and Accept-Encoding as text/plain
   /_stats             JSON: {"listeners": {name: connections}, "routes": {path: requests}}
+The http listener also answers proxy requests ("GET http://any.host/ROUTE"):
+it serves its own ROUTE whatever the host, so a client can use it as its
+proxy for names that resolve nowhere.
 The server exits on end of input on stdin, or after --deadline seconds
 (default 300).
 """
@@ -159,6 +162,8 @@ def read_request(sock):
     parts = head[0].split(" ")
     if len(parts) < 2:
         return None, {}
+    if parts[1].startswith("http://"):  # a proxy request: serve our own route
+        parts[1] = "/" + parts[1][7:].partition("/")[2]
     headers = {}
     for line in head[1:]:
         if ":" in line:

@@ -500,6 +500,28 @@ static void test_guard(void)
     CHECK(stat_of("listeners", "guard") == 0, "the guard listener accepted %ld connections",
           stat_of("listeners", "guard"));
 
+    /* Through a proxy the guard sees only the proxy's address: it lets the
+     * proxy (chosen by the user) be connected and refuses hosts written as
+     * private addresses. */
+    {
+        char proxy[64], u[128];
+        size_t before = n;
+        p.proxy = proxy;
+        snprintf(proxy, sizeof proxy, "http://127.0.0.1:%d", port_http);
+        c = open_client(&p);
+        snprintf(u, sizeof u, "http://www.example.invalid/ok");
+        g = get(c, u, HTTP_GUARD);
+        expect_status(&g, u, 200, 5);
+        CHECK(g.res.body && strstr(g.res.body, "hello from the test server"), "proxied body");
+        got_free(&g);
+        g = get(c, hosts[0], HTTP_GUARD);
+        expect_error(&g, hosts[0], "127.0.0.1 is a loopback address", 5);
+        got_free(&g);
+        CHECK(n == before + 1, "through the proxy: %zu connections, want 1", n - before);
+        http_close(c);
+        p.proxy = NULL;
+    }
+
     /* The listener does count: with --allow-private the same URL connects. */
     p.allow_private = 1;
     c = open_client(&p);
@@ -542,6 +564,14 @@ static void test_robots(void)
     expect_status(&g, u, 200, 5);
     got_free(&g);
     http_close(c);
+    p.no_robots = 1;
+    c = open_client(&p);
+    g = get(c, u, HTTP_ROBOTS);
+    expect_status(&g, u, 200, 5);
+    got_free(&g);
+    http_close(c);
+    p.no_robots = 0;
+    CHECK(stat_of("routes", "/robots.txt") - robots_before == 1, "no_robots fetched robots.txt");
 
     /* robots.txt answering 404 over TLS: everything allowed. */
     if (port_good && ca_file) {
