@@ -1,7 +1,9 @@
 #!/bin/sh
 # Headers are included downwards only (doc/layering.md):
 #   quant/ includes from quant/; simd/ from simd/ and quant/; src/ from src/,
-#   simd/ and quant/; examples/ only <plumb.h>.
+#   simd/ and quant/; examples/ only <plumb.h>.  The agent's wings sit on
+#   the engine's public face: src/llm/ includes from src/llm/ and plumb.h,
+#   err.h, utf8.h; src/agent/ from src/agent/, src/llm/ and those three.
 # A quoted include is resolved as the compiler does: the including file's
 # directory first, then -I src, quant, simd.
 set -u
@@ -11,7 +13,7 @@ note() { echo "layering.sh: $*" >&2; fail=1; }
 
 # where FILE INCLUDE: the directory (relative to srcdir) INCLUDE resolves to
 where() {
-    for d in "$(dirname "$1")" src quant simd; do
+    for d in "$(dirname "$1")" src/agent src/llm src quant simd; do
         [ -f "$srcdir/$d/$2" ] && { echo "$d"; return; }
     done
     echo "?"
@@ -22,13 +24,18 @@ where() {
 check() {
     dir=$1
     shift
-    for f in $(cd "$srcdir" && find "$dir" -name '*.[ch]' | sort); do
+    depth=
+    [ "$dir" = src ] && depth="-maxdepth 1" # the engine; its wings are checked on their own
+    for f in $(cd "$srcdir" && find "$dir" $depth -name '*.[ch]' | sort); do
         for inc in $(sed -n 's/^[ \t]*#[ \t]*include[ \t]*"\([^"]*\)".*/\1/p' "$srcdir/$f"); do
             [ "$inc" = config.h ] && continue
             to=$(where "$f" "$inc")
             ok=no
             for a in "$@"; do
-                case $to in "$a" | "$a"/*) ok=yes ;; esac
+                case $a in
+                */*.h) [ "$to/$inc" = "$a" ] && ok=yes ;;
+                *) case $to in "$a" | "$a"/*) ok=yes ;; esac ;;
+                esac
             done
             [ $ok = yes ] || note "$f includes \"$inc\" (from $to); $dir may include only from: $*"
         done
@@ -38,6 +45,17 @@ check() {
 check quant quant
 check simd simd quant
 check src src simd quant
+for f in $(cd "$srcdir" && find src -maxdepth 1 -name '*.[ch]' | sort); do
+    grep -n '^[ \t]*#[ \t]*include[ \t]*"\(agent\|llm\)/' "$srcdir/$f" >/dev/null &&
+        note "$f includes from the agent's wings; the engine never does"
+    for inc in $(sed -n 's/^[ \t]*#[ \t]*include[ \t]*"\([^"]*\)".*/\1/p' "$srcdir/$f"); do
+        [ -f "$srcdir/src/agent/$inc" ] || [ -f "$srcdir/src/llm/$inc" ] || continue
+        [ -f "$srcdir/src/$inc" ] || note "$f includes \"$inc\" of the agent's wings; the engine never does"
+    done
+done
+WING_SHARED="src/plumb.h src/err.h src/utf8.h"
+check src/llm src/llm $WING_SHARED
+check src/agent src/agent src/llm $WING_SHARED
 for f in $(cd "$srcdir" && find examples -name '*.c' 2>/dev/null); do
     grep -n '^[ \t]*#[ \t]*include' "$srcdir/$f" | grep -v '<[a-z0-9_/]*\.h>' |
         while read -r l; do echo "layering.sh: $f: $l: an example includes system headers and <plumb.h> only" >&2; echo x; done |

@@ -119,8 +119,17 @@ check() {
 }
 
 check "" "$srcdir/man/plumb.1"
-for c in run eval tokenize inspect mkmodel repack bench; do
+# every command 'plumb --help' lists has its page, and plumb(1) describes it
+commands=$("$PLUMB" --help | awk '/^commands:/ { on = 1; next } on && /^  [a-z]/ { print $1 }')
+[ -n "$commands" ] || note "'plumb --help' lists no commands"
+for c in $commands; do
+    if [ ! -f "$srcdir/man/plumb-$c.1" ]; then
+        note "command $c has no manual page man/plumb-$c.1"
+        continue
+    fi
     check "$c" "$srcdir/man/plumb-$c.1"
+    grep -q "^\.B $c\$" "$srcdir/man/plumb.1" || note "man/plumb.1: COMMANDS does not describe $c"
+    grep -qF ".BR plumb\\-$c (1)" "$srcdir/man/plumb.1" || note "man/plumb.1: no reference to plumb-$c(1)"
 done
 # ---------------------------------------------------------------- section 3
 # section NAME PAGE: the lines of section NAME of PAGE, roff escapes removed

@@ -9,6 +9,8 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "buf.h"
 
 /* Several queries' or URLs' results are joined by this. */
@@ -73,6 +75,12 @@ int format_parse_file(Buf *out, const char *const *names, const char *const *tex
 
 /* Python repr() of a str (UTF-8 in; the quotes and escapes repr uses). */
 int format_pyrepr(Buf *out, const char *s, size_t len);
+
+/* Python str() of a JSON value as json.loads gives it: a string as it is;
+ * lists and objects as Python prints them (repr of their items, True,
+ * False, None, floats as repr(float)).  visit uses it for the extractor's
+ * evidence and summary, which the reference passes through str(). */
+int format_pystr_json(Buf *out, const json_t *v);
 
 /* Python str.strip(): trim whitespace at both ends of b, in place. */
 void format_strip(Buf *b);
