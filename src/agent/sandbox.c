@@ -360,7 +360,9 @@ typedef struct Stream {
     int truncated;
 } Stream;
 
-/* Read what is there; returns 1 when the cap was passed. */
+/* Read what is there; returns 1 when the cap has been passed.  Past the cap
+ * the bytes are read and dropped: closing the pipe instead would make the
+ * writer fail with EPIPE and report that on stderr before it is killed. */
 static int stream_read(Stream *s)
 {
     char tmp[65536];
@@ -378,10 +380,10 @@ static int stream_read(Stream *s)
         size_t room = s->cap - s->len, take = (size_t)k < room ? (size_t)k : room;
         memcpy(s->p + s->len, tmp, take);
         s->len += take;
-        if (take < (size_t)k) {
+        if (take < (size_t)k)
             s->truncated = 1;
-            return 1;
-        }
+        if (s->truncated)
+            return 1; /* back to the caller, which stops the writer */
     }
 }
 
@@ -558,17 +560,6 @@ static int run(const Spawn *sp, const SandboxParams *p, SandboxResult *res, Plum
                 kill(-pid, SIGKILL);
                 killed = 1;
                 drain_until = now_s() + SB_DRAIN_MS / 1000.0;
-            }
-            if (over) {
-                /* Stop reading the stream that overflowed. */
-                if (so.truncated && so.fd >= 0) {
-                    close(so.fd);
-                    so.fd = -1;
-                }
-                if (se.truncated && se.fd >= 0) {
-                    close(se.fd);
-                    se.fd = -1;
-                }
             }
         }
         if (!reaped && (i_pid < 0 || (n > 0 && fds[i_pid].revents))) {
