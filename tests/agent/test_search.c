@@ -12,9 +12,11 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "buf.h"
 #include "format.h"
+#include "index.h"
 #include "tools.h"
 #include "../testlib.h"
 #include "websrv.h"
@@ -29,9 +31,12 @@ static void on_warning(void *user, const char *line)
     buf_puts(&warnings, line);
 }
 
+static const char *index_db; /* set for the index tests */
+
 static AgentTools *tools(CacheMode mode, int offline)
 {
     AgentToolsParams p = { 0 };
+    p.index_db = index_db;
     AgentTools *t = NULL;
     PlumbError err = { 0 };
     p.searxng = base;
@@ -181,6 +186,60 @@ static void test_failures(void)
     agent_tools_close(t);
 }
 
+/* The local index first, SearXNG when it has nothing; offline: the index only. */
+static void test_index(void)
+{
+    char corpus[512], db[512], path[600];
+    Index *ix = NULL;
+    IndexStats st;
+    PlumbError err = { 0 };
+    AgentTools *t;
+    FILE *f;
+    char *out;
+    Buf want = { 0 };
+    snprintf(corpus, sizeof corpus, "%s/corpus", tmp);
+    snprintf(db, sizeof db, "%s/index.sqlite", tmp);
+    mkdir(corpus, 0700);
+    snprintf(path, sizeof path, "%s/tides.txt", corpus);
+    f = fopen(path, "w");
+    if (f) {
+        fputs("Lunar tides\n\nThe lunar tides raise the water in the harbour twice a day, and the tidal "
+              "stream turbines of the firth turn with them.\n", f);
+        fclose(f);
+    }
+    CHECK(index_open(&ix, db, 1, &err) == 0 && index_add(ix, corpus, NULL, 0, 0, &st, &err) == 0, "index: %s",
+          err.msg);
+    CHECK(index_format_search(ix, "lunar tides", 10, &want, &err) == 0 && strstr(buf_str(&want), "file://"),
+          "index block: %s", buf_str(&want));
+    index_close(ix);
+    index_db = db;
+
+    t = tools(CACHE_OFF, 0);
+    out = run(t, "search", "{\"query\": [\"lunar tides\", \"quokka fallback\"]}");
+    CHECK(!strncmp(out, buf_str(&want), want.len) && !strncmp(out + want.len, FORMAT_SEP, strlen(FORMAT_SEP)),
+          "the index answers first: %s", out);
+    CHECK(strstr(out, FORMAT_SEP "A Google search for 'quokka fallback' found 1 results:") != NULL,
+          "SearXNG when the index has nothing: %s", out);
+    CHECK(hits("lunar%20tides", 0) == 0 && hits("quokka%20fallback", 0) == 1, "requests");
+    free(out);
+    out = run(t, "google_scholar", "{\"query\": \"lunar tides\"}");
+    CHECK(!strncmp(out, "A Google scholar for 'lunar tides' found 1 results:\n\n## Scholar Results\n1. [", 74) &&
+              strstr(out, "](pdfUrl: file://"), "scholar from the index: %s", out);
+    free(out);
+    agent_tools_close(t);
+
+    t = tools(CACHE_OFF, 1);
+    out = run(t, "search", "{\"query\": [\"lunar tides\", \"quokka fallback\"]}");
+    CHECK(!strncmp(out, buf_str(&want), want.len) &&
+              strstr(out, FORMAT_SEP "No results found for 'quokka fallback'. Try with a more general query."),
+          "offline: the index only: %s", out);
+    CHECK(hits("quokka%20fallback", 0) == 1 && t->n_connections == 0, "offline made a request");
+    free(out);
+    agent_tools_close(t);
+    index_db = NULL;
+    buf_free(&want);
+}
+
 static void test_unreachable(void)
 {
     AgentTools *t;
@@ -212,6 +271,7 @@ int main(void)
     test_blocks();
     test_args();
     test_failures();
+    test_index();
     websrv_stop(&srv);
     test_unreachable();
     buf_free(&warnings);

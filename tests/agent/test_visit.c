@@ -26,6 +26,7 @@
 #include "buf.h"
 #include "format.h"
 #include "hash.h"
+#include "index.h"
 #include "llm_impl.h"
 #include "tools.h"
 #include "../testlib.h"
@@ -111,9 +112,12 @@ static void on_warning(void *user, const char *line)
     buf_puts(&warnings, line);
 }
 
+static const char *index_db; /* set for the index test */
+
 static AgentTools *tools(CacheMode mode, Fake *ex, int32_t budget)
 {
     AgentToolsParams p = { 0 };
+    p.index_db = index_db;
     AgentTools *t = NULL;
     PlumbError err = { 0 };
     p.cache_db = mode == CACHE_OFF ? NULL : cache_path;
@@ -448,6 +452,36 @@ static void test_files(void)
     CHECK(strstr(buf_str(&warnings), "outside --files"), "warning: %s", buf_str(&warnings));
     free(out);
     agent_tools_close(t);
+
+    /* a document the local index covers, outside --files */
+    {
+        char dir[600], db[600];
+        Index *ix = NULL;
+        IndexStats st;
+        PlumbError err = { 0 };
+        snprintf(dir, sizeof dir, "%s/indexed", tmp);
+        snprintf(db, sizeof db, "%s/index.sqlite", tmp);
+        mkdir(dir, 0700);
+        snprintf(path, sizeof path, "%s/harbour.txt", dir);
+        f = fopen(path, "w");
+        if (f) {
+            for (int i = 0; i < 5; i++)
+                fputs("The harbour master keeps the tide tables and rings the bell at high water. ", f);
+            fclose(f);
+        }
+        CHECK(index_open(&ix, db, 1, &err) == 0 && index_add(ix, dir, NULL, 0, 0, &st, &err) == 0, "index: %s",
+              err.msg);
+        index_close(ix);
+        index_db = db;
+        t = tools(CACHE_OFF, NULL, 0);
+        snprintf(args, sizeof args, "{\"url\": \"file://%s\", \"goal\": \"bell\"}", path);
+        out = visit(t, args);
+        CHECK(strstr(out, "rings the bell at high water") != NULL, "file in the index: %s\n%s", out,
+              buf_str(&warnings));
+        free(out);
+        agent_tools_close(t);
+        index_db = NULL;
+    }
 }
 
 int main(void)
