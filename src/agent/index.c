@@ -59,6 +59,7 @@
 #define INDEX_SCHEMA "1"
 #define INDEX_BATCH 64              /* files per transaction while building */
 #define INDEX_MAX_DEPTH 64          /* folder nesting followed */
+#define INDEX_MAX_ENTRIES (1 << 20) /* names of one folder looked at */
 #define INDEX_MAX_FILE (64u << 20)  /* bytes of one file hashed */
 #define INDEX_MAX_QUERY (16u << 10) /* bytes of a query looked at */
 #define INDEX_MAX_TERMS 64          /* words of a query used */
@@ -506,6 +507,14 @@ static int walk_dir(Walk *w, int dfd, size_t rel_off, int depth, PlumbError *err
     while ((de = readdir(d))) {
         if (de->d_name[0] == '.')
             continue;
+        if (n == INDEX_MAX_ENTRIES) {
+            Buf msg = { 0 };
+            if (buf_printf(&msg, "%s: more than %d entries, the rest not indexed",
+                           buf_str(&w->path), INDEX_MAX_ENTRIES) >= 0)
+                warn_file(w, msg.p);
+            buf_free(&msg);
+            break;
+        }
         if (n == cap) {
             size_t nc = cap ? 2 * cap : 64;
             char **nn = realloc(names, nc * sizeof *nn);
