@@ -32,6 +32,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -40,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -57,6 +59,7 @@
 #define INDEX_SCHEMA "1"
 #define INDEX_BATCH 64              /* files per transaction while building */
 #define INDEX_MAX_DEPTH 64          /* folder nesting followed */
+#define INDEX_MAX_ENTRIES (1 << 20) /* names of one folder looked at */
 #define INDEX_MAX_FILE (64u << 20)  /* bytes of one file hashed */
 #define INDEX_MAX_QUERY (16u << 10) /* bytes of a query looked at */
 #define INDEX_MAX_TERMS 64          /* words of a query used */
@@ -504,6 +507,14 @@ static int walk_dir(Walk *w, int dfd, size_t rel_off, int depth, PlumbError *err
     while ((de = readdir(d))) {
         if (de->d_name[0] == '.')
             continue;
+        if (n == INDEX_MAX_ENTRIES) {
+            Buf msg = { 0 };
+            if (buf_printf(&msg, "%s: more than %d entries, the rest not indexed",
+                           buf_str(&w->path), INDEX_MAX_ENTRIES) >= 0)
+                warn_file(w, msg.p);
+            buf_free(&msg);
+            break;
+        }
         if (n == cap) {
             size_t nc = cap ? 2 * cap : 64;
             char **nn = realloc(names, nc * sizeof *nn);
@@ -862,6 +873,76 @@ static void squeeze(char *s)
     *o = '\0';
 }
 
+/* ASCII-case-insensitive search for needle in hay. */
+static const char *find_ci(const char *hay, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (; *hay; hay++)
+        if (strncasecmp(hay, needle, n) == 0)
+            return hay;
+    return NULL;
+}
+
+/* Step back or forward over whole characters of valid UTF-8. */
+static const char *back_chars(const char *start, const char *p, int n)
+{
+    while (n-- > 0 && p > start) {
+        p--;
+        while (p > start && ((unsigned char)*p & 0xC0) == 0x80)
+            p--;
+    }
+    return p;
+}
+
+static const char *fwd_chars(const char *p, int n)
+{
+    while (n-- > 0 && *p)
+        p += utf8_lead_len((unsigned char)*p) ? utf8_lead_len((unsigned char)*p) : 1;
+    return p;
+}
+
+#define SNIPPET_BEFORE 16 /* characters shown before the first match */
+#define SNIPPET_CHARS 80  /* characters of a snippet */
+
+/* The passage around the first match of a term in text, for the trigram
+ * table: SQLite's snippet() repeats text when matches of two phrases
+ * overlap (verified with 3.40), which overlapping trigram pieces always do. */
+static char *cjk_snippet(const char *text, const Terms *t)
+{
+    const char *first = NULL, *a, *b;
+    size_t i;
+    Buf s = { 0 };
+    for (i = 0; i < t->n; i++) {
+        const char *m = find_ci(text, t->seen[i]);
+        if (m && (!first || m < first))
+            first = m;
+    }
+    if (!first)
+        first = text;
+    a = back_chars(text, first, SNIPPET_BEFORE);
+    b = fwd_chars(a, SNIPPET_CHARS);
+    /* whole words at the ends of Latin text */
+    while (a > text && a < first && isalnum((unsigned char)a[-1]) && *a != ' ')
+        a++;
+    {
+        const char *e = b;
+        while (*e && e > first && isalnum((unsigned char)e[-1]) && isalnum((unsigned char)*e))
+            e--;
+        if (e > first)
+            b = e;
+    }
+    while (a < first && isspace((unsigned char)*a))
+        a++;
+    while (b > first && isspace((unsigned char)b[-1]))
+        b--;
+    if (buf_puts(&s, a > text ? "\xE2\x80\xA6" : "") < 0 ||
+        buf_append(&s, a, (size_t)(b - a)) < 0 || buf_puts(&s, *b ? "\xE2\x80\xA6" : "") < 0) {
+        buf_free(&s);
+        return NULL;
+    }
+    return buf_steal(&s);
+}
+
 int index_search(Index *ix, const char *query, int32_t k, IndexHit **hits, size_t *n,
                  PlumbError *err)
 {
@@ -891,8 +972,7 @@ int index_search(Index *ix, const char *query, int32_t k, IndexHit **hits, size_
         goto out; /* nothing searchable: no hits */
     rc = prepare(ix,
                  trigram
-                     ? "SELECT d.path, d.url, d.title,"
-                       " snippet(fts_cjk, 1, '', '', '\xE2\x80\xA6', 40),"
+                     ? "SELECT d.path, d.url, d.title, d.text,"
                        " bm25(fts_cjk, 5.0, 1.0) AS score"
                        " FROM fts_cjk JOIN doc AS d ON d.id = fts_cjk.rowid"
                        " WHERE fts_cjk MATCH ?1 ORDER BY score, d.id LIMIT ?2"
@@ -926,7 +1006,8 @@ int index_search(Index *ix, const char *query, int32_t k, IndexHit **hits, size_
             cols[i] = v ? (const char *)v : "";
         }
         if (!(x->path = strdup(cols[0])) || !(x->url = strdup(cols[1])) ||
-            !(x->title = strdup(cols[2])) || !(x->snippet = strdup(cols[3])))
+            !(x->title = strdup(cols[2])) ||
+            !(x->snippet = trigram ? cjk_snippet(cols[3], &t) : strdup(cols[3])))
             goto nomem;
         squeeze(x->title);
         squeeze(x->snippet);
