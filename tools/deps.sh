@@ -6,7 +6,8 @@
 #   (none)     what building and running plumb needs
 #   --test     also what the test suite needs (tools/check-all.sh): the man
 #              page checker, SIMDe, the aarch64 cross compiler and qemu,
-#              clang and its fuzzer runtime, python3
+#              clang and its fuzzer runtime, python3; openssl, brotli, zstd and
+#              python3-protego for the fetch tests
 #   --list     print the missing packages, one line, and install nothing
 #   --dry-run  print the apt-get commands instead of running them
 # Exits 0 when everything asked for is installed (or was installed now).
@@ -17,7 +18,7 @@ build_pkgs="build-essential autoconf automake libtool pkg-config
             libxml2-dev libsqlite3-dev libmbedtls-dev libcurl4-openssl-dev
             bubblewrap poppler-utils python3"
 test_pkgs="groff-base libsimde-dev gcc-aarch64-linux-gnu qemu-user
-           clang libclang-rt-14-dev openssl iproute2"
+           clang libclang-rt-14-dev openssl iproute2 brotli zstd python3-protego"
 
 pkgs=$build_pkgs
 list=no
@@ -27,7 +28,7 @@ for a in "$@"; do
     --test) pkgs="$build_pkgs $test_pkgs" ;;
     --list) list=yes ;;
     --dry-run) dry=yes ;;
-    -h | --help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "deps.sh: unknown option $a (try --help)" >&2; exit 2 ;;
     esac
 done

@@ -113,8 +113,7 @@ struct HttpClient {
 /* The state of one transfer, seen by the callbacks. */
 typedef struct Xfer {
     HttpClient *c;
-    Buf body;              /* decoded body so far, capped */
-    size_t max_body;       /* bytes */
+    Buf body;              /* decoded body so far, capped at body.cap (max_body) */
     int truncated;         /* the body passed max_body */
     size_t header_bytes;   /* all header lines so far */
     int header_overflow;   /* they passed HTTP_MAX_HEADER_BYTES */
@@ -223,6 +222,16 @@ nomem:
 #endif
 }
 
+/* Seconds (0 or less = the default) as whole milliseconds, at most a day. */
+static long to_ms(double s, double def)
+{
+    if (!(s > 0))
+        s = def;
+    if (s > 86400.0)
+        s = 86400.0;
+    return (long)(s * 1000.0);
+}
+
 static char *dup_or_null(const char *s, int *fail)
 {
     char *d;
@@ -263,9 +272,9 @@ int http_open(HttpClient **out, const HttpParams *p, PlumbError *err)
     c->allow_private = p->allow_private;
     c->no_robots = p->no_robots;
     c->host_delay_s = p->host_delay_s == 0 ? 1.0 : p->host_delay_s;
-    c->connect_ms = (long)((p->connect_timeout_s > 0 ? p->connect_timeout_s : 10.0) * 1000.0);
-    c->total_ms = (long)((p->total_timeout_s > 0 ? p->total_timeout_s : 30.0) * 1000.0);
-    c->low_speed_time_s = p->low_speed_time_s > 0 ? (long)(p->low_speed_time_s + 0.999) : 10;
+    c->connect_ms = to_ms(p->connect_timeout_s, 10.0);
+    c->total_ms = to_ms(p->total_timeout_s, 30.0);
+    c->low_speed_time_s = (to_ms(p->low_speed_time_s, 10.0) + 999) / 1000;
     c->low_speed_bps = p->low_speed_bps > 0 ? p->low_speed_bps : 256;
     c->max_body = p->max_body ? p->max_body : (size_t)8 << 20;
     c->n_connections = p->n_connections;
@@ -770,7 +779,6 @@ static const RobotsEntry *robots_for(HttpClient *c, const char *origin, const ch
         plumb_err(err, PLUMB_ENOMEM, "%s: out of memory", page_url);
         return NULL;
     }
-    x.max_body = ROBOTS_MAX_BYTES;
     x.body.cap = ROBOTS_MAX_BYTES;
     if (pace(c, host)) {
         free(url);
@@ -856,7 +864,6 @@ int http_get(HttpClient *c, const char *url, unsigned flags, HttpResponse *res, 
     if (rc)
         return rc;
     guard = (flags & HTTP_GUARD) && !c->allow_private;
-    deadline = now_s() + (double)c->total_ms / 1000.0;
 
     if ((flags & HTTP_ROBOTS) && !c->no_robots) {
         const RobotsEntry *re;
@@ -892,12 +899,12 @@ int http_get(HttpClient *c, const char *url, unsigned flags, HttpResponse *res, 
         }
     }
 
+    deadline = now_s() + (double)c->total_ms / 1000.0; /* robots.txt had its own */
     for (int attempt = 0;; attempt++) {
         long status = 0;
         CURLcode crc;
         double left;
         memset(&x, 0, sizeof x);
-        x.max_body = c->max_body;
         x.body.cap = c->max_body;
         if (pace(c, u.host)) {
             rc = plumb_err(err, PLUMB_EIO, "%s: interrupted", url);

@@ -38,7 +38,8 @@ typedef struct HttpParams {
     int no_robots;            /* HTTP_ROBOTS checks nothing */
     double host_delay_s;      /* 0 = 1 s; < 0 = none */
     double connect_timeout_s; /* 0 = 10 */
-    double total_timeout_s;   /* 0 = 30 */
+    double total_timeout_s;   /* one http_get, its Retry-After wait included
+                                 (robots.txt has its own); 0 = 30 */
     double low_speed_time_s;  /* abort below low_speed_bps for this long; 0 = 10 (whole seconds) */
     long low_speed_bps;       /* bytes per second; 0 = 256 */
     size_t max_body;          /* decoded bytes; 0 = 8 MiB */

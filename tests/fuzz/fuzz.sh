@@ -2,7 +2,7 @@
 # Seed corpora and the short fuzz run of a --enable-fuzzing build; run from
 # the build directory by `make fuzz-seeds` and `make fuzz-smoke`.
 #
-# usage: fuzz.sh seeds DATADIR      write fuzz-seeds/{gguf,tokenizer,chat,html,charset}
+# usage: fuzz.sh seeds DATADIR      write fuzz-seeds/{gguf,tokenizer,chat,robots,html,charset}
 #                                   from the test data (DATADIR = tests/data)
 #        fuzz.sh smoke SECONDS SRCDIR  run each target for SECONDS from its
 #                                   seeds; prints "PASS: target" or "FAIL:
@@ -10,12 +10,13 @@
 # A failing target leaves its input in fuzz-artifacts/ and its log in
 # fuzz-logs/; replay it with `tests/fuzz/fuzz_X fuzz-artifacts/X-crash-...`.
 set -u
-targets="gguf tokenizer chat html charset"
+targets="gguf tokenizer chat robots html charset"
 
 seeds() {
     data=$1
     out=fuzz-seeds
-    rm -rf "$out" && mkdir -p "$out/gguf" "$out/tokenizer" "$out/chat" "$out/html" "$out/charset" || exit 1
+    rm -rf "$out" && mkdir -p "$out/gguf" "$out/tokenizer" "$out/chat" "$out/robots" "$out/html" \
+        "$out/charset" || exit 1
     # GGUF: the heads of the bundled models (header, metadata, tensor table:
     # what the loader parses; the weights only make inputs long), and one
     # whole small model, so a complete, valid file is in the corpus.
@@ -56,6 +57,14 @@ seeds() {
         >"$out/chat/reply-bad-calls"
     printf '\005[{"type": "function", "function": {"name": "search", "parameters": {"type": "object"}}}]\000\001Find it' \
         >"$out/chat/tools"
+    # robots.txt: groups, wildcards, percent-encoding, odd line ends; after
+    # a NUL byte, paths to ask about (see fuzz_robots.c).
+    printf 'User-agent: *\nDisallow: *.gif$\nDisallow: /example/\nAllow: /publications/\n\nUser-agent: plumb\nUser-agent: bazbot\nDisallow: /example/page.html\n\000/example/page.html\n/x.gif\n/publications/a' \
+        >"$out/robots/rfc"
+    printf '\357\273\277User-agent: Plumb/1.0 # us\r\nAllow: /p\rDisallow: /\nAllow: /$\nDisallow: /a/*/b/**/c\n\000/\n/page\n/a/x/b/y/c' \
+        >"$out/robots/anchors"
+    printf 'User-agent: *\nDisallow: /foo/bar/%%62%%61%%7A\nDisallow: /caf\303\251\nDisallow: /a%%2fb\000/foo/bar/baz\n/caf%%C3%%A9\n/a%%2Fb' \
+        >"$out/robots/percent"
     # HTML and charsets (fuzz_html.c, fuzz_charset.c): the agent's test
     # pages behind a byte choosing the base URL, or the Content-Type (with
     # the HTML bit set).
