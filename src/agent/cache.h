@@ -24,6 +24,15 @@ typedef struct CachedPage {
     char fetched_at[32];  /* ISO 8601 UTC */
 } CachedPage;
 
+/* The default database: $XDG_CACHE_HOME/plumb/web.sqlite, else
+ * $HOME/.cache/plumb/web.sqlite (malloc'd in *out); an error when neither
+ * variable is set.  Nothing is created here. */
+int cache_default_path(char **out, PlumbError *err);
+
+/* CACHE_RW creates the database (and missing parent directories, mode
+ * 0700); CACHE_RO opens an existing one read-only.  A file that is not an
+ * SQLite database, is corrupt, or holds another program's tables is an
+ * error naming the path.  CACHE_OFF is not a mode to open (PLUMB_EINVAL). */
 int cache_open(Cache **out, const char *path, CacheMode mode, PlumbError *err);
 void cache_close(Cache *c);
 

@@ -46,5 +46,12 @@ int index_format_search(Index *ix, const char *query, int32_t k, Buf *out, Plumb
 /* Is path (absolute, resolved) a document under one of the indexed folders? */
 int index_covers(Index *ix, const char *path);
 int index_stats(Index *ix, IndexStats *st, PlumbError *err);
+/* The folders indexed (realpaths, sorted); *roots stays valid until the
+ * next index_add or index_close.  Returns their count. */
+size_t index_roots(Index *ix, const char *const **roots);
+/* The file:// URL of an absolute path, as the index stores it: bytes other
+ * than letters, digits, '-', '.', '_', '~' and '/' percent-encoded (as
+ * Python's pathlib gives it).  Appended to out. */
+int index_file_url(const char *path, Buf *out);
 
 #endif

@@ -2,7 +2,7 @@
 # Seed corpora and the short fuzz run of a --enable-fuzzing build; run from
 # the build directory by `make fuzz-seeds` and `make fuzz-smoke`.
 #
-# usage: fuzz.sh seeds DATADIR      write fuzz-seeds/{gguf,tokenizer,chat,robots}
+# usage: fuzz.sh seeds DATADIR      write fuzz-seeds/{gguf,tokenizer,chat,robots,html,charset}
 #                                   from the test data (DATADIR = tests/data)
 #        fuzz.sh smoke SECONDS SRCDIR  run each target for SECONDS from its
 #                                   seeds; prints "PASS: target" or "FAIL:
@@ -10,12 +10,13 @@
 # A failing target leaves its input in fuzz-artifacts/ and its log in
 # fuzz-logs/; replay it with `tests/fuzz/fuzz_X fuzz-artifacts/X-crash-...`.
 set -u
-targets="gguf tokenizer chat robots"
+targets="gguf tokenizer chat robots html charset"
 
 seeds() {
     data=$1
     out=fuzz-seeds
-    rm -rf "$out" && mkdir -p "$out/gguf" "$out/tokenizer" "$out/chat" "$out/robots" || exit 1
+    rm -rf "$out" && mkdir -p "$out/gguf" "$out/tokenizer" "$out/chat" "$out/robots" "$out/html" \
+        "$out/charset" || exit 1
     # GGUF: the heads of the bundled models (header, metadata, tensor table:
     # what the loader parses; the weights only make inputs long), and one
     # whole small model, so a complete, valid file is in the corpus.
@@ -64,6 +65,17 @@ seeds() {
         >"$out/robots/anchors"
     printf 'User-agent: *\nDisallow: /foo/bar/%%62%%61%%7A\nDisallow: /caf\303\251\nDisallow: /a%%2fb\000/foo/bar/baz\n/caf%%C3%%A9\n/a%%2Fb' \
         >"$out/robots/percent"
+    # HTML and charsets (fuzz_html.c, fuzz_charset.c): the agent's test
+    # pages behind a byte choosing the base URL, or the Content-Type (with
+    # the HTML bit set).
+    i=0
+    for f in "$data"/agent/html/*.html "$data"/agent/web/*; do
+        [ -f "$f" ] || continue
+        i=$((i + 1))
+        { printf '\001'; cat "$f"; } >"$out/html/page-$i"
+        b=$(printf '%03o' $((128 + i % 16)))
+        { printf "\\$b"; cat "$f"; } >"$out/charset/page-$i"
+    done
 }
 
 smoke() {
@@ -75,6 +87,7 @@ smoke() {
     # smoke run takes SECONDS however many targets there are.
     for t in $targets; do
         prog=tests/fuzz/fuzz_$t
+        [ -x "$prog" ] || { echo skipped >"fuzz-logs/$t.status"; continue; } # not built (no agent)
         corpus=fuzz-corpus/$t
         rm -rf "$corpus" && mkdir -p "$corpus"
         dict=
@@ -86,7 +99,9 @@ smoke() {
     done
     wait
     for t in $targets; do
-        if [ "$(cat "fuzz-logs/$t.status" 2>/dev/null)" = 0 ]; then
+        if [ "$(cat "fuzz-logs/$t.status" 2>/dev/null)" = skipped ]; then
+            echo "SKIP: fuzz_$t (not built)"
+        elif [ "$(cat "fuzz-logs/$t.status" 2>/dev/null)" = 0 ]; then
             echo "PASS: fuzz_$t ($(grep -o 'stat::number_of_executed_units: *[0-9]*' "fuzz-logs/$t.log" |
                 sed 's/.*: *//') runs)"
         else
