@@ -1,14 +1,15 @@
 #!/bin/sh
 # offline.sh — a whole `plumb research --offline --index DB` run in a network
 # namespace of its own (only a loopback, where a trap listens on the port
-# given as --searxng), answering a question that needs two documents of a
-# small corpus: who was born where (one document), and which river flows
-# there (the other).  The model is a script backend (one reply per call).
+# given as --searxng), answering the question of the test corpus that needs
+# two of its documents (tests/data/agent/corpus/README.md).  The model is a
+# script backend (one reply per call).
 # Checks: exit 0, termination "answer", the two search results hold the two
 # documents' facts, the prediction, and no connection reached the trap.
 set -u
 PLUMB=${PLUMB:-./plumb}
 top_srcdir=${top_srcdir:-.}
+PLUMB_DATA=${PLUMB_DATA:-$top_srcdir/tests/data}
 fail=0
 note() { echo "offline.sh: $*" >&2; fail=1; }
 
@@ -27,39 +28,24 @@ if [ -z "$netns" ]; then
     exit 77
 fi
 
-# The corpus: the two documents the answer needs and two that it does not.
-mkdir -p "$tmp/corpus/people" "$tmp/corpus/places"
-cat >"$tmp/corpus/people/verhoeven.md" <<'EOF'
-# Ada Verhoeven
-
-Ada Verhoeven, the lighthouse keeper of Oostkaap, was born in the town of Kessel in 1881.
-EOF
-cat >"$tmp/corpus/places/kessel.txt" <<'EOF'
-Kessel
-
-Kessel is a small town on the river Maasbeek.
-EOF
-cat >"$tmp/corpus/places/oostkaap.html" <<'EOF'
-<!doctype html><html><head><title>Oostkaap</title></head><body>
-<p>Oostkaap is a cape with a lighthouse built in 1850.</p></body></html>
-EOF
-cat >"$tmp/corpus/people/jansen.md" <<'EOF'
-# Piet Jansen
-
-Piet Jansen was a painter born in Utrecht.
-EOF
-timeout 60 "$PLUMB" index build "$tmp/corpus" --db "$tmp/index.sqlite" -q 2>"$tmp/index.err" ||
+# The corpus of the local index (tests/data/agent/corpus/README.md): the
+# question needs glassworks.txt (Velmora glass is made on Kestrel Holm) and
+# lighthouses.md (Kestrel Holm's lighthouse was built in 1874).
+corpus=$PLUMB_DATA/agent/corpus
+[ -f "$corpus/glassworks.txt" ] && [ -f "$corpus/lighthouses.md" ] ||
+    { echo "offline.sh: the test corpus is missing in $corpus" >&2; exit 99; }
+timeout 60 "$PLUMB" index build "$corpus" --db "$tmp/index.sqlite" -q 2>"$tmp/index.err" ||
     { cat "$tmp/index.err" >&2; note "plumb index build failed"; exit 1; }
 
-question="Which river flows through the birthplace of the lighthouse keeper Ada Verhoeven?"
+question="In what year was the lighthouse built on the island where Velmora glass is made?"
 python3 - "$tmp/script.jsonl" <<'EOF'
 import json, sys
 replies = [
-    "<think>First where she was born.</think>\n<tool_call>\n"
-    '{"name": "search", "arguments": {"query": ["Ada Verhoeven lighthouse keeper born"]}}\n</tool_call>',
-    "<think>She was born in Kessel; now the river there.</think>\n<tool_call>\n"
-    '{"name": "search", "arguments": {"query": ["Kessel town river"]}}\n</tool_call>',
-    "<think>Kessel lies on the Maasbeek.</think>\n<answer>Maasbeek</answer>",
+    "<think>First the island where Velmora glass is made.</think>\n<tool_call>\n"
+    '{"name": "search", "arguments": {"query": ["Velmora glass island"]}}\n</tool_call>',
+    "<think>It is made on Kestrel Holm; now its lighthouse.</think>\n<tool_call>\n"
+    '{"name": "search", "arguments": {"query": ["Kestrel Holm lighthouse built"]}}\n</tool_call>',
+    "<think>The Kestrel Holm lighthouse was built in 1874.</think>\n<answer>1874</answer>",
 ]
 with open(sys.argv[1], "w") as f:
     for r in replies:
@@ -104,16 +90,16 @@ if rec.get("question") != sys.argv[2]:
     bad.append("question %r" % rec.get("question"))
 if rec.get("termination") != "answer":
     bad.append("termination %r" % rec.get("termination"))
-if rec.get("prediction") != "Maasbeek":
+if rec.get("prediction") != "1874":
     bad.append("prediction %r" % rec.get("prediction"))
 if roles != ["system", "user", "assistant", "user", "assistant", "user", "assistant"]:
     bad.append("roles %r" % roles)
 else:
     first, second = msgs[3]["content"], msgs[5]["content"]
-    for text, want in ((first, "<tool_response>\nA Google search for 'Ada Verhoeven lighthouse keeper born' found"),
-                       (first, "born in the town of Kessel"),
-                       (second, "<tool_response>\nA Google search for 'Kessel town river' found"),
-                       (second, "river Maasbeek")):
+    for text, want in ((first, "<tool_response>\nA Google search for 'Velmora glass island' found"),
+                       (first, "Kestrel Holm"),
+                       (second, "<tool_response>\nA Google search for 'Kestrel Holm lighthouse built' found"),
+                       (second, "1874")):
         if want not in text:
             bad.append("%r not in %r" % (want, text[:400]))
 for b in bad:
