@@ -34,7 +34,7 @@ fi
 corpus=$PLUMB_DATA/agent/corpus
 [ -f "$corpus/glassworks.txt" ] && [ -f "$corpus/lighthouses.md" ] ||
     { echo "offline.sh: the test corpus is missing in $corpus" >&2; exit 99; }
-timeout 60 "$PLUMB" index build "$corpus" --db "$tmp/index.sqlite" -q 2>"$tmp/index.err" ||
+timeout 60 "$PLUMB" index build "$corpus" --db "$tmp/index.sqlite" -q >/dev/null 2>"$tmp/index.err" ||
     { cat "$tmp/index.err" >&2; note "plumb index build failed"; exit 1; }
 
 question="In what year was the lighthouse built on the island where Velmora glass is made?"
