@@ -26,10 +26,22 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "buf.h"
+#include <mbedtls/sha256.h>
+#include <mbedtls/version.h>
+
 #include "err.h"
-#include "hash.h"
 #include "llm_impl.h"
+
+/* mbedTLS 2.x names these with _ret, 3.x without. */
+#if MBEDTLS_VERSION_MAJOR >= 3
+#define SHA_START(c) mbedtls_sha256_starts((c), 0)
+#define SHA_UPDATE(c, d, n) mbedtls_sha256_update((c), (d), (n))
+#define SHA_FINISH(c, o) mbedtls_sha256_finish((c), (o))
+#else
+#define SHA_START(c) mbedtls_sha256_starts_ret((c), 0)
+#define SHA_UPDATE(c, d, n) mbedtls_sha256_update_ret((c), (d), (n))
+#define SHA_FINISH(c, o) mbedtls_sha256_finish_ret((c), (o))
+#endif
 
 #define LOCAL_DEFAULT_CTX 32768
 #define FP_HEAD (4u << 20) /* bytes of the file's start in the fingerprint */
@@ -81,7 +93,8 @@ static int local_count(PlumbLLM *base, const PlumbChatMsg *msgs, size_t n, size_
 }
 
 typedef struct Collect {
-    Buf text;          /* the reply so far */
+    char *text;        /* [len] the reply so far, NUL-terminated; [cap] allocated */
+    size_t len, cap;
     LlmTextFn fn;      /* the caller's stream, or NULL */
     void *user;
     int failed;        /* out of memory */
@@ -93,10 +106,19 @@ static int on_token(void *user, int32_t id, const char *piece, size_t len)
     (void)id;
     if (!len)
         return 0;
-    if (buf_append(&c->text, piece, len) < 0) {
-        c->failed = 1;
-        return 1;
+    if (c->len + len + 1 > c->cap) {
+        size_t cap = 2 * (c->len + len + 1) + 256;
+        char *nt = realloc(c->text, cap);
+        if (!nt) {
+            c->failed = 1;
+            return 1;
+        }
+        c->text = nt;
+        c->cap = cap;
     }
+    memcpy(c->text + c->len, piece, len);
+    c->len += len;
+    c->text[c->len] = 0;
     return c->fn ? c->fn(c->user, piece, len) : 0;
 }
 
@@ -107,7 +129,7 @@ static int local_generate(PlumbLLM *base, const PlumbChatMsg *msgs, size_t n, co
     PlumbSamplerParams sp;
     PlumbGenParams gp = { 0 };
     PlumbGenResult gr;
-    Collect c = { { 0 }, fn, user, 0 };
+    Collect c = { NULL, 0, 0, fn, user, 0 };
     int32_t *ids = NULL;
     size_t n_ids = 0, room;
     int rc;
@@ -149,12 +171,13 @@ static int local_generate(PlumbLLM *base, const PlumbChatMsg *msgs, size_t n, co
     case PLUMB_FINISH_CALLBACK: res->finish = LLM_FINISH_ABORTED; break;
     default: res->finish = LLM_FINISH_STOP; break;
     }
-    res->text_len = c.text.len;
-    res->text = buf_steal(&c.text);
-    if (!res->text) {
+    if (!c.text && !(c.text = calloc(1, 1))) {
         rc = plumb_err(err, PLUMB_ENOMEM, "out of memory");
         goto done;
     }
+    res->text_len = c.len;
+    res->text = c.text;
+    c.text = NULL;
     res->n_prompt = gr.n_prompt;
     res->n_reused = gr.n_reused;
     res->n_evaluated = gr.n_evaluated;
@@ -162,7 +185,7 @@ static int local_generate(PlumbLLM *base, const PlumbChatMsg *msgs, size_t n, co
     res->prompt_seconds = gr.prompt_seconds;
     res->gen_seconds = gr.gen_seconds;
 done:
-    buf_free(&c.text);
+    free(c.text);
     free(ids);
     return rc;
 }
@@ -184,12 +207,13 @@ static const LlmOps local_ops = {
 };
 
 /* The fingerprint described at the top, as 64 hex digits. */
-static int fingerprint(const char *path, char hex[SHA256_HEX_LEN + 1], PlumbError *err)
+static int fingerprint(const char *path, char hex[65], PlumbError *err)
 {
+    static const char digits[] = "0123456789abcdef";
     FILE *f = fopen(path, "rb");
-    unsigned char *buf = NULL, size_le[8];
+    unsigned char *buf = NULL, size_le[8], d[32];
     struct stat st;
-    Sha256 h;
+    mbedtls_sha256_context h;
     size_t got;
     int i, rc = PLUMB_OK;
 
@@ -201,19 +225,26 @@ static int fingerprint(const char *path, char hex[SHA256_HEX_LEN + 1], PlumbErro
     }
     for (i = 0; i < 8; i++)
         size_le[i] = (unsigned char)((uint64_t)st.st_size >> (8 * i));
-    sha256_begin(&h);
-    sha256_update(&h, size_le, sizeof size_le);
+    mbedtls_sha256_init(&h);
+    SHA_START(&h);
+    SHA_UPDATE(&h, size_le, sizeof size_le);
     got = fread(buf, 1, FP_HEAD, f);
-    sha256_update(&h, buf, got);
+    SHA_UPDATE(&h, buf, got);
     if (st.st_size > (off_t)FP_TAIL && fseeko(f, st.st_size - (off_t)FP_TAIL, SEEK_SET) == 0) {
         got = fread(buf, 1, FP_TAIL, f);
-        sha256_update(&h, buf, got);
+        SHA_UPDATE(&h, buf, got);
     }
+    SHA_FINISH(&h, d);
+    mbedtls_sha256_free(&h);
     if (ferror(f)) {
         rc = plumb_err(err, PLUMB_EIO, "%s: read error", path);
         goto done;
     }
-    sha256_end_hex(&h, hex);
+    for (i = 0; i < 32; i++) {
+        hex[2 * i] = digits[d[i] >> 4];
+        hex[2 * i + 1] = digits[d[i] & 15];
+    }
+    hex[64] = 0;
 done:
     free(buf);
     fclose(f);
@@ -225,7 +256,7 @@ int llm_open_local(PlumbLLM **out, PlumbModel *m, const LlmLocalParams *p, Plumb
     LocalLLM *l;
     PlumbSessionParams sp = { 0 };
     const PlumbModelInfo *in;
-    char hex[SHA256_HEX_LEN + 1];
+    char hex[65];
     size_t n_ctx;
     int rc;
 
