@@ -73,5 +73,18 @@ grep -q '^Error: Tool call is not a valid JSON' "$tmp/out" || note "tool bad JSO
 timeout 30 "$PLUMB" tool visit '{"url": "x"}' --tools search > "$tmp/out" 2>&1
 [ "$(cat "$tmp/out")" = "Error: Tool visit not found" ] || note "tool --tools: $(cat "$tmp/out")"
 
+# SIGINT: the run stops at once, exit 130, no record for the question
+printf '%s\n' '{"reply": "<answer>late</answer>", "delay_ms": 20000}' > "$tmp/slow.jsonl"
+"$PLUMB" research --backend "script:$tmp/slow.jsonl" --cache-mode off --trace "$tmp/int.jsonl" Q \
+    > "$tmp/out" 2> "$tmp/err" &
+pid=$!
+sleep 0.5
+kill -INT $pid
+wait $pid
+rc=$?
+[ $rc = 130 ] || note "SIGINT: exit $rc, expected 130"
+grep -q "research: interrupted" "$tmp/err" || note "SIGINT: $(cat "$tmp/err")"
+[ ! -s "$tmp/int.jsonl" ] || note "SIGINT: a record was written"
+
 [ $fail = 0 ] && echo "cli_research.sh: ok"
 exit $fail
