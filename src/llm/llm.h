@@ -103,6 +103,7 @@ typedef struct LlmRemoteParams {
     double first_byte_timeout_s;  /* 0 = 600 */
     double idle_timeout_s;        /* 0 = 120 */
     int max_retries;              /* 0 = 10; < 0 = none */
+    double backoff_max_s;         /* 0 = 30: cap of the computed wait between retries */
     size_t n_ctx;                 /* 0 = unknown (asked of the server where it tells) */
     PlumbModel *tokenizer;        /* optional: count tokens with a local GGUF's vocabulary */
 } LlmRemoteParams;
