@@ -194,6 +194,7 @@ int main(void)
         CHECK(sse_feed(&p, "data: a\n\ndata: b\n\ndata: c\n\n", 27, on_ev, &got, NULL) == 1, "stop returns 1");
         CHECK(got.n == 2, "events after stop: %d", got.n);
         sse_free(&p);
+        free(got.buf);
     }
     { /* the callback's error comes back as it is */
         SseParser p;
