@@ -23,24 +23,26 @@ tmp=$(mktemp -d) || exit 99
 fifo=$tmp/in
 pid=
 cleanup() {
-    exec 9>&- 2>/dev/null
+    exec 9>&-
     [ -n "$pid" ] && { sleep 0.2; kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; }
     rm -rf "$tmp"
 }
 trap cleanup EXIT INT TERM
 
-# the question and the date, from the expected messages
-python3 - "$expected" "$tmp" <<'EOF' || exit 99
-import json, re, sys
+# the question, from the expected messages
+python3 -c '
+import json, sys
 msgs = json.load(open(sys.argv[1], encoding="utf-8"))
-if isinstance(msgs, dict):
-    msgs = msgs["messages"]
-system = next(m["content"] for m in msgs if m["role"] == "system")
-question = next(m["content"] for m in msgs if m["role"] == "user")
-date = re.search(r"Current date: (\d{4}-\d\d-\d\d)", system)
-open(sys.argv[2] + "/question", "w", encoding="utf-8").write(question)
-open(sys.argv[2] + "/date", "w").write(date.group(1) if date else "")
-EOF
+sys.stdout.write(next(m["content"] for m in msgs if m["role"] == "user"))' "$expected" >"$tmp/question" || exit 99
+question=$(cat "$tmp/question")
+# the options of golden.sh's traj1 run
+set -- --tools search,PythonInterpreter --date 2025-01-01 --cache-mode off
+export XDG_CACHE_HOME="$tmp/cache"
+
+# the scripted run, for its standard output
+timeout 60 "$PLUMB" research --backend "script:$script" "$@" --trace "$tmp/script.jsonl" \
+    "$question" >"$tmp/script.out" 2>"$tmp/script.err"
+rc_script=$?
 
 mkfifo "$fifo" || exit 99
 python3 "$fake" --script "$script" --record "$tmp/record.jsonl" --model golden-model \
@@ -55,28 +57,31 @@ for _ in $(seq 100); do
 done
 [ -n "$port" ] || { cat "$tmp/fake.err" >&2; echo "remote_golden.sh: the fake server did not start" >&2; exit 1; }
 
-date=$(cat "$tmp/date")
-set -- --backend "http://127.0.0.1:$port/v1" --trace "$tmp/trace.jsonl" --offline
-[ -n "$date" ] && set -- "$@" --date "$date"
-timeout 60 "$PLUMB" research "$@" "$(cat "$tmp/question")" >"$tmp/out" 2>"$tmp/err"
+url="http://127.0.0.1:$port/v1"
+timeout 60 "$PLUMB" research --backend "$url" "$@" --trace "$tmp/trace.jsonl" \
+    "$question" >"$tmp/out" 2>"$tmp/err"
 rc=$?
-if [ $rc -ne 0 ] && [ $rc -ne 3 ]; then
+if [ $rc -ne $rc_script ]; then
     cat "$tmp/err" >&2
-    echo "remote_golden.sh: plumb research exited $rc" >&2
+    echo "remote_golden.sh: plumb research exited $rc, the scripted run $rc_script" >&2
     exit 1
 fi
+cmp -s "$tmp/out" "$tmp/script.out" || {
+    echo "remote_golden.sh: standard output differs from the scripted run's:" >&2
+    diff "$tmp/script.out" "$tmp/out" >&2
+    exit 1
+}
 
-python3 - "$expected" "$tmp/trace.jsonl" "$tmp/record.jsonl" <<'EOF'
+python3 - "$expected" "$tmp/trace.jsonl" "$tmp/record.jsonl" "$url" <<'EOF'
 import json, sys
 want = json.load(open(sys.argv[1], encoding="utf-8"))
-if isinstance(want, dict):
-    want = want["messages"]
 lines = [json.loads(l) for l in open(sys.argv[2], encoding="utf-8") if l.strip()]
-rec = next((l for l in reversed(lines) if "messages" in l), None)
-if rec is None:
-    sys.exit("remote_golden.sh: no record with messages in the trace")
-got = [{"role": m["role"], "content": m["content"]} for m in rec["messages"]]
-want = [{"role": m["role"], "content": m["content"]} for m in want]
+if len(lines) != 1:
+    sys.exit("remote_golden.sh: %d records in the trace, want 1" % len(lines))
+rec = lines[0]
+if not rec.get("plumb", {}).get("backend", "").startswith(sys.argv[4] + " (model golden-model"):
+    sys.exit("remote_golden.sh: the record's backend is %r" % rec.get("plumb", {}).get("backend"))
+got = rec["messages"]
 if got != want:
     for i, (g, w) in enumerate(zip(got, want)):
         if g != w:
@@ -91,5 +96,15 @@ for r in gens:
     if r["path"].endswith("/chat/completions") or not b.get("stream") or \
             not b["prompt"].startswith("<|im_start|>system\n" + want[0]["content"]):
         sys.exit("remote_golden.sh: a request is not the streamed, rendered prompt: %r" % r["path"])
+# the prompts only grow: each is the previous one, its reply, then more
+replies = [m["content"] for m in want if m["role"] == "assistant"]
+prompts = [r["body"]["prompt"] for r in gens]
+if len(prompts) != len(replies):
+    sys.exit("remote_golden.sh: %d requests for %d replies" % (len(prompts), len(replies)))
+for k, p in enumerate(prompts):
+    if not p.endswith("<|im_start|>assistant\n"):
+        sys.exit("remote_golden.sh: prompt %d does not open the assistant's turn" % k)
+    if k and not p.startswith(prompts[k - 1] + replies[k - 1] + "<|im_end|>\n"):
+        sys.exit("remote_golden.sh: prompt %d does not extend prompt %d by its reply" % (k, k - 1))
 print("remote_golden.sh: %d messages as expected, %d requests" % (len(got), len(gens)))
 EOF
