@@ -44,6 +44,8 @@ what the reply is and how this request misbehaves:
   drop_after       characters of the reply to send, then drop the connection
   error_event      an object sent as data: {"error": OBJECT} after
                    error_after characters (default 0); the stream then ends
+  error_object     the same, the object sent as it is (vLLM's older
+                   {"object": "error", "message", "code"})
   no_done          end without data: [DONE]
   no_finish        also without the finish chunk and usage
   ignore_stop      send the whole reply even past a stop string
@@ -337,7 +339,11 @@ class Handler(BaseHTTPRequestHandler):
         sent = 0
         limit_stall = line.get("stall_after")
         limit_drop = line.get("drop_after")
-        err_after = line.get("error_after", 0) if "error_event" in line else None
+        if "error_event" in line:
+            err_obj = {"error": line["error_event"]}
+        else:
+            err_obj = line.get("error_object")
+        err_after = line.get("error_after", 0) if err_obj is not None else None
         ended = False
         for kind, text in deltas:
             for lim, what in ((limit_stall, "stall"), (limit_drop, "drop"), (err_after, "error")):
@@ -351,7 +357,7 @@ class Handler(BaseHTTPRequestHandler):
                     elif what == "drop":
                         segs.append(("drop",))
                     else:
-                        segs.append(event({"error": line["error_event"]}))
+                        segs.append(event(err_obj))
                         segs.append(("end",))
                     ended = True
             if ended:
@@ -359,7 +365,7 @@ class Handler(BaseHTTPRequestHandler):
             segs.append(event(chunk_obj(delta_choice(kind, text))))
             sent += len(text)
         if not ended and err_after is not None:
-            segs.append(event({"error": line["error_event"]}))
+            segs.append(event(err_obj))
             segs.append(("end",))
             ended = True
         if not ended:

@@ -519,9 +519,10 @@ static void test_errors(void)
     if (fake_start(&f, "{\"context_error\": \"vllm\"}\n{\"context_error\": \"llamacpp\"}\n"
                        "{\"context_error\": \"sglang\"}\n"
                        "{\"reply\": \"x\", \"error_event\": {\"message\": \"The input (9 tokens) is longer than the model's context length (4 tokens).\", \"code\": 400}}\n"
+                       "{\"reply\": \"x\", \"error_after\": 1, \"error_object\": {\"object\": \"error\", \"message\": \"This model's maximum context length is 4 tokens.\", \"code\": 400}}\n"
                        "{\"error\": \"Invalid value for top_k\"}\n{\"status\": 404, \"message\": \"model not here\"}\n",
                    NULL) == 0) {
-        for (int i = 0; i < 4; i++)
+        for (int i = 0; i < 5; i++)
             CHECK(run(&f, NULL, NULL, NULL, &res, &err) == PLUMB_ERANGE, "context error %d: %s", i, err.msg);
         CHECK(run(&f, NULL, NULL, NULL, &res, &err) == PLUMB_EIO && strstr(err.msg, "Invalid value for top_k") &&
                   strstr(err.msg, "HTTP 400") && strstr(err.msg, f.url), "400: %s", err.msg);
@@ -529,7 +530,7 @@ static void test_errors(void)
         fake_stop(&f);
         {
             json_t *reqs = fake_requests(&f, "/completions");
-            CHECK(json_array_size(reqs) == 6, "client errors are not retried: %zu requests", json_array_size(reqs));
+            CHECK(json_array_size(reqs) == 7, "client errors are not retried: %zu requests", json_array_size(reqs));
             json_decref(reqs);
         }
     }
@@ -716,6 +717,8 @@ static void test_count(void)
                                                          "max_tokens")) == 50, "max_tokens clipped to the room left");
                 const char *tp = json_string_value(json_object_get(json_array_get(tk, 0), "path"));
                 CHECK(tp && !strstr(tp, "/v1/") && strstr(tp, "/tokenize"), "/tokenize at the server's root first");
+                CHECK(json_array_size(tk) == 1, "counting, then generating on the same messages: %zu /tokenize",
+                      json_array_size(tk));
                 json_decref(reqs);
                 json_decref(tk);
             }
