@@ -162,7 +162,7 @@ static json_t *fake_requests(const Fake *f, const char *suffix)
     return arr;
 }
 
-/* ---------------------------------------------------------------- helpers */
+/* ---------------------------------------------------------------- utilities */
 typedef struct Pieces {
     char buf[65536];
     size_t len;
