@@ -103,9 +103,17 @@ typedef struct LlmRemoteParams {
     double first_byte_timeout_s;  /* 0 = 600 */
     double idle_timeout_s;        /* 0 = 120 */
     int max_retries;              /* 0 = 10; < 0 = none */
+    double backoff_max_s;         /* 0 = 30: cap of the computed wait between retries */
     size_t n_ctx;                 /* 0 = unknown (asked of the server where it tells) */
     PlumbModel *tokenizer;        /* optional: count tokens with a local GGUF's vocabulary */
 } LlmRemoteParams;
+/* Opening asks GET /models for the model name (model_name NULL) and the
+ * context size (vLLM's max_model_len); with a name given, a failure there
+ * is not an error.  Retries never show the text callback anything twice:
+ * over completions a retry continues the reply (its prompt is the rendered
+ * conversation plus the text received so far); over chat it starts afresh
+ * only if nothing was streamed yet, else the call fails.  The whole
+ * contract: llm_remote.c.  Built without libcurl: PLUMB_EUNSUPPORTED. */
 int llm_open_remote(PlumbLLM **out, const LlmRemoteParams *p, PlumbError *err);
 
 /* Replies from a JSONL file: each line {"reply": "..."} or {"error": "..."}
