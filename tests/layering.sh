@@ -2,8 +2,9 @@
 # Headers are included downwards only (doc/layering.md):
 #   quant/ includes from quant/; simd/ from simd/ and quant/; src/ from src/,
 #   simd/ and quant/; examples/ only <plumb.h>.  The agent's wings sit on
-#   the engine's public face: src/llm/ includes from src/llm/ and plumb.h,
-#   err.h, utf8.h; src/agent/ from src/agent/, src/llm/ and those three.
+#   the engine's public face: src/llm/ includes from src/llm/, plumb.h,
+#   err.h, utf8.h and the agent's buf.h and hash.h; src/agent/ from
+#   src/agent/, src/llm/ and the engine's three.
 # A quoted include is resolved as the compiler does: the including file's
 # directory first, then -I src, quant, simd.
 set -u
@@ -54,7 +55,8 @@ for f in $(cd "$srcdir" && find src -maxdepth 1 -name '*.[ch]' | sort); do
     done
 done
 WING_SHARED="src/plumb.h src/err.h src/utf8.h"
-check src/llm src/llm $WING_SHARED
+# the bounded buffer and the hash are the small shared headers of both wings
+check src/llm src/llm $WING_SHARED src/agent/buf.h src/agent/hash.h
 check src/agent src/agent src/llm $WING_SHARED
 for f in $(cd "$srcdir" && find examples -name '*.c' 2>/dev/null); do
     grep -n '^[ \t]*#[ \t]*include' "$srcdir/$f" | grep -v '<[a-z0-9_/]*\.h>' |

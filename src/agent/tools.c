@@ -68,6 +68,9 @@ static int in_list(const char *list, const char *name)
 int agent_tools_has(const AgentTools *t, const char *name)
 {
     size_t i;
+    /* --python off takes the interpreter out of the prompt and the table */
+    if (t->p.python == PYTHON_OFF && !strcmp(name, "PythonInterpreter"))
+        return 0;
     for (i = 0; i < sizeof tool_names / sizeof tool_names[0]; i++)
         if (!strcmp(tool_names[i], name))
             return !t->p.enabled || in_list(t->p.enabled, name);

@@ -89,7 +89,9 @@ cat > "$tmp/fix.py" <<'EOF'
 import http.server, json, sys, urllib.parse
 PAGE = b"""<!DOCTYPE html><html><head><title>Seine</title></head><body>
 <h1>Seine</h1><p>The Seine flows through the centre of Paris, from east to west.</p>
-<p>It rises at Source-Seine and reaches the English Channel at Le Havre.</p></body></html>"""
+<p>It rises at Source-Seine on the Langres plateau and reaches the English Channel at Le Havre,
+after 777 kilometres through Troyes, Paris and Rouen.</p>
+<p>Paris grew on its islands, the Ile de la Cite and the Ile Saint-Louis.</p></body></html>"""
 class H(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a): pass
     def do_GET(self):
@@ -125,7 +127,7 @@ port=$(cat "$tmp/port")
 sed "s/@PORT@/$port/g" "$data/traj2.script.jsonl" > "$tmp/traj2.script.jsonl"
 timeout 60 "$PLUMB" research --backend "script:$tmp/traj2.script.jsonl" \
     --searxng "http://127.0.0.1:$port" --allow-private --no-robots --cache-mode off \
-    --tools search,visit --date 2025-01-01 --trace "$tmp/t2.jsonl" \
+    --tools search,visit --extractor-backend same --date 2025-01-01 --trace "$tmp/t2.jsonl" \
     "Which river flows through Paris?" > "$tmp/t2.out" 2> "$tmp/t2.err"
 rc=$?
 [ $rc = 0 ] || { note "traj2: exit $rc"; cat "$tmp/t2.err" >&2; }
