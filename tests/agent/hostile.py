@@ -17,6 +17,8 @@ and /_stats; the others answer 404.
 
 Routes of the http listener (GET; every response closes the connection):
   /ok                 a small HTML page
+  ?repeat=N           (on /ok, /chain/0, /invalid-utf8 and the charset pages) the
+                      page's text N times, to make a page long enough to read
   /big                50 MiB of HTML, chunked
   /huge-length        Content-Length: 10000000000, then HTML until the client leaves
   /drip               Content-Length: 1000, one byte a second
@@ -121,9 +123,10 @@ GB_TEXT = "\u4e2d\u6587\u7f51\u9875\uff1a\u5317\u4eac\u7684\u5929\u6c14"
 SJIS_TEXT = "\u65e5\u672c\u8a9e\u306e\u30da\u30fc\u30b8\u3067\u3059"
 
 
-def charset_page(text, enc, meta):
+def charset_page(text, enc, meta, repeat=1):
     head = '<meta charset="%s">' % meta if meta else ""
-    html = "<html><head>%s<title>t</title></head><body><p>%s</p></body></html>" % (head, text)
+    html = "<html><head>%s<title>t</title></head><body>%s</body></html>" % (
+        head, "".join("<p>%s</p>" % text for _ in range(repeat)))
     return html.encode(enc)
 
 
@@ -175,8 +178,12 @@ def read_request(sock):
 def route_http(c, target, headers):
     path, _, query = target.partition("?")
     q = dict(kv.partition("=")[::2] for kv in query.split("&") if kv)
+    try:  # ?repeat=N: the text of the small pages N times (a page long enough to read)
+        rep = max(1, min(1000, int(q.get("repeat", "1"))))
+    except ValueError:
+        rep = 1
     if path == "/ok":
-        c.respond(200, "OK", page("ok", "<p>hello from the test server</p>"))
+        c.respond(200, "OK", page("ok", "<p>hello from the test server</p>" * rep))
     elif path == "/big":
         c.send(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: text/html\r\n"
                b"Transfer-Encoding: chunked\r\n\r\n")
@@ -223,25 +230,25 @@ def route_http(c, target, headers):
         body = b"\x00\x01\x02PK" + body
         c.respond(200, "OK", body, ctype="text/html")
     elif path == "/invalid-utf8":
-        c.respond(200, "OK", b"<html><body><p>bad \xc3\x28 bytes \xff\xfe and \xed\xa0\x80 here</p>"
-                  b"</body></html>")
+        c.respond(200, "OK", b"<html><body>" + b"<p>bad \xc3\x28 bytes \xff\xfe and \xed\xa0\x80 here</p>" * rep
+                  + b"</body></html>")
     elif path == "/cp1252":
-        c.respond(200, "OK", charset_page(CP1252_TEXT, "cp1252", None),
+        c.respond(200, "OK", charset_page(CP1252_TEXT, "cp1252", None, rep),
                   ctype="text/html; charset=windows-1252")
     elif path == "/cp1252-as-utf8":
-        c.respond(200, "OK", charset_page(CP1252_TEXT, "cp1252", None),
+        c.respond(200, "OK", charset_page(CP1252_TEXT, "cp1252", None, rep),
                   ctype="text/html; charset=utf-8")
     elif path == "/cp1252-meta":
-        c.respond(200, "OK", charset_page(CP1252_TEXT, "cp1252", "windows-1252"), ctype="text/html")
+        c.respond(200, "OK", charset_page(CP1252_TEXT, "cp1252", "windows-1252", rep), ctype="text/html")
     elif path == "/gb18030":
-        c.respond(200, "OK", charset_page(GB_TEXT, "gb18030", None), ctype="text/html; charset=gb18030")
+        c.respond(200, "OK", charset_page(GB_TEXT, "gb18030", None, rep), ctype="text/html; charset=gb18030")
     elif path == "/gb18030-meta":
-        c.respond(200, "OK", charset_page(GB_TEXT, "gb18030", "gb18030"), ctype="text/html")
+        c.respond(200, "OK", charset_page(GB_TEXT, "gb18030", "gb18030", rep), ctype="text/html")
     elif path == "/sjis":
-        c.respond(200, "OK", charset_page(SJIS_TEXT, "shift_jis", None),
+        c.respond(200, "OK", charset_page(SJIS_TEXT, "shift_jis", None, rep),
                   ctype="text/html; charset=shift_jis")
     elif path == "/sjis-meta":
-        c.respond(200, "OK", charset_page(SJIS_TEXT, "shift_jis", "shift_jis"), ctype="text/html")
+        c.respond(200, "OK", charset_page(SJIS_TEXT, "shift_jis", "shift_jis", rep), ctype="text/html")
     elif path == "/base-href":
         c.respond(200, "OK", page("base", '<base href="/docs/"><a href="a.html">A</a> '
                                   '<a href="/b.html">B</a><p>a page with a base element and two links, '
@@ -257,9 +264,9 @@ def route_http(c, target, headers):
         except ValueError:
             n = 0
         if n <= 0:
-            c.respond(200, "OK", page("end", "<p>end of the chain</p>"))
+            c.respond(200, "OK", page("end", "<p>end of the chain</p>" * rep))
         else:
-            c.redirect("/chain/%d" % (n - 1))
+            c.redirect("/chain/%d%s" % (n - 1, "?" + query if query else ""))
     elif path == "/to-file":
         c.redirect("file:///etc/passwd")
     elif path == "/to-gopher":
