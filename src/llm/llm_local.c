@@ -4,9 +4,21 @@
  *
  * Each call renders the whole conversation with llm_render() (Qwen3
  * ChatML, every <think> kept, so a new message never changes the bytes
- * before it, the forced-answer message included), tokenizes it and hands
- * the ids to plumb_session_generate() with reuse_prefix: the session keeps
- * the longest common prefix of what it holds and evaluates only the rest.
+ * before it, the forced-answer message included) and hands its ids to
+ * plumb_session_generate() with reuse_prefix: the session keeps the longest
+ * common prefix of what it holds and evaluates only the rest.
+ *
+ * The ids are not those of tokenizing the rendering afresh: a reply's
+ * tokens are whatever the model sampled, and tokenizing its text again
+ * may split it otherwise (a random-weight model does so all the time, a
+ * trained one now and then), which would end the common prefix inside the
+ * reply and re-evaluate everything after it.  So the backend keeps the
+ * text the session holds (the last rendering plus the reply's kept text)
+ * with the ids that make it and the byte offset each id ends at.  The next
+ * rendering keeps those ids up to the last token boundary inside the bytes
+ * it shares with that text, and tokenizes only the rest.  Where tokenizing
+ * changed the bytes (NFC normalisation), a stretch of ids has no inner
+ * boundaries and is kept or re-tokenized whole.
  * The reply stops at <|im_end|>, <|endoftext|> or a stop string.  The
  * presence penalty sees only this call's generated tokens: the sampler's
  * history is cleared before each call, and prompt tokens never enter it.
@@ -26,69 +38,153 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <mbedtls/sha256.h>
-#include <mbedtls/version.h>
-
+#include "buf.h"
 #include "err.h"
+#include "hash.h"
 #include "llm_impl.h"
-
-/* mbedTLS 2.x names these with _ret, 3.x without. */
-#if MBEDTLS_VERSION_MAJOR >= 3
-#define SHA_START(c) mbedtls_sha256_starts((c), 0)
-#define SHA_UPDATE(c, d, n) mbedtls_sha256_update((c), (d), (n))
-#define SHA_FINISH(c, o) mbedtls_sha256_finish((c), (o))
-#else
-#define SHA_START(c) mbedtls_sha256_starts_ret((c), 0)
-#define SHA_UPDATE(c, d, n) mbedtls_sha256_update_ret((c), (d), (n))
-#define SHA_FINISH(c, o) mbedtls_sha256_finish_ret((c), (o))
-#endif
 
 #define LOCAL_DEFAULT_CTX 32768
 #define FP_HEAD (4u << 20) /* bytes of the file's start in the fingerprint */
 #define FP_TAIL (1u << 20) /* bytes of its end */
+
+#define NO_BOUNDARY ((size_t)-1) /* off[] of an id that ends inside a stretch */
 
 typedef struct LocalLLM {
     PlumbLLM base;
     PlumbModel *m;    /* borrowed */
     PlumbSession *s;  /* owned */
     size_t n_ctx;     /* tokens the session holds */
+    /* what the session holds, as text and as the ids that make it */
+    char *text;       /* [text_len] bytes, NUL-terminated; NULL before the first call */
+    size_t text_len;
+    int32_t *ids;     /* [n_ids] */
+    size_t *off;      /* [n_ids] byte offset in text where id i ends, or NO_BOUNDARY */
+    size_t n_ids;
 } LocalLLM;
 
-/* The conversation as ids (BOS first when the model asks for one). */
-static int tokens_of(LocalLLM *l, const PlumbChatMsg *msgs, size_t n, int32_t **ids,
-                     size_t *n_ids, PlumbError *err)
+/* A sequence of ids with the byte offset each ends at (see the top). */
+typedef struct Seq {
+    int32_t *ids;
+    size_t *off;
+    size_t n, cap;
+} Seq;
+
+static void seq_free(Seq *q)
 {
-    const PlumbModelInfo *in = plumb_model_info(l->m);
-    char *text = NULL;
-    int rc;
-    *ids = NULL;
-    if ((rc = llm_render(msgs, n, &text, err)) < 0)
+    free(q->ids);
+    free(q->off);
+    memset(q, 0, sizeof *q);
+}
+
+static int seq_push(Seq *q, int32_t id, size_t off)
+{
+    if (q->n == q->cap) {
+        size_t cap = q->cap ? 2 * q->cap : 256;
+        int32_t *ni = realloc(q->ids, cap * sizeof *ni);
+        size_t *no;
+        if (!ni)
+            return PLUMB_ENOMEM;
+        q->ids = ni;
+        if (!(no = realloc(q->off, cap * sizeof *no)))
+            return PLUMB_ENOMEM;
+        q->off = no;
+        q->cap = cap;
+    }
+    q->ids[q->n] = id;
+    q->off[q->n] = off;
+    q->n++;
+    return PLUMB_OK;
+}
+
+/* Append the ids of text[from..len) to q, with offsets: each id's bytes
+ * (plumb_token_bytes) must spell the text, else the whole stretch gets one
+ * boundary, at its end. */
+static int seq_tokenize(const PlumbModel *m, Seq *q, const char *text, size_t from, size_t len,
+                        PlumbError *err)
+{
+    int32_t *ids = NULL;
+    size_t n = 0, i, at = from, first = q->n;
+    int aligned = 1, rc;
+    if (from == len)
+        return PLUMB_OK;
+    if ((rc = plumb_tokenize(m, text + from, len - from, PLUMB_TOK_SPECIAL, &ids, &n, err)) < 0)
         return rc;
-    rc = plumb_tokenize(l->m, text, strlen(text), PLUMB_TOK_SPECIAL, ids, n_ids, err);
-    free(text);
-    if (rc < 0)
-        return rc;
-    if (in->add_bos && in->bos_id >= 0 && (!*n_ids || (*ids)[0] != in->bos_id)) {
-        int32_t *nb = realloc(*ids, (*n_ids + 1) * sizeof *nb);
-        if (!nb) {
-            free(*ids);
-            *ids = NULL;
-            return plumb_err(err, PLUMB_ENOMEM, "out of memory");
+    for (i = 0; i < n; i++) {
+        size_t bl = 0;
+        const char *b = plumb_token_bytes(m, ids[i], &bl);
+        if (aligned && b && at + bl <= len && !memcmp(text + at, b, bl))
+            at += bl;
+        else
+            aligned = 0;
+        if ((rc = seq_push(q, ids[i], aligned ? at : NO_BOUNDARY)) < 0) {
+            free(ids);
+            return plumb_err(err, rc, "out of memory");
         }
-        memmove(nb + 1, nb, *n_ids * sizeof *nb);
-        nb[0] = in->bos_id;
-        *ids = nb;
-        (*n_ids)++;
+    }
+    free(ids);
+    if (!aligned || at != len) {
+        for (i = first; i < q->n; i++)
+            q->off[i] = NO_BOUNDARY;
+        if (q->n > first)
+            q->off[q->n - 1] = len;
     }
     return PLUMB_OK;
+}
+
+/* The conversation's rendering (*text, malloc'd) and its ids (BOS first
+ * when the model asks for one): the kept ids of what the session holds up
+ * to the last boundary inside the shared bytes, then the rest tokenized. */
+static int tokens_of(LocalLLM *l, const PlumbChatMsg *msgs, size_t n, Seq *q, char **text,
+                     size_t *text_len, PlumbError *err)
+{
+    const PlumbModelInfo *in = plumb_model_info(l->m);
+    size_t len, common = 0, keep = 0, from = 0;
+    int rc = PLUMB_OK;
+    memset(q, 0, sizeof *q);
+    *text = NULL;
+    if ((rc = llm_render(msgs, n, text, err)) < 0)
+        return rc;
+    len = strlen(*text);
+    if (l->text) {
+        size_t lim = len < l->text_len ? len : l->text_len;
+        while (common < lim && (*text)[common] == l->text[common])
+            common++;
+        /* the last id that ends on a boundary within the shared bytes */
+        for (keep = l->n_ids; keep > 0; keep--)
+            if (l->off[keep - 1] != NO_BOUNDARY && l->off[keep - 1] <= common)
+                break;
+        from = keep ? l->off[keep - 1] : 0;
+        while (q->n < keep && (rc = seq_push(q, l->ids[q->n], l->off[q->n])) == PLUMB_OK)
+            ;
+        if (rc < 0)
+            goto fail;
+    }
+    if (!q->n && in->add_bos && in->bos_id >= 0 && (rc = seq_push(q, in->bos_id, 0)) < 0)
+        goto fail;
+    if ((rc = seq_tokenize(l->m, q, *text, from, len, err)) < 0)
+        goto fail;
+    *text_len = len;
+    return PLUMB_OK;
+fail:
+    if (rc == PLUMB_ENOMEM && err && !err->msg[0])
+        plumb_err(err, rc, "out of memory");
+    seq_free(q);
+    free(*text);
+    *text = NULL;
+    return rc;
 }
 
 static int local_count(PlumbLLM *base, const PlumbChatMsg *msgs, size_t n, size_t *n_tokens,
                        PlumbError *err)
 {
-    int32_t *ids = NULL;
-    int rc = tokens_of((LocalLLM *)base, msgs, n, &ids, n_tokens, err);
-    free(ids);
+    Seq q;
+    char *text;
+    size_t len;
+    int rc = tokens_of((LocalLLM *)base, msgs, n, &q, &text, &len, err);
+    if (rc == PLUMB_OK)
+        *n_tokens = q.n;
+    seq_free(&q);
+    free(text);
     return rc;
 }
 
@@ -122,6 +218,58 @@ static int on_token(void *user, int32_t id, const char *piece, size_t len)
     return c->fn ? c->fn(c->user, piece, len) : 0;
 }
 
+/* After a call: the session holds the prompt's ids and the generated ones
+ * (a pending last one too).  Keep, as the text the session holds, the
+ * rendering plus the reply's text as the streaming detokenizer gave it for
+ * the generated ids (U+FFFD for broken bytes, as the reply has them); an id
+ * ends on a boundary when no byte of a character is left pending after it.
+ * The end token and a stop string's ids are not part of the reply's text,
+ * so they are left out (the next call replaces them).  On failure the
+ * memory is just forgotten: the next call tokenizes everything, which is
+ * only slower. */
+static void remember(LocalLLM *l, Seq *q, char *text, size_t text_len, const char *reply,
+                     size_t reply_len)
+{
+    size_t n_all = 0, i, at = 0, base = q->n;
+    const int32_t *all = plumb_session_tokens(l->s, &n_all);
+    PlumbDetok d = { { 0 }, 0 };
+    char piece[1024];
+    Buf t = { 0 };
+    free(l->text);
+    free(l->ids);
+    free(l->off);
+    l->text = NULL;
+    l->ids = NULL;
+    l->off = NULL;
+    l->n_ids = l->text_len = 0;
+    if (buf_append(&t, text, text_len) < 0)
+        goto forget;
+    for (i = base; i < n_all; i++) {
+        size_t k = plumb_detok_push(l->m, &d, all[i], 0, piece, sizeof piece);
+        if (!k && !d.n_pending)
+            break; /* a control token (the end, or markup a trained model does not
+                      write inside a reply): the text no longer says what the
+                      session holds */
+        if (at + k > reply_len || memcmp(reply + at, piece, k))
+            break;
+        at += k;
+        if (buf_append(&t, piece, k) < 0 ||
+            seq_push(q, all[i], d.n_pending ? NO_BOUNDARY : text_len + at) < 0)
+            goto forget;
+    }
+    while (q->n > base && q->off[q->n - 1] == NO_BOUNDARY)
+        q->n--; /* bytes of a character still pending: not in the text */
+    l->text_len = t.len;
+    l->text = buf_steal(&t);
+    l->ids = q->ids;
+    l->off = q->off;
+    l->n_ids = q->n;
+    memset(q, 0, sizeof *q);
+    return;
+forget:
+    buf_free(&t);
+}
+
 static int local_generate(PlumbLLM *base, const PlumbChatMsg *msgs, size_t n, const LlmParams *p,
                           LlmTextFn fn, void *user, LlmResult *res, PlumbError *err)
 {
@@ -130,12 +278,14 @@ static int local_generate(PlumbLLM *base, const PlumbChatMsg *msgs, size_t n, co
     PlumbGenParams gp = { 0 };
     PlumbGenResult gr;
     Collect c = { NULL, 0, 0, fn, user, 0 };
-    int32_t *ids = NULL;
-    size_t n_ids = 0, room;
+    Seq q;
+    char *text = NULL;
+    size_t n_ids, room, text_len = 0;
     int rc;
 
-    if ((rc = tokens_of(l, msgs, n, &ids, &n_ids, err)) < 0)
+    if ((rc = tokens_of(l, msgs, n, &q, &text, &text_len, err)) < 0)
         return rc;
+    n_ids = q.n;
     if (n_ids >= l->n_ctx) {
         rc = plumb_err(err, PLUMB_ERANGE,
                        "the conversation is %zu tokens; the context holds %zu", n_ids, l->n_ctx);
@@ -150,7 +300,7 @@ static int local_generate(PlumbLLM *base, const PlumbChatMsg *msgs, size_t n, co
     sp.seed = p->seed;
     plumb_session_sampler_reset(l->s); /* penalties see this call's tokens only */
 
-    gp.ids = ids;
+    gp.ids = q.ids;
     gp.n_ids = n_ids;
     gp.reuse_prefix = 1;
     gp.n_predict = p->max_tokens > 0 && (size_t)p->max_tokens < room ? p->max_tokens : (int32_t)room;
@@ -175,6 +325,7 @@ static int local_generate(PlumbLLM *base, const PlumbChatMsg *msgs, size_t n, co
         rc = plumb_err(err, PLUMB_ENOMEM, "out of memory");
         goto done;
     }
+    remember(l, &q, text, text_len, c.text, c.len);
     res->text_len = c.len;
     res->text = c.text;
     c.text = NULL;
@@ -186,7 +337,8 @@ static int local_generate(PlumbLLM *base, const PlumbChatMsg *msgs, size_t n, co
     res->gen_seconds = gr.gen_seconds;
 done:
     free(c.text);
-    free(ids);
+    free(text);
+    seq_free(&q);
     return rc;
 }
 
@@ -199,6 +351,9 @@ static void local_close(PlumbLLM *base)
 {
     LocalLLM *l = (LocalLLM *)base;
     plumb_session_close(l->s);
+    free(l->text);
+    free(l->ids);
+    free(l->off);
     free(l);
 }
 
@@ -209,11 +364,10 @@ static const LlmOps local_ops = {
 /* The fingerprint described at the top, as 64 hex digits. */
 static int fingerprint(const char *path, char hex[65], PlumbError *err)
 {
-    static const char digits[] = "0123456789abcdef";
     FILE *f = fopen(path, "rb");
-    unsigned char *buf = NULL, size_le[8], d[32];
+    unsigned char *buf = NULL, size_le[8];
     struct stat st;
-    mbedtls_sha256_context h;
+    Sha256 h;
     size_t got;
     int i, rc = PLUMB_OK;
 
@@ -225,26 +379,19 @@ static int fingerprint(const char *path, char hex[65], PlumbError *err)
     }
     for (i = 0; i < 8; i++)
         size_le[i] = (unsigned char)((uint64_t)st.st_size >> (8 * i));
-    mbedtls_sha256_init(&h);
-    SHA_START(&h);
-    SHA_UPDATE(&h, size_le, sizeof size_le);
+    sha256_begin(&h);
+    sha256_update(&h, size_le, sizeof size_le);
     got = fread(buf, 1, FP_HEAD, f);
-    SHA_UPDATE(&h, buf, got);
+    sha256_update(&h, buf, got);
     if (st.st_size > (off_t)FP_TAIL && fseeko(f, st.st_size - (off_t)FP_TAIL, SEEK_SET) == 0) {
         got = fread(buf, 1, FP_TAIL, f);
-        SHA_UPDATE(&h, buf, got);
+        sha256_update(&h, buf, got);
     }
-    SHA_FINISH(&h, d);
-    mbedtls_sha256_free(&h);
+    sha256_end_hex(&h, hex);
     if (ferror(f)) {
         rc = plumb_err(err, PLUMB_EIO, "%s: read error", path);
         goto done;
     }
-    for (i = 0; i < 32; i++) {
-        hex[2 * i] = digits[d[i] >> 4];
-        hex[2 * i + 1] = digits[d[i] & 15];
-    }
-    hex[64] = 0;
 done:
     free(buf);
     fclose(f);
