@@ -124,3 +124,13 @@ void buf_free(Buf *b)
     b->p = NULL;
     b->len = b->alloc = 0;
 }
+
+char *dup_or_null(const char *s, int *fail)
+{
+    char *d;
+    if (!s)
+        return NULL;
+    if (!(d = strdup(s)))
+        *fail = 1;
+    return d;
+}

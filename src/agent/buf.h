@@ -40,4 +40,8 @@ char *buf_steal(Buf *b);
 void buf_reset(Buf *b); /* keep the allocation, length 0 */
 void buf_free(Buf *b);
 
+/* strdup(s), NULL for a NULL s; a failed copy sets *fail to 1 (so several
+ * optional strings can be copied and checked once). */
+char *dup_or_null(const char *s, int *fail);
+
 #endif

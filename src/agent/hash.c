@@ -3,7 +3,9 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <mbedtls/sha256.h>
 #include <mbedtls/version.h>
@@ -61,4 +63,26 @@ void sha256_hex(const void *data, size_t len, char hex[SHA256_HEX_LEN + 1])
     sha256_begin(&h);
     sha256_update(&h, data, len);
     sha256_end_hex(&h, hex);
+}
+
+int sha256_fd_hex(int fd, uint64_t max_bytes, char hex[SHA256_HEX_LEN + 1])
+{
+    Sha256 h;
+    char buf[65536];
+    uint64_t total = 0;
+    sha256_begin(&h);
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0 || (max_bytes && (total += (uint64_t)n) > max_bytes)) {
+            int e = errno;
+            sha256_end_hex(&h, hex);
+            if (n == 0)
+                return 0;
+            errno = e;
+            return n < 0 ? -1 : 1;
+        }
+        sha256_update(&h, buf, (size_t)n);
+    }
 }

@@ -232,17 +232,6 @@ static long to_ms(double s, double def)
     return (long)(s * 1000.0);
 }
 
-static char *dup_or_null(const char *s, int *fail)
-{
-    char *d;
-    if (!s)
-        return NULL;
-    d = strdup(s);
-    if (!d)
-        *fail = 1;
-    return d;
-}
-
 int http_open(HttpClient **out, const HttpParams *p, PlumbError *err)
 {
     static const HttpParams defaults = { 0 };

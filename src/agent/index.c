@@ -340,10 +340,8 @@ static int excluded(const Walk *w, const char *rel, const char *name)
 static int hash_file(int dfd, const char *name, const char *path, char hex[SHA256_HEX_LEN + 1],
                      PlumbError *err)
 {
-    Sha256 h;
     struct stat st;
-    char buf[65536];
-    uint64_t total = 0;
+    int rc, e;
     int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     if (fd < 0)
         return plumb_err(err, PLUMB_EIO, "%s: %s", path, strerror(errno));
@@ -351,28 +349,14 @@ static int hash_file(int dfd, const char *name, const char *path, char hex[SHA25
         close(fd);
         return plumb_err(err, PLUMB_EIO, "%s: not a regular file", path);
     }
-    sha256_begin(&h);
-    for (;;) {
-        ssize_t n = read(fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            int e = errno;
-            close(fd);
-            return plumb_err(err, PLUMB_EIO, "%s: %s", path, strerror(e));
-        }
-        if (n == 0)
-            break;
-        total += (uint64_t)n;
-        if (total > INDEX_MAX_FILE) {
-            close(fd);
-            return plumb_err(err, PLUMB_ENOMEM, "%s: more than %u MiB, not indexed", path,
-                             INDEX_MAX_FILE >> 20);
-        }
-        sha256_update(&h, buf, (size_t)n);
-    }
+    rc = sha256_fd_hex(fd, INDEX_MAX_FILE, hex);
+    e = errno;
     close(fd);
-    sha256_end_hex(&h, hex);
+    if (rc < 0)
+        return plumb_err(err, PLUMB_EIO, "%s: %s", path, strerror(e));
+    if (rc > 0)
+        return plumb_err(err, PLUMB_ENOMEM, "%s: more than %u MiB, not indexed", path,
+                         INDEX_MAX_FILE >> 20);
     return PLUMB_OK;
 }
 

@@ -38,27 +38,12 @@
 /* SHA-256 of the file at path (not following a symbolic link). */
 static int file_sha256(const char *path, char hex[SHA256_HEX_LEN + 1])
 {
-    Sha256 h;
-    char buf[65536];
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY), rc;
     if (fd < 0)
         return PLUMB_EIO;
-    sha256_begin(&h);
-    for (;;) {
-        ssize_t n = read(fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            close(fd);
-            return PLUMB_EIO;
-        }
-        if (n == 0)
-            break;
-        sha256_update(&h, buf, (size_t)n);
-    }
+    rc = sha256_fd_hex(fd, 0, hex);
     close(fd);
-    sha256_end_hex(&h, hex);
-    return PLUMB_OK;
+    return rc ? PLUMB_EIO : PLUMB_OK;
 }
 
 /* The realpath of name under root (a realpath), or NULL with the reason in

@@ -74,6 +74,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "err.h"
 #include "llm_impl.h"
 
@@ -1287,17 +1288,6 @@ static const LlmOps remote_ops = {
     .context_size = remote_context_size,
     .close = remote_close,
 };
-
-static char *dup_or_null(const char *s, int *bad)
-{
-    char *d;
-    if (!s)
-        return NULL;
-    d = strdup(s);
-    if (!d)
-        *bad = 1;
-    return d;
-}
 
 int llm_open_remote(PlumbLLM **out, const LlmRemoteParams *p, PlumbError *err)
 {
