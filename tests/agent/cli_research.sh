@@ -78,8 +78,14 @@ printf '%s\n' '{"reply": "<answer>late</answer>", "delay_ms": 20000}' > "$tmp/sl
 "$PLUMB" research --backend "script:$tmp/slow.jsonl" --cache-mode off --trace "$tmp/int.jsonl" Q \
     > "$tmp/out" 2> "$tmp/err" &
 pid=$!
-sleep 0.5
-kill -INT $pid
+# (a background job starts with SIGINT ignored until plumb sets its handler:
+# send it until the process is gone, for a loaded machine)
+i=0
+while kill -0 $pid 2>/dev/null && [ $i -lt 40 ]; do
+    sleep 0.5
+    kill -INT $pid 2>/dev/null
+    i=$((i + 1))
+done
 wait $pid
 rc=$?
 [ $rc = 130 ] || note "SIGINT: exit $rc, expected 130"

@@ -72,7 +72,7 @@ static inline int websrv_start(WebSrv *s, const char *const *opts)
     pfd.events = POLLIN;
     while (got < sizeof line - 1) {
         ssize_t r;
-        if (poll(&pfd, 1, 15000) <= 0)
+        if (poll(&pfd, 1, 60000) <= 0)
             break;
         r = read(out[0], line + got, 1);
         if (r <= 0 || line[got] == '\n')
