@@ -40,13 +40,20 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/plumb-emu512.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT INT TERM
 flags="-std=c11 -O2 -D_GNU_SOURCE -mavx2 -mfma -mf16c -Wno-psabi -I$build -I$src/src -I$src/quant -I$src/simd -I$src/simd/x86 -I$src/tests/checkdsp"
 
+# the emulated tiers compile slowly (SIMDe's headers): all at once, one
+# compiler per file, and every one must succeed
+pids=
 for f in quant_avx512 vec_avx512 quant_avx512vnni gemm_avx512vnni; do
     {
         printf '#include "config.h"\n#include "emu512.h"\n'
         case $f in *vnni) printf '#define __AVX512VNNI__ 1\n' ;; esac
         printf '#include "%s/simd/x86/%s.c"\n' "$src" $f
     } >"$tmp/emu_$f.c"
-    $CC $flags -c "$tmp/emu_$f.c" -o "$tmp/emu_$f.o" || exit 1
+    $CC $flags -c "$tmp/emu_$f.c" -o "$tmp/emu_$f.o" &
+    pids="$pids $!"
+done
+for p in $pids; do
+    wait "$p" || exit 1
 done
 # checkdsp as it is, told that the CPU has the AVX-512 tiers
 printf '#include "config.h"\n#include "cpu.h"\nunsigned emu512_cpu_detect(void) { return plumb_cpu_detect() | PLUMB_CPU_AVX512 | PLUMB_CPU_AVX512VNNI; }\n' \
