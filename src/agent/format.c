@@ -29,45 +29,10 @@
 /* Decode one code point at s[i..n); an invalid byte reads as U+FFFD, one byte. */
 static uint32_t next_cp(const char *s, size_t n, size_t *i)
 {
-    const unsigned char *u = (const unsigned char *)s;
     uint32_t cp;
-    size_t k, len;
-    unsigned char c = u[*i];
-    if (c < 0x80) {
-        (*i)++;
-        return c;
-    }
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-        cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        cp = c & 0x07;
-    } else {
-        (*i)++;
-        return UTF8_REPLACEMENT;
-    }
-    if (*i + len > n) {
-        (*i)++;
-        return UTF8_REPLACEMENT;
-    }
-    for (k = 1; k < len; k++) {
-        if ((u[*i + k] & 0xC0) != 0x80) {
-            (*i)++;
-            return UTF8_REPLACEMENT;
-        }
-        cp = (cp << 6) | (u[*i + k] & 0x3F);
-    }
-    if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-        (len == 4 && (cp < 0x10000 || cp > 0x10FFFF))) {
-        (*i)++;
-        return UTF8_REPLACEMENT;
-    }
-    *i += len;
-    return cp;
+    size_t k = utf8_decode((const unsigned char *)s + *i, n - *i, &cp);
+    *i += k ? k : 1;
+    return k ? cp : UTF8_REPLACEMENT;
 }
 
 /* Python's str.isspace() for one code point. */

@@ -32,6 +32,7 @@
 
 #include "format.h"
 #include "sandbox.h"
+#include "text.h"
 #include "tools.h"
 #include "utf8.h"
 
@@ -42,7 +43,7 @@
  * when it was cut, our note. */
 static int put_stream(Buf *b, const char *s, size_t n, int truncated)
 {
-    static const char repl[] = "\xEF\xBF\xBD";
+    int rc;
     if (truncated) {
         /* Do not end in the middle of a sequence. */
         size_t k = n, back = 0;
@@ -54,30 +55,8 @@ static int put_stream(Buf *b, const char *s, size_t n, int truncated)
             (size_t)utf8_lead_len((unsigned char)s[k - 1]) > back + 1)
             n = k - 1;
     }
-    size_t i = 0;
-    while (i < n) {
-        uint32_t cp;
-        size_t len = s[i] ? utf8_decode((const unsigned char *)s + i, n - i, &cp) : 0;
-        int rc;
-        if (len == 0) {
-            rc = buf_append(b, repl, 3);
-            len = 1;
-        } else {
-            size_t j = i + len;
-            /* copy the run of valid sequences at once */
-            while (j < n && s[j]) {
-                size_t l2 = utf8_decode((const unsigned char *)s + j, n - j, &cp);
-                if (!l2)
-                    break;
-                j += l2;
-            }
-            len = j - i;
-            rc = buf_append(b, s + i, len);
-        }
-        if (rc < 0)
-            return rc;
-        i += len;
-    }
+    if ((rc = text_utf8_repair_buf(b, s, n)) < 0)
+        return rc;
     if (truncated)
         return buf_printf(b, "%s[output cut at %zu bytes]\n",
                           b->len && b->p[b->len - 1] != '\n' ? "\n" : "", PY_MAX_OUTPUT);

@@ -83,9 +83,9 @@ static int valid_utf8(const unsigned char *s, size_t n, int *has_non_ascii)
     return 1;
 }
 
-/* Append s[0..n) to b with invalid sequences and NUL as U+FFFD. */
-static int put_repaired(Buf *b, const unsigned char *s, size_t n)
+int text_utf8_repair_buf(Buf *b, const void *data, size_t n)
 {
+    const unsigned char *s = data;
     static const unsigned char fffd[3] = { 0xEF, 0xBF, 0xBD };
     size_t i = 0, run = 0;
     uint32_t cp;
@@ -111,7 +111,7 @@ int text_utf8_repair(const void *data, size_t len, char **out, size_t *out_len)
     int rc;
     *out = NULL;
     *out_len = 0;
-    if ((rc = buf_reserve(&b, len)) < 0 || (rc = put_repaired(&b, data, len)) < 0) {
+    if ((rc = buf_reserve(&b, len)) < 0 || (rc = text_utf8_repair_buf(&b, data, len)) < 0) {
         buf_free(&b);
         return rc;
     }
@@ -485,7 +485,7 @@ int text_to_utf8(const void *data, size_t len, const char *content_type, int is_
         cs = valid_utf8(d, len, &non_ascii) ? "UTF-8" : "WINDOWS-1252";
 
     if (!strcmp(cs, "UTF-8")) {
-        rc = put_repaired(&fixed, d + skip, len - skip);
+        rc = text_utf8_repair_buf(&fixed, d + skip, len - skip);
         if (rc < 0)
             goto fail;
     } else {
@@ -499,7 +499,7 @@ int text_to_utf8(const void *data, size_t len, const char *content_type, int is_
         if (rc < 0)
             goto fail;
         /* iconv's UTF-8 is valid; this turns NUL (and anything odd) into U+FFFD */
-        if ((rc = put_repaired(&fixed, (const unsigned char *)buf_str(&conv), conv.len)) < 0)
+        if ((rc = text_utf8_repair_buf(&fixed, (const unsigned char *)buf_str(&conv), conv.len)) < 0)
             goto fail;
     }
     buf_free(&conv);

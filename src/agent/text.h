@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 
+#include "buf.h"
 #include "err.h"
 
 typedef enum TextKind {
@@ -29,8 +30,11 @@ TextKind text_sniff(const char *content_type, const char *name, const void *data
 int text_to_utf8(const void *data, size_t len, const char *content_type, int is_html,
                  char **out, size_t *out_len, PlumbError *err);
 
-/* Replace invalid UTF-8 in place-free fashion: *out malloc'd. */
+/* data as valid UTF-8: each broken sequence (its maximal valid prefix, as
+ * the WHATWG decoder counts) and each NUL becomes U+FFFD.  *out malloc'd. */
 int text_utf8_repair(const void *data, size_t len, char **out, size_t *out_len);
+/* The same, appended to b. */
+int text_utf8_repair_buf(Buf *b, const void *data, size_t len);
 
 /* HTML (UTF-8) to Markdown-like text: headings, lists, links as
  * [text](absolute-url) against base_url (or <base href>), tables; script,

@@ -12,8 +12,8 @@
 #include <unistd.h>
 
 #include "protocol.h"
+#include "text.h"
 #include "trace.h"
-#include "utf8.h"
 
 #define TRACE_MAX_LINE (256u << 20) /* a line longer than this is not read back */
 
@@ -42,19 +42,10 @@ static json_t *text(const char *s)
 {
     json_t *v = json_string(s);
     Buf b = { 0 };
-    size_t i = 0, n = strlen(s);
     if (v)
         return v;
-    while (i < n) {
-        uint32_t cp;
-        size_t k = utf8_decode((const unsigned char *)s + i, n - i, &cp);
-        if (k ? buf_append(&b, s + i, k) < 0 : buf_puts(&b, "\xEF\xBF\xBD") < 0) {
-            buf_free(&b);
-            return NULL;
-        }
-        i += k ? k : 1;
-    }
-    v = json_stringn(buf_str(&b), b.len);
+    if (text_utf8_repair_buf(&b, s, strlen(s)) == PLUMB_OK)
+        v = json_stringn(buf_str(&b), b.len);
     buf_free(&b);
     return v;
 }
