@@ -303,6 +303,27 @@ void plumb_from_float_q8_0_c(const float *x, void *y, int64_t n)
     }
 }
 
+/* Q4_0 as llama.cpp's reference quantiser makes it: the value of largest
+ * magnitude maps to -8, d = that value / -8, q = clamp(x / d + 8.5) in 0..15. */
+void plumb_from_float_q4_0_c(const float *x, void *y, int64_t n)
+{
+    PlumbBlockQ4_0 *b = y;
+    for (int64_t i = 0; i < n / PLUMB_QK; i++, x += PLUMB_QK) {
+        float amax = 0.0f, max = 0.0f;
+        for (int j = 0; j < PLUMB_QK; j++)
+            if (fabsf(x[j]) > amax) {
+                amax = fabsf(x[j]);
+                max = x[j];
+            }
+        const float d = max / -8.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        b[i].d = qb_fp32_to_fp16(d);
+        for (int j = 0; j < PLUMB_QK / 2; j++) {
+            const int q0 = (int)(x[j] * id + 8.5f), q1 = (int)(x[j + PLUMB_QK / 2] * id + 8.5f);
+            b[i].qs[j] = (uint8_t)((q0 > 15 ? 15 : q0) | (q1 > 15 ? 15 : q1) << 4);
+        }
+    }
+}
+
 void plumb_from_float_q8_1_c(const float *x, void *y, int64_t n)
 {
     PlumbBlockQ8_1 *b = y;

@@ -26,6 +26,7 @@ void plumb_from_float_f32_c(const float *x, void *y, int64_t n);
 void plumb_from_float_f16_c(const float *x, void *y, int64_t n);
 void plumb_from_float_bf16_c(const float *x, void *y, int64_t n);
 void plumb_from_float_q8_0_c(const float *x, void *y, int64_t n);
+void plumb_from_float_q4_0_c(const float *x, void *y, int64_t n);
 void plumb_from_float_q8_1_c(const float *x, void *y, int64_t n);
 void plumb_from_float_q8_K_c(const float *x, void *y, int64_t n);
 void plumb_from_float_q8_0x_c(const float *x, void *y, int64_t n);

@@ -184,6 +184,54 @@ GEMM_REF(gemm_q6_K_c, plumb_vec_dot_q6_K_q8_K_c)
 GEMM_REF(gemm_iq4_xs_c, plumb_vec_dot_iq4_xs_q8_K_c)
 #undef GEMM_REF
 
+/* Fused attention, the reference: one row at a time with a running maximum,
+ * scores from the reference vec_dot, value rows widened by the reference
+ * to_float, exp from libm.  When a score raises the maximum, what was summed
+ * is scaled by exp(old - new) first. */
+static void attn_ref(const PlumbAttnArgs *a, PlumbVecDotFn dot)
+{
+    PlumbToFloatFn vrow = NULL;
+    float v[PLUMB_ATTN_MAX_HD];
+    const int64_t hd = a->hd;
+    switch (a->v_type) {
+    case PLUMB_QTYPE_F32: vrow = plumb_to_float_f32_c; break;
+    case PLUMB_QTYPE_F16: vrow = plumb_to_float_f16_c; break;
+    case PLUMB_QTYPE_Q8_0: vrow = plumb_to_float_q8_0_c; break;
+    case PLUMB_QTYPE_Q4_0: vrow = plumb_to_float_q4_0_c; break;
+    default: return;
+    }
+    for (int64_t i = 0; i < a->nq; i++) {
+        a->m[i] = -INFINITY;
+        a->l[i] = 0.0f;
+        memset(a->acc + i * hd, 0, (size_t)hd * sizeof(float));
+    }
+    for (int64_t j = 0; j < a->nk; j++) {
+        vrow((const char *)a->v + (uint64_t)j * a->v_stride, v, hd);
+        for (int64_t i = 0; i < a->nq; i++) {
+            float s, p, *acc = a->acc + i * hd;
+            dot(hd, &s, (const char *)a->k + (uint64_t)j * a->k_stride,
+                (const char *)a->q + (uint64_t)i * a->q_stride);
+            s *= a->scale;
+            if (s > a->m[i]) {
+                const float r = expf(a->m[i] - s); /* 0 for the first row */
+                a->l[i] *= r;
+                for (int64_t d = 0; d < hd; d++)
+                    acc[d] *= r;
+                a->m[i] = s;
+            }
+            p = expf(s - a->m[i]);
+            a->l[i] += p;
+            for (int64_t d = 0; d < hd; d++)
+                acc[d] += p * v[d];
+        }
+    }
+}
+
+static void attn_f32_c(const PlumbAttnArgs *a) { attn_ref(a, plumb_vec_dot_f32_f32_c); }
+static void attn_f16_c(const PlumbAttnArgs *a) { attn_ref(a, plumb_vec_dot_f16_f16_c); }
+static void attn_q8_0_c(const PlumbAttnArgs *a) { attn_ref(a, plumb_vec_dot_q8_0_q8_0_c); }
+static void attn_q4_0_c(const PlumbAttnArgs *a) { attn_ref(a, plumb_vec_dot_q4_0_q8_0_c); }
+
 void plumb_dsp_init_c(PlumbDsp *dsp)
 {
     memset(dsp, 0, sizeof *dsp);
@@ -208,6 +256,7 @@ void plumb_dsp_init_c(PlumbDsp *dsp)
     dsp->from_float[PLUMB_QTYPE_F16] = plumb_from_float_f16_c;
     dsp->from_float[PLUMB_QTYPE_BF16] = plumb_from_float_bf16_c;
     dsp->from_float[PLUMB_QTYPE_Q8_0] = plumb_from_float_q8_0_c;
+    dsp->from_float[PLUMB_QTYPE_Q4_0] = plumb_from_float_q4_0_c; /* the key/value cache */
     dsp->from_float[PLUMB_QTYPE_Q8_1] = plumb_from_float_q8_1_c;
     dsp->from_float[PLUMB_QTYPE_Q8_K] = plumb_from_float_q8_K_c;
     dsp->from_float[PLUMB_QTYPE_Q8_0X] = plumb_from_float_q8_0x_c;
@@ -249,6 +298,11 @@ void plumb_dsp_init_c(PlumbDsp *dsp)
     dsp->gemm[PLUMB_QTYPE_Q4_0_R8] = plumb_gemm_q4_0_r8_c; /* interleaved: gemm only */
     dsp->gemm[PLUMB_QTYPE_Q4_K_R8] = plumb_gemm_q4_K_r8_c;
     dsp->gemm[PLUMB_QTYPE_Q6_K_R8] = plumb_gemm_q6_K_r8_c;
+
+    dsp->attn[PLUMB_QTYPE_F32] = attn_f32_c;
+    dsp->attn[PLUMB_QTYPE_F16] = attn_f16_c;
+    dsp->attn[PLUMB_QTYPE_Q8_0] = attn_q8_0_c;
+    dsp->attn[PLUMB_QTYPE_Q4_0] = attn_q4_0_c;
 }
 
 void plumb_dsp_init(PlumbDsp *dsp, unsigned flags)

@@ -38,6 +38,41 @@ typedef void (*PlumbMixFn)(float *out, int64_t os, const float *p, int64_t ps, c
 typedef void (*PlumbGemmFn)(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,
                             const void *const *a, float *const *y, int64_t nt);
 
+/* Fused attention over one run of cached rows for the query heads sharing
+ * a key/value head.  For i < nq and j < nk:
+ *   s_ij   = scale * dot(q_i, k_j)       (as vec_dot[key type] computes it)
+ *   m[i]   = max_j s_ij
+ *   l[i]   = sum_j exp(s_ij - m[i])
+ *   acc[i*hd + d] = sum_j exp(s_ij - m[i]) * v_j[d]
+ * with v_j dequantised to float (to_float[v_type]).  A tier may take the
+ * rows in tiles with a running maximum (rescaling what it has summed when
+ * the maximum rises) and compute exp as exp2 of pre-scaled scores: checkdsp
+ * bounds the difference from a double-precision evaluation on the same
+ * numbers.  m, l and acc are outputs only (a fresh partial result); the
+ * caller merges partials (src/attn.c).  The same call gives the same bits
+ * whatever else runs. */
+#define PLUMB_ATTN_MAX_Q 16 /* query heads per call */
+typedef struct PlumbAttnArgs {
+    int64_t hd;           /* elements per head, at most PLUMB_ATTN_MAX_HD; a multiple of
+                             32 when the key or value type is a block type */
+    int64_t nq;           /* query heads, 1 .. PLUMB_ATTN_MAX_Q */
+    const void *q;        /* nq rows of hd elements of the keys' activation type
+                             (qtypes traits->act: F32, F16 or Q8_0) */
+    uint64_t q_stride;    /* bytes from one query row to the next */
+    const void *k;        /* nk key rows of the key type */
+    uint64_t k_stride;    /* bytes from one key row to the next */
+    uint32_t v_type;      /* PLUMB_QTYPE_F32, F16, Q8_0 or Q4_0 */
+    const void *v;        /* nk value rows of v_type */
+    uint64_t v_stride;    /* bytes from one value row to the next */
+    int64_t nk;           /* rows, >= 1 */
+    float scale;          /* multiplies every dot product */
+    float *m;             /* [nq] out: the largest score */
+    float *l;             /* [nq] out: the sum of the weights */
+    float *acc;           /* [nq][hd] out: the weighted sum of the value rows */
+} PlumbAttnArgs;
+#define PLUMB_ATTN_MAX_HD 256
+typedef void (*PlumbAttnFn)(const PlumbAttnArgs *a);
+
 typedef struct PlumbDsp {
     unsigned flags;                                /* PLUMB_CPU_* tiers in use */
     PlumbToFloatFn to_float[PLUMB_QTYPE_COUNT];    /* dequantise a row */
@@ -66,6 +101,8 @@ typedef struct PlumbDsp {
     PlumbGemmFn gemm[PLUMB_QTYPE_COUNT];
     /* fewest tokens for which gemm beats vec_dot (0 or 1: any number) */
     uint8_t gemm_min_tokens[PLUMB_QTYPE_COUNT];
+    /* fused attention by key type (F32, F16, Q8_0, Q4_0; NULL for others) */
+    PlumbAttnFn attn[PLUMB_QTYPE_COUNT];
 } PlumbDsp;
 
 /* Fill dsp for the given tier flags (a subset of plumb_cpu_detect()). */

@@ -168,22 +168,39 @@ typedef struct PlumbSamplerParams {
 PLUMB_API void plumb_sampler_params_default(PlumbSamplerParams *p);
 
 /* ------------------------------------------------------------- sessions */
-/* Element type of the key/value cache. */
+/* Element type of the key/value cache (keys and values each). */
 typedef enum PlumbKVType {
-    PLUMB_KV_DEFAULT = 0, /* F16 */
-    PLUMB_KV_F16 = 1,     /* half the memory of F32; what llama.cpp keeps by default */
-    PLUMB_KV_F32 = 2      /* exact copies of the projections */
+    PLUMB_KV_DEFAULT = 0, /* Q8_0 */
+    PLUMB_KV_F16 = 1,     /* 16-bit floats: what llama.cpp keeps by default */
+    PLUMB_KV_F32 = 2,     /* exact copies of the projections (tests, references) */
+    PLUMB_KV_Q8_0 = 3,    /* 8-bit blocks of 32 (34 bytes per 32 values) */
+    PLUMB_KV_Q4_0 = 4     /* 4-bit blocks of 32 (18 bytes per 32 values); keys are
+                             rotated by a Walsh-Hadamard transform first */
 } PlumbKVType;
 
+/* How keys are rotated before they are stored (queries likewise). */
+typedef enum PlumbKVRotate {
+    PLUMB_KV_ROTATE_AUTO = 0, /* Hadamard for Q4_0 keys, none otherwise */
+    PLUMB_KV_ROTATE_NONE = 1,
+    PLUMB_KV_ROTATE_HADAMARD = 2
+} PlumbKVRotate;
+
 typedef struct PlumbSessionParams {
-    int32_t n_ctx;       /* context length in tokens; 0 = min(model's, 4096) */
-    PlumbKVType kv_type; /* key/value cache type; 0 = F16 */
+    int32_t n_ctx;         /* context length in tokens; 0 = min(model's, 4096) */
+    PlumbKVType kv_type;   /* key cache type, and the value cache's when kv_type_v is 0;
+                              0 = Q8_0 */
+    PlumbKVType kv_type_v; /* value cache type; 0 = as kv_type */
+    PlumbKVRotate kv_rotate; /* key rotation; 0 = automatic */
+    int32_t window;        /* 0: attend to every position; else each token attends to the
+                              last `window` positions and the first `keep` (the sinks),
+                              and older positions are dropped from memory */
+    int32_t keep;          /* sinks with a window: 0 = 4; at least 1 */
 } PlumbSessionParams;
 
-/* PLUMB_KV_F16 / PLUMB_KV_F32 from "f16" / "f32" (case-insensitive);
+/* A PlumbKVType from "f32", "f16", "q8_0" or "q4_0" (case-insensitive);
  * PLUMB_EINVAL naming the value otherwise. */
 PLUMB_API int plumb_kv_type_parse(const char *s, PlumbKVType *out, PlumbError *err);
-/* "f16" or "f32" (PLUMB_KV_DEFAULT: "f16"). */
+/* "f32", "f16", "q8_0" or "q4_0" (PLUMB_KV_DEFAULT: "q8_0"). */
 PLUMB_API const char *plumb_kv_type_name(PlumbKVType t);
 
 #define PLUMB_EVAL_ALL_LOGITS 1u /* keep logits of every evaluated position */
@@ -217,6 +234,24 @@ PLUMB_API void plumb_session_sampler_reset(PlumbSession *s);
 /* Choose the next token from the last position's logits and remember it for
  * the penalties.  Does not evaluate it. */
 PLUMB_API int32_t plumb_session_sample(PlumbSession *s);
+
+/* A second session holding the same sequence: the cache's pages are shared
+ * and copied only when one of the two writes into a shared page, so a fork
+ * costs at most one page per session.  The fork has the same model, cache
+ * settings, tokens (a pending token too), logits and sampler state; the two
+ * then go their own ways.  Sessions sharing pages may run on different
+ * threads. */
+PLUMB_API int plumb_session_fork(PlumbSession *s, PlumbSession **out, PlumbError *err);
+/* Write the session's cache and tokens to path (created or replaced
+ * atomically: written beside it, then renamed; a symlink at path is refused).
+ * A pending token is not saved. */
+PLUMB_API int plumb_session_save(const PlumbSession *s, const char *path, PlumbError *err);
+/* Replace the session's sequence by the one saved in path.  Refused, with a
+ * message naming the field, when the file was made with another model,
+ * cache type, key rotation, RoPE settings or window, or does not fit the
+ * session's context; a truncated or corrupted file is an error and leaves the
+ * session empty. */
+PLUMB_API int plumb_session_load(PlumbSession *s, const char *path, PlumbError *err);
 
 /* ------------------------------------------------------------- generation */
 /* Why plumb_session_generate() returned. */

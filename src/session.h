@@ -43,4 +43,11 @@ int plumb_session_has_logits(const PlumbSession *s);
 int plumb_session_has_pending(const PlumbSession *s);
 const PlumbModel *plumb_session_model(const PlumbSession *s);
 
+/* The session's key/value cache (kvfile.c saves and loads it). */
+struct PlumbKVCache *plumb_session_kv(PlumbSession *s);
+/* After the cache was refilled with n positions (kvfile.c): the session
+ * holds ids[0..n), with no logits and no pending token.  n must equal the
+ * cache's n_used and fit the context. */
+void plumb_session_set_held(PlumbSession *s, const int32_t *ids, size_t n);
+
 #endif
