@@ -47,25 +47,40 @@ typedef struct PlumbAttnShape {
  * positions and n_threads threads. */
 typedef struct PlumbAttnScratch {
     int32_t n_batch, n_ctx, n_threads; /* what it was sized for */
-    void *qk;        /* [n_batch][n_head] queries in the keys' activation type */
-    void *qk_sink;   /* [n_batch][n_head] the sink queries likewise */
-    float *part;     /* decode partials: [n_head_kv][pages][group][head_dim + 2] */
-    float *state;    /* prefill: per thread [block][group][head_dim + 2] */
-    uint64_t q_row;  /* bytes of one converted query head */
+    float *part;     /* one token's partials: [n_head_kv][runs][group][head_dim + 2] */
+    int32_t max_runs;/* runs one token can have: pages + 1 */
+    float *state;    /* per thread: [block][group][head_dim + 2] running results */
+    unsigned char *qbuf; /* per thread: a block's queries in the keys' activation type */
+    size_t qbuf_bytes;   /* bytes of qbuf per thread */
 } PlumbAttnScratch;
 
 int plumb_attn_scratch_init(PlumbAttnScratch *s, const PlumbAttnShape *shape, int32_t n_batch,
                             int32_t n_ctx, int n_threads, PlumbError *err);
 void plumb_attn_scratch_free(PlumbAttnScratch *s);
 
-/* Attention of n tokens at positions pos0 .. pos0 + n - 1 of layer `layer`,
- * whose keys and values are in kv already.  q: [n][n_head * head_dim] roped
- * queries; q_sink: the same queries roped at the sink position (see above),
- * or NULL when no token of the batch needs it; out: [n][n_head * head_dim].
- * Runs on tp (NULL: this thread). */
-void plumb_attn(const PlumbDsp *dsp, PlumbThreadpool *tp, const PlumbKVCache *kv, int32_t layer,
-                const PlumbAttnShape *shape, const float *q, const float *q_sink, float *out,
-                int32_t n, int32_t pos0, PlumbAttnScratch *s);
+/* What plumb_attn_* read: the attention of n tokens at positions pos0 ..
+ * pos0 + n - 1 of layer `layer`, whose keys and values are in kv already. */
+typedef struct PlumbAttnJob {
+    const PlumbDsp *dsp;
+    const PlumbKVCache *kv;
+    int32_t layer;
+    PlumbAttnShape shape;
+    const float *q;      /* [n][n_head * head_dim] queries roped at their positions */
+    const float *q_sink; /* the same roped at plumb_attn_sink_pos(), or NULL when no
+                            token of the batch needs it */
+    float *out;          /* [n][n_head * head_dim] */
+    int32_t n;           /* tokens */
+    int32_t pos0;        /* position of the first */
+    PlumbAttnScratch *s;
+} PlumbAttnJob;
+
+/* All the work of key/value heads [g0, g1) on the calling thread (thread
+ * ith's scratch); no barrier. */
+void plumb_attn_groups(const PlumbAttnJob *job, int32_t g0, int32_t g1, int ith);
+/* The whole attention spread over the nth threads of tp running this call
+ * together (each calls it with its ith; tp's barriers inside; tp may be NULL
+ * when nth is 1). */
+void plumb_attn_all(const PlumbAttnJob *job, PlumbThreadpool *tp, int ith, int nth);
 
 /* The position a sink is attended from by the token at m (see above). */
 static inline int32_t plumb_attn_sink_pos(const PlumbKVCache *kv, int32_t m)

@@ -75,10 +75,11 @@ int plumb_fwd_init(PlumbFwd *f, const PlumbModel *m, int32_t n_batch, int32_t n_
     f->kb = malloc(B * nkv * sizeof(float));
     f->vb = malloc(B * nkv * sizeof(float));
     f->att = malloc(B * nq * sizeof(float));
-    f->scores = malloc((size_t)f->n_threads * (size_t)(in->n_head / in->n_head_kv) * (size_t)n_ctx *
-                       sizeof(float));
+    f->q_sink = malloc(B * nq * sizeof(float));
     f->rope_cos = malloc(B * half * sizeof(float));
     f->rope_sin = malloc(B * half * sizeof(float));
+    f->sink_cos = malloc(B * half * sizeof(float));
+    f->sink_sin = malloc(B * half * sizeof(float));
     /* activation rows are at most 4 bytes an element (float32) */
     f->mm.q_cap = (uint64_t)B * max_in * sizeof(float);
     f->mm.q = malloc(f->mm.q_cap);
@@ -87,9 +88,16 @@ int plumb_fwd_init(PlumbFwd *f, const PlumbModel *m, int32_t n_batch, int32_t n_
     f->mm.a = malloc(B * sizeof *f->mm.a);
     f->mm.a2 = malloc(B * sizeof *f->mm.a2);
     f->mm.y = malloc(PLUMB_MATMUL_MAX_TASKS * B * sizeof *f->mm.y);
-    if (!f->x || !f->xb || !f->xb2 || !f->q || !f->kb || !f->vb || !f->att || !f->scores || !f->rope_cos ||
-        !f->rope_sin || !f->mm.q || !f->mm.q2 || !f->mm.a || !f->mm.a2 || !f->mm.y)
+    if (!f->x || !f->xb || !f->xb2 || !f->q || !f->kb || !f->vb || !f->att || !f->q_sink || !f->rope_cos ||
+        !f->rope_sin || !f->sink_cos || !f->sink_sin || !f->mm.q || !f->mm.q2 || !f->mm.a || !f->mm.a2 || !f->mm.y)
         goto nomem;
+    {
+        const PlumbAttnShape shape = { in->n_head, in->n_head_kv, in->head_dim };
+        if ((rc = plumb_attn_scratch_init(&f->attn, &shape, n_batch, n_ctx, f->n_threads, err)) < 0) {
+            plumb_fwd_free(f);
+            return rc;
+        }
+    }
     if (any_moe) {
         if ((rc = plumb_moe_init(&f->moe, m, n_batch, err)) < 0) {
             plumb_fwd_free(f);
@@ -122,9 +130,12 @@ void plumb_fwd_free(PlumbFwd *f)
     free(f->att);
     free(f->kb);
     free(f->vb);
-    free(f->scores);
+    free(f->q_sink);
     free(f->rope_cos);
     free(f->rope_sin);
+    free(f->sink_cos);
+    free(f->sink_sin);
+    plumb_attn_scratch_free(&f->attn);
     free(f->ff_gate);
     free(f->ff_up);
     free(f->ff_hid);
@@ -170,7 +181,7 @@ void plumb_rope_cache(const PlumbRope *r, int32_t pos, float *cos_out, float *si
 /* In place, on heads [h0, h1) of the rows of tokens [t0, t1) (row stride
  * `stride` floats): add the bias (when not NULL; [n_heads * head_dim]),
  * RMSNorm each head with weight `norm` (when not NULL), then RoPE (when
- * `rope`). */
+ * `rope`: 1 at the token's position, 2 at its sink position). */
 static void prep_heads(const PlumbModel *m, const PlumbFwd *f, float *rows, int64_t stride,
                        int64_t t0, int64_t t1, int32_t h0, int32_t h1, const float *bias,
                        const float *norm, int rope)
@@ -178,7 +189,8 @@ static void prep_heads(const PlumbModel *m, const PlumbFwd *f, float *rows, int6
     const PlumbDsp *dsp = &m->dsp;
     const int32_t hd = m->info.head_dim;
     for (int64_t t = t0; t < t1; t++) {
-        const float *c = f->rope_cos + t * (hd / 2), *s = f->rope_sin + t * (hd / 2);
+        const float *c = (rope == 2 ? f->sink_cos : f->rope_cos) + t * (hd / 2);
+        const float *s = (rope == 2 ? f->sink_sin : f->rope_sin) + t * (hd / 2);
         for (int32_t h = h0; h < h1; h++) {
             float *v = rows + t * stride + (int64_t)h * hd;
             if (bias)
@@ -194,64 +206,59 @@ static void prep_heads(const PlumbModel *m, const PlumbFwd *f, float *rows, int6
 
 /* The attention of one layer.  Fused (the threads divide the key/value
  * heads evenly): each thread computes the Q, K and V rows of its key/value
- * heads, their norms and RoPE, and their attention, with no barrier.
- * Otherwise the products ran before; norms and RoPE split by token, then
- * attention by head. */
+ * heads, their norms and RoPE, stores its keys and values, and runs their
+ * attention, with no barrier.  Otherwise the products ran before; norms,
+ * RoPE and the stores split by token, then attention spreads over all
+ * threads after a barrier. */
 typedef struct AttnRun {
     const PlumbModel *m;
     const PlumbLayer *L;
     PlumbFwd *f;
-    const PlumbKVCache *kv;
-    float *knew;         /* keys of the new tokens as float (row stride kv->width) */
-    float *vnew;         /* their values (row stride kv->width) */
+    PlumbKVCache *kv;
     int32_t layer;       /* layer index */
     int32_t pos0;        /* position of the first new token */
     int64_t n;           /* new tokens */
+    int sink;            /* some token needs its query roped at the sink position */
     const PlumbMatTask *qkv; /* [3] Q, K, V products when fused, else NULL */
 } AttnRun;
 
 /* What the layer's attention does to the fresh products of tokens [t0, t1),
  * key/value heads [g0, g1) and their query heads: bias (PLUMB_ATTN_QKV_BIAS,
- * values too), per-head norm of Q and K (PLUMB_ATTN_QK_NORM), RoPE of Q and K. */
+ * values too), per-head norm of Q and K (PLUMB_ATTN_QK_NORM), RoPE of Q and K
+ * (and the sink copy of Q); then the keys and values go to the cache. */
 static void prep_qkv(const AttnRun *r, int64_t t0, int64_t t1, int32_t g0, int32_t g1)
 {
     const PlumbLayer *L = r->L;
-    const int32_t group = r->m->info.n_head / r->m->info.n_head_kv;
-    const int64_t nq = (int64_t)r->m->info.n_head * r->m->info.head_dim;
+    const int32_t group = r->m->info.n_head / r->m->info.n_head_kv, hd = r->m->info.head_dim;
+    const int64_t nq = (int64_t)r->m->info.n_head * hd, width = (int64_t)r->m->info.n_head_kv * hd;
     const int norm = (L->kind.attn & PLUMB_ATTN_QK_NORM) != 0;
     const int bias = (L->kind.attn & PLUMB_ATTN_QKV_BIAS) != 0;
     prep_heads(r->m, r->f, r->f->q, nq, t0, t1, g0 * group, g1 * group, bias ? L->bq : NULL,
-               norm ? L->q_norm : NULL, 1);
-    prep_heads(r->m, r->f, r->knew, r->kv->width, t0, t1, g0, g1, bias ? L->bk : NULL,
+               norm ? L->q_norm : NULL, 0);
+    if (r->sink) {
+        for (int64_t t = t0; t < t1; t++)
+            memcpy(r->f->q_sink + t * nq + (int64_t)g0 * group * hd, r->f->q + t * nq + (int64_t)g0 * group * hd,
+                   (size_t)(g1 - g0) * (size_t)group * (size_t)hd * sizeof(float));
+        prep_heads(r->m, r->f, r->f->q_sink, nq, t0, t1, g0 * group, g1 * group, NULL, NULL, 2);
+    }
+    prep_heads(r->m, r->f, r->f->q, nq, t0, t1, g0 * group, g1 * group, NULL, NULL, 1);
+    prep_heads(r->m, r->f, r->f->kb, width, t0, t1, g0, g1, bias ? L->bk : NULL,
                norm ? L->k_norm : NULL, 1);
     if (bias)
-        prep_heads(r->m, r->f, r->vnew, r->kv->width, t0, t1, g0, g1, L->bv, NULL, 0);
-}
-
-/* Keys and values of the new tokens [t0, t1), heads [g0, g1), into the
- * cache when it is not F32 (an F32 cache was written in place). */
-static void store_kv(const AttnRun *r, int64_t t0, int64_t t1, int64_t g0, int64_t g1)
-{
-    const PlumbKVCache *kv = r->kv;
-    const PlumbFromFloatFn conv = r->m->dsp.from_float[kv->type];
-    const int64_t hd = r->m->info.head_dim, w = kv->width;
-    const size_t off = (size_t)(g0 * hd) * (kv->row_bytes / (size_t)w);
-    if (kv->type == PLUMB_QTYPE_F32)
-        return;
-    for (int64_t t = t0; t < t1; t++) {
-        conv(r->knew + t * w + g0 * hd, (char *)plumb_kv_k(kv, r->layer, r->pos0 + (int32_t)t) + off, (g1 - g0) * hd);
-        conv(r->vnew + t * w + g0 * hd, (char *)plumb_kv_v(kv, r->layer, r->pos0 + (int32_t)t) + off, (g1 - g0) * hd);
-    }
+        prep_heads(r->m, r->f, r->f->vb, width, t0, t1, g0, g1, L->bv, NULL, 0);
+    plumb_kv_store(r->kv, &r->m->dsp, r->layer, r->pos0 + (int32_t)t0, (int32_t)(t1 - t0),
+                   r->f->kb + t0 * width, r->f->vb + t0 * width, width, g0, g1);
 }
 
 static void attn_worker(void *arg, int ith, int nth)
 {
     const AttnRun *r = arg;
     const PlumbModelInfo *in = &r->m->info;
-    const PlumbAttnShape shape = { in->n_head, in->n_head_kv, in->head_dim };
     const int64_t hd = in->head_dim;
     const int32_t group = in->n_head / in->n_head_kv;
-    float *scores = r->f->scores + (int64_t)ith * group * r->f->n_ctx;
+    const PlumbAttnJob job = { &r->m->dsp, r->kv, r->layer, { in->n_head, in->n_head_kv, in->head_dim },
+                               r->f->q, r->sink ? r->f->q_sink : NULL, r->f->att, (int32_t)r->n,
+                               r->pos0, &r->f->attn };
     int64_t lo, hi;
 
     if (r->qkv) {
@@ -265,19 +272,14 @@ static void attn_worker(void *arg, int ith, int nth)
         plumb_matmul_rows(dsp, r->qkv[1].w, 0, r->qkv[1].a, r->qkv[1].y, r->n, g0 * hd, g1 * hd);
         plumb_matmul_rows(dsp, r->qkv[2].w, 0, r->qkv[2].a, r->qkv[2].y, r->n, g0 * hd, g1 * hd);
         prep_qkv(r, 0, r->n, (int32_t)g0, (int32_t)g1);
-        store_kv(r, 0, r->n, g0, g1);
-        plumb_attn(dsp, r->kv, r->layer, &shape, r->f->q, r->f->att, r->n, r->pos0,
-                   (int32_t)(g0 * group), (int32_t)(g1 * group), scores);
+        plumb_attn_groups(&job, (int32_t)g0, (int32_t)g1, ith);
         return;
     }
     plumb_matmul_split(r->n, 1, ith, nth, &lo, &hi);
     prep_qkv(r, lo, hi, 0, in->n_head_kv);
-    store_kv(r, lo, hi, 0, in->n_head_kv);
     if (r->f->tp && nth > 1)
         plumb_threadpool_barrier(r->f->tp);
-    plumb_matmul_split(in->n_head, 1, ith, nth, &lo, &hi);
-    plumb_attn(&r->m->dsp, r->kv, r->layer, &shape, r->f->q, r->f->att, r->n, r->pos0,
-               (int32_t)lo, (int32_t)hi, scores);
+    plumb_attn_all(&job, r->f->tp, ith, nth);
 }
 
 static void ffn_dense(const PlumbModel *m, const PlumbLayer *L, PlumbFwd *f, const float *x,
@@ -300,8 +302,9 @@ void plumb_forward(const PlumbModel *m, PlumbFwd *f, PlumbKVCache *kv, const int
     const PlumbDsp *dsp = &m->dsp;
     const PlumbModelInfo *in = &m->info;
     const int64_t E = in->n_embd, hd = in->head_dim;
-    const int64_t nq = (int64_t)in->n_head * hd, width = kv->width;
+    const int64_t nq = (int64_t)in->n_head * hd, width = (int64_t)in->n_head_kv * hd;
     const int32_t pos0 = kv->n_used;
+    int sink = 0;
     const float eps = in->rms_eps;
 
     /* token embeddings */
@@ -310,22 +313,28 @@ void plumb_forward(const PlumbModel *m, PlumbFwd *f, PlumbKVCache *kv, const int
         dsp->to_float[m->tok_embd.type](row, f->x + t * E, E);
     }
     /* rotation of every position of the batch, shared by all heads and layers */
-    for (int64_t t = 0; t < n; t++)
+    for (int64_t t = 0; t < n; t++) {
+        const int32_t sp = plumb_attn_sink_pos(kv, pos0 + (int32_t)t);
         plumb_rope_cache(&m->rope, pos0 + (int32_t)t, f->rope_cos + t * (hd / 2),
                          f->rope_sin + t * (hd / 2));
+        if (sp != pos0 + (int32_t)t) {
+            plumb_rope_cache(&m->rope, sp, f->sink_cos + t * (hd / 2), f->sink_sin + t * (hd / 2));
+            sink = 1;
+        } else { /* unused, but defined */
+            memcpy(f->sink_cos + t * (hd / 2), f->rope_cos + t * (hd / 2), (size_t)(hd / 2) * sizeof(float));
+            memcpy(f->sink_sin + t * (hd / 2), f->rope_sin + t * (hd / 2), (size_t)(hd / 2) * sizeof(float));
+        }
+    }
 
     for (int32_t l = 0; l < in->n_layer; l++) {
         const PlumbLayer *L = &m->layers[l];
-        /* an F32 cache takes K and V in place, others through the staging rows */
-        const int f32 = kv->type == PLUMB_QTYPE_F32;
-        float *kcache = f32 ? plumb_kv_k(kv, l, pos0) : f->kb, *vcache = f32 ? plumb_kv_v(kv, l, pos0) : f->vb;
         const PlumbWeight *qkv[3] = { &L->wq, &L->wk, &L->wv };
-        float *const qkv_out[3] = { f->q, kcache, vcache };
+        float *const qkv_out[3] = { f->q, f->kb, f->vb };
         const int64_t qkv_stride[3] = { nq, width, width };
         PlumbMatTask tasks[3];
-        AttnRun ar = { m, L, f, kv, kcache, vcache, l, pos0, n, NULL };
+        AttnRun ar = { m, L, f, kv, l, pos0, n, sink, NULL };
 
-        /* attention: Q to the run state, K and V straight into the cache */
+        /* attention: Q, K and V to the run state, K and V on into the cache */
         for (int64_t t = 0; t < n; t++)
             dsp->rmsnorm(f->xb + t * E, f->x + t * E, L->attn_norm, E, eps);
         if (in->n_head_kv % f->n_threads == 0 &&
@@ -356,7 +365,7 @@ void plumb_forward(const PlumbModel *m, PlumbFwd *f, PlumbKVCache *kv, const int
         for (int64_t i = 0; i < n * E; i++)
             f->x[i] += f->xb2[i];
     }
-    kv->n_used += (int32_t)n;
+    plumb_kv_commit(kv, (int32_t)n);
 
     /* logits of the last n_out tokens only */
     if (n_out > 0) {

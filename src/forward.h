@@ -21,6 +21,7 @@
 
 #include <stdint.h>
 
+#include "attn.h"
 #include "kvcache.h"
 #include "matmul.h"
 #include "model.h"
@@ -29,17 +30,20 @@
 
 typedef struct PlumbFwd {
     int32_t n_batch;  /* most tokens one plumb_forward() call takes */
-    int32_t n_ctx;    /* positions the score buffer covers */
+    int32_t n_ctx;    /* positions the attention scratch covers */
     float *x;         /* [n_batch][n_embd] residual stream */
     float *xb;        /* [n_batch][n_embd] normed input of a sub-layer */
     float *xb2;       /* [n_batch][n_embd] output of a sub-layer */
     float *q;         /* [n_batch][n_head * head_dim] queries */
-    float *kb;        /* [n_batch][n_head_kv * head_dim] new keys before a non-F32 cache */
+    float *kb;        /* [n_batch][n_head_kv * head_dim] new keys before the cache */
     float *vb;        /* [n_batch][n_head_kv * head_dim] new values likewise */
+    float *q_sink;    /* [n_batch][n_head * head_dim] queries roped at the sink position */
     float *att;       /* [n_batch][n_head * head_dim] attention output */
-    float *scores;    /* [n_threads][n_ctx] attention scores of one head, per thread */
+    PlumbAttnScratch attn; /* attention partials and converted queries */
     float *rope_cos;  /* [n_batch][head_dim / 2] per position of the batch */
     float *rope_sin;  /* [n_batch][head_dim / 2] */
+    float *sink_cos;  /* [n_batch][head_dim / 2] at each token's sink position */
+    float *sink_sin;  /* [n_batch][head_dim / 2] */
     float *ff_gate;   /* [n_batch][n_ff] dense FFN blocks */
     float *ff_up;     /* [n_batch][n_ff] */
     float *ff_hid;    /* [n_batch][n_ff] */

@@ -262,7 +262,7 @@ int plumb_kv_truncate(PlumbKVCache *kv, int32_t n, PlumbError *err)
     if (n < 0 || n > kv->n_used)
         return plumb_err(err, PLUMB_ERANGE, "cannot keep %d positions: the cache holds %d", (int)n,
                          (int)kv->n_used);
-    if (n < kv->n_used && kv->p.window && n < plumb_kv_min_truncate(kv))
+    if (n > 0 && n < kv->n_used && kv->p.window && n < plumb_kv_min_truncate(kv))
         return plumb_err(err, PLUMB_ERANGE,
                          "cannot go back to position %d: the window has dropped what it would attend to",
                          (int)n);

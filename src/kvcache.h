@@ -115,11 +115,12 @@ const void *plumb_kv_v(const PlumbKVCache *kv, int32_t layer, int32_t g, int32_t
 int plumb_kv_has(const PlumbKVCache *kv, int32_t pos);
 
 /* Keep positions [0, n): the pages past them are released.  PLUMB_ERANGE
- * when n > n_used, or when the window has dropped positions the token at
- * n would attend to (the sequence cannot continue from there). */
+ * when n > n_used, or when 0 < n and the window has dropped positions the
+ * token at n would attend to (the sequence cannot continue from there). */
 int plumb_kv_truncate(PlumbKVCache *kv, int32_t n, PlumbError *err);
 
-/* Smallest n >= 0 that plumb_kv_truncate accepts: 0 for a dense cache. */
+/* Smallest n > 0 that plumb_kv_truncate accepts (0 for a dense cache or
+ * when nothing was dropped). */
 int32_t plumb_kv_min_truncate(const PlumbKVCache *kv);
 
 /* dst becomes a cache with src's parameters and positions, sharing its pages

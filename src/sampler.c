@@ -148,6 +148,27 @@ fail:
     return PLUMB_ENOMEM;
 }
 
+int plumb_sampler_copy(PlumbSampler *dst, const PlumbSampler *src, PlumbError *err)
+{
+    int rc = plumb_sampler_init(dst, src->n_vocab, &src->p, err);
+    if (rc < 0)
+        return rc;
+    if (src->n_hist > dst->cap_hist) {
+        int32_t *h = realloc(dst->hist, src->n_hist * sizeof *h);
+        if (!h) {
+            plumb_sampler_free(dst);
+            return plumb_err(err, PLUMB_ENOMEM, "sampler: out of memory for %zu tokens", src->n_hist);
+        }
+        dst->hist = h;
+        dst->cap_hist = src->n_hist;
+    }
+    memcpy(dst->rng, src->rng, sizeof dst->rng);
+    memcpy(dst->hist, src->hist, src->n_hist * sizeof *dst->hist);
+    dst->n_hist = src->n_hist;
+    memcpy(dst->count, src->count, (size_t)src->n_vocab * sizeof *dst->count);
+    return PLUMB_OK;
+}
+
 void plumb_sampler_free(PlumbSampler *s)
 {
     if (!s)

@@ -32,6 +32,8 @@ typedef struct PlumbSampler {
 int plumb_sampler_init(PlumbSampler *s, int32_t n_vocab, const PlumbSamplerParams *p,
                        PlumbError *err);
 void plumb_sampler_free(PlumbSampler *s);
+/* dst (not initialised) becomes a copy of src: parameters, RNG state, history. */
+int plumb_sampler_copy(PlumbSampler *dst, const PlumbSampler *src, PlumbError *err);
 /* Replace parameters and reseed the RNG; history kept. */
 void plumb_sampler_set(PlumbSampler *s, const PlumbSamplerParams *p);
 /* Forget accepted tokens (penalties start afresh); RNG state kept. */

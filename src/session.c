@@ -41,10 +41,54 @@ struct PlumbSession {
     size_t n_tokens;       /* kv.n_used, or kv.n_used + 1 with a pending token */
 };
 
+static uint32_t kv_qtype(PlumbKVType t)
+{
+    switch (t) {
+    case PLUMB_KV_F32: return PLUMB_QTYPE_F32;
+    case PLUMB_KV_F16: return PLUMB_QTYPE_F16;
+    case PLUMB_KV_Q4_0: return PLUMB_QTYPE_Q4_0;
+    default: return PLUMB_QTYPE_Q8_0;
+    }
+}
+
+/* The cache's parameters from the session's.  The default type is Q8_0,
+ * or F16 for a head size that is not a multiple of its blocks. */
+static int kv_params(PlumbKVParams *kp, const PlumbModel *m, const PlumbSessionParams *p,
+                     int32_t n_ctx, PlumbError *err)
+{
+    const PlumbKVType tk = p ? p->kv_type : PLUMB_KV_DEFAULT;
+    const PlumbKVType tv = p && p->kv_type_v ? p->kv_type_v : tk;
+    const int fallback = m->info.head_dim % PLUMB_QK != 0;
+    memset(kp, 0, sizeof *kp);
+    kp->n_layer = m->info.n_layer;
+    kp->n_head_kv = m->info.n_head_kv;
+    kp->head_dim = m->info.head_dim;
+    kp->n_ctx = n_ctx;
+    kp->type_k = tk == PLUMB_KV_DEFAULT && fallback ? PLUMB_QTYPE_F16 : kv_qtype(tk);
+    kp->type_v = tv == PLUMB_KV_DEFAULT && fallback ? PLUMB_QTYPE_F16 : kv_qtype(tv);
+    kp->rotate = p && p->kv_rotate == PLUMB_KV_ROTATE_HADAMARD ? 1
+                 : p && p->kv_rotate == PLUMB_KV_ROTATE_NONE ? 0
+                                                             : kp->type_k == PLUMB_QTYPE_Q4_0;
+    if (kp->rotate && (m->info.head_dim & (m->info.head_dim - 1)) != 0) {
+        if (p && p->kv_rotate == PLUMB_KV_ROTATE_HADAMARD)
+            return plumb_err(err, PLUMB_EINVAL,
+                             "keys cannot be rotated: head size %d is not a power of two",
+                             (int)m->info.head_dim);
+        kp->rotate = 0;
+    }
+    kp->window = p ? p->window : 0;
+    kp->keep = kp->window ? (p->keep ? p->keep : 4) : 0;
+    if (kp->window && (int64_t)kp->keep + kp->window > n_ctx && kp->keep >= n_ctx)
+        return plumb_err(err, PLUMB_EINVAL, "keep %d is not smaller than the context of %d",
+                         (int)kp->keep, (int)n_ctx);
+    return PLUMB_OK;
+}
+
 int plumb_session_open(PlumbSession **out, PlumbModel *m, const PlumbSessionParams *p,
                        PlumbError *err)
 {
     PlumbSession *s = NULL;
+    PlumbKVParams kp;
     PlumbSamplerParams sp;
     int32_t n_ctx;
     int rc;
@@ -59,8 +103,15 @@ int plumb_session_open(PlumbSession **out, PlumbModel *m, const PlumbSessionPara
     if (n_ctx == 0)
         n_ctx = m->info.n_ctx_train < SESSION_DEFAULT_CTX ? m->info.n_ctx_train
                                                           : SESSION_DEFAULT_CTX;
-    if (p && (p->kv_type < PLUMB_KV_DEFAULT || p->kv_type > PLUMB_KV_F32))
+    if (p && (p->kv_type < PLUMB_KV_DEFAULT || p->kv_type > PLUMB_KV_Q4_0))
         return plumb_err(err, PLUMB_EINVAL, "unknown key/value cache type %d", (int)p->kv_type);
+    if (p && (p->kv_type_v < PLUMB_KV_DEFAULT || p->kv_type_v > PLUMB_KV_Q4_0))
+        return plumb_err(err, PLUMB_EINVAL, "unknown value cache type %d", (int)p->kv_type_v);
+    if (p && (p->kv_rotate < PLUMB_KV_ROTATE_AUTO || p->kv_rotate > PLUMB_KV_ROTATE_HADAMARD))
+        return plumb_err(err, PLUMB_EINVAL, "unknown key rotation %d", (int)p->kv_rotate);
+    if (p && (p->window < 0 || p->keep < 0))
+        return plumb_err(err, PLUMB_EINVAL, "window %d and keep %d must not be negative",
+                         (int)p->window, (int)p->keep);
     if (n_ctx > PLUMB_MAX_CTX)
         return plumb_err(err, PLUMB_EINVAL, "context length %d is over the limit of %d",
                          (int)n_ctx, PLUMB_MAX_CTX);
@@ -74,9 +125,7 @@ int plumb_session_open(PlumbSession **out, PlumbModel *m, const PlumbSessionPara
         rc = plumb_err(err, PLUMB_ENOMEM, "out of memory for %d tokens", (int)n_ctx);
         goto fail;
     }
-    if ((rc = plumb_kv_init(&s->kv, m->info.n_layer, n_ctx,
-                            m->info.n_head_kv * m->info.head_dim,
-                            p && p->kv_type == PLUMB_KV_F32 ? PLUMB_QTYPE_F32 : PLUMB_QTYPE_F16, err)) < 0 ||
+    if ((rc = kv_params(&kp, m, p, n_ctx, err)) < 0 || (rc = plumb_kv_init(&s->kv, &kp, err)) < 0 ||
         (rc = plumb_fwd_init(&s->fwd, m, n_ctx < SESSION_BATCH ? n_ctx : SESSION_BATCH, n_ctx,
                              err)) < 0)
         goto fail;
@@ -126,8 +175,8 @@ int plumb_session_truncate(PlumbSession *s, size_t n_past, PlumbError *err)
     if (n_past > (size_t)s->kv.n_used)
         return plumb_err(err, PLUMB_ERANGE, "cannot keep %zu positions: the session holds %d",
                          n_past, (int)s->kv.n_used);
-    /* rows past n_used are never read (see plumb_kv_clear) */
-    s->kv.n_used = (int32_t)n_past;
+    if (plumb_kv_truncate(&s->kv, (int32_t)n_past, err) < 0)
+        return PLUMB_ERANGE;
     s->n_tokens = n_past; /* a pending token goes too */
     s->n_logits = 0;
     s->n_eval = 0;
@@ -170,8 +219,8 @@ static int feed(PlumbSession *s, const int32_t *ids, size_t n, unsigned flags, P
     total = s->n_tokens - (size_t)s->kv.n_used + n; /* the pending token first */
     lead = fd ? 0 : total - n; /* tokens before the first whose logits count */
     all = (flags & PLUMB_EVAL_ALL_LOGITS) != 0;
-    if ((rc = plumb_kv_reserve(&s->kv, total, err)) < 0)
-        return rc;
+    if (total > (size_t)(plumb_kv_n_ctx(&s->kv) - s->kv.n_used))
+        return plumb_err(err, PLUMB_ERANGE, "context full (%d tokens)", (int)plumb_kv_n_ctx(&s->kv));
     rows = all ? total - lead : 1;
     if (rows > s->logits_cap) {
         float *nl;
@@ -213,6 +262,10 @@ static int feed(PlumbSession *s, const int32_t *ids, size_t n, unsigned flags, P
             dst = s->logits + (done - lead) * V;
         } else {
             n_out = done + nb == total ? 1 : 0;
+        }
+        if ((rc = plumb_kv_reserve(&s->kv, nb, err)) < 0) {
+            s->n_tokens = (size_t)s->kv.n_used;
+            return rc;
         }
         forward_locked(s, s->tokens + pos, nb, n_out, dst);
         done += nb;
@@ -305,6 +358,8 @@ int plumb_session_set_tokens(PlumbSession *s, const int32_t *ids, size_t n, size
         keep++;
     if (keep == n)
         keep--; /* evaluate the last token again: its logits are wanted */
+    if (keep > 0 && keep < (size_t)plumb_kv_min_truncate(&s->kv))
+        keep = 0; /* the window dropped what the token at keep would attend to */
     if (n - keep > (size_t)plumb_kv_n_ctx(&s->kv) - keep)
         return plumb_err(err, PLUMB_ERANGE, "%zu tokens do not fit in the context of %d", n,
                          (int)plumb_kv_n_ctx(&s->kv));
@@ -368,16 +423,70 @@ int32_t plumb_session_sample(PlumbSession *s)
 
 int plumb_kv_type_parse(const char *s, PlumbKVType *out, PlumbError *err)
 {
-    if (s && strcasecmp(s, "f16") == 0)
-        *out = PLUMB_KV_F16;
-    else if (s && strcasecmp(s, "f32") == 0)
-        *out = PLUMB_KV_F32;
-    else
-        return plumb_err(err, PLUMB_EINVAL, "unknown key/value cache type '%s' (f16 or f32)", s ? s : "");
-    return PLUMB_OK;
+    static const struct { const char *name; PlumbKVType t; } names[] = {
+        { "f32", PLUMB_KV_F32 }, { "f16", PLUMB_KV_F16 }, { "q8_0", PLUMB_KV_Q8_0 }, { "q4_0", PLUMB_KV_Q4_0 }
+    };
+    for (size_t i = 0; s && i < sizeof names / sizeof names[0]; i++)
+        if (strcasecmp(s, names[i].name) == 0) {
+            *out = names[i].t;
+            return PLUMB_OK;
+        }
+    return plumb_err(err, PLUMB_EINVAL, "unknown key/value cache type '%s' (f32, f16, q8_0 or q4_0)",
+                     s ? s : "");
 }
 
 const char *plumb_kv_type_name(PlumbKVType t)
 {
-    return t == PLUMB_KV_F32 ? "f32" : "f16";
+    switch (t) {
+    case PLUMB_KV_F32: return "f32";
+    case PLUMB_KV_F16: return "f16";
+    case PLUMB_KV_Q4_0: return "q4_0";
+    default: return "q8_0";
+    }
+}
+
+struct PlumbKVCache *plumb_session_kv(PlumbSession *s)
+{
+    return s ? &s->kv : NULL;
+}
+
+void plumb_session_set_held(PlumbSession *s, const int32_t *ids, size_t n)
+{
+    memcpy(s->tokens, ids, n * sizeof *ids);
+    s->n_tokens = n;
+    s->n_logits = 0;
+    s->n_eval = 0;
+}
+
+int plumb_session_fork(PlumbSession *s, PlumbSession **out, PlumbError *err)
+{
+    PlumbSession *c = NULL;
+    int rc;
+    plumb_err_clear(err);
+    if (!s || !out)
+        return plumb_err(err, PLUMB_EINVAL, "plumb_session_fork: NULL argument");
+    *out = NULL;
+    if (!(c = calloc(1, sizeof *c)))
+        return plumb_err(err, PLUMB_ENOMEM, "out of memory");
+    c->model = s->model;
+    if (!(c->tokens = malloc(((size_t)plumb_kv_n_ctx(&s->kv) + 1) * sizeof *c->tokens)) ||
+        !(c->logits = malloc(s->logits_cap * (size_t)s->model->info.n_vocab * sizeof(float)))) {
+        rc = plumb_err(err, PLUMB_ENOMEM, "out of memory for a fork of %zu tokens", s->n_tokens);
+        goto fail;
+    }
+    if ((rc = plumb_kv_fork(&s->kv, &c->kv, err)) < 0 ||
+        (rc = plumb_fwd_init(&c->fwd, s->model, s->fwd.n_batch, s->fwd.n_ctx, err)) < 0 ||
+        (rc = plumb_sampler_copy(&c->sampler, &s->sampler, err)) < 0)
+        goto fail;
+    memcpy(c->tokens, s->tokens, s->n_tokens * sizeof *c->tokens);
+    memcpy(c->logits, s->logits, s->n_logits * (size_t)s->model->info.n_vocab * sizeof(float));
+    c->logits_cap = s->logits_cap;
+    c->n_logits = s->n_logits;
+    c->n_eval = s->n_eval;
+    c->n_tokens = s->n_tokens;
+    *out = c;
+    return PLUMB_OK;
+fail:
+    plumb_session_close(c);
+    return rc;
 }
