@@ -227,6 +227,9 @@ PLUMB_API const float *plumb_session_logits(const PlumbSession *s, size_t i);
 /* Positions evaluated (a pending token is not counted). */
 PLUMB_API size_t plumb_session_n_past(const PlumbSession *s);
 PLUMB_API size_t plumb_session_n_ctx(const PlumbSession *s);
+/* Bytes of key/value cache the session holds now (pages shared with a fork
+ * are counted by both). */
+PLUMB_API uint64_t plumb_session_kv_bytes(const PlumbSession *s);
 
 PLUMB_API void plumb_session_set_sampler(PlumbSession *s, const PlumbSamplerParams *p);
 /* Clear the sampler's history of generated tokens (penalties start afresh). */

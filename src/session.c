@@ -389,6 +389,11 @@ size_t plumb_session_n_past(const PlumbSession *s)
     return s ? (size_t)s->kv.n_used : 0;
 }
 
+uint64_t plumb_session_kv_bytes(const PlumbSession *s)
+{
+    return s ? plumb_kv_bytes(&s->kv) : 0;
+}
+
 size_t plumb_session_n_ctx(const PlumbSession *s)
 {
     return s ? (size_t)plumb_kv_n_ctx(&s->kv) : 0;

@@ -38,13 +38,14 @@ typedef struct Test {
     int n_prompt; /* tokens evaluated in one call, 0 for tg tests */
     int n_gen;    /* single-token evals, 0 for pp tests */
     int depth;    /* tokens of context before the test */
-    PlumbKVType kv; /* key/value cache type */
+    PlumbSessionParams kv; /* cache types and window (n_ctx set per test) */
 } Test;
 
 typedef struct Result {
     double *ts;   /* [reps] tokens per second of each repetition */
     double *ns;   /* [reps] nanoseconds of each repetition */
     int n;        /* repetitions done */
+    uint64_t kv_bytes; /* key/value cache held at the end of the test */
 } Result;
 
 /* Names of llama.cpp's file types (general.file_type). */
@@ -129,9 +130,8 @@ static int run_test(PlumbModel *m, const Test *t, int reps, int warmup, Result *
     PlumbSessionParams sp;
     int32_t *buf = NULL;
     int n_buf = t->n_prompt > t->depth ? t->n_prompt : t->depth, r, rc;
-    memset(&sp, 0, sizeof sp);
+    sp = t->kv;
     sp.n_ctx = t->n_prompt + t->n_gen + t->depth + 1; /* + 1: room for a BOS */
-    sp.kv_type = t->kv;
     buf = malloc((size_t)(n_buf > 0 ? n_buf : 1) * sizeof *buf);
     if (!buf)
         return plumb_err(err, PLUMB_ENOMEM, "out of memory");
@@ -162,6 +162,7 @@ static int run_test(PlumbModel *m, const Test *t, int reps, int warmup, Result *
         res->ts[r] = (double)(t->n_prompt + t->n_gen) * 1e9 / (res->ns[r] > 0 ? res->ns[r] : 1);
         res->n = r + 1;
     }
+    res->kv_bytes = plumb_session_kv_bytes(s);
 done:
     plumb_session_close(s);
     free(buf);
@@ -207,13 +208,14 @@ int cmd_bench(int argc, char **argv)
     const char *args[1];
     CliList prompts = { { 512 }, 1 }, gens = { { 128 }, 1 }, depths = { { 0 }, 1 };
     int json = 0, no_warmup = 0, warmup, i, j, k, rc = 0, threads = 0, reps = 5, n_args = 0;
-    PlumbKVType kv = PLUMB_KV_DEFAULT;
+    PlumbSessionParams kv = { 0 };
+    int kv_window = 0, kv_keep = 0;
     PlumbModelParams mp;
     PlumbModel *m = NULL;
     PlumbGGUF *g = NULL;
     PlumbError err = { 0 };
     const PlumbModelInfo *mi;
-    Result res = { NULL, NULL, 0 };
+    Result res = { NULL, NULL, 0, 0 };
     uint64_t model_bytes = 0, q;
     uint32_t ftype = 9999;
     char ftype_buf[32];
@@ -231,6 +233,7 @@ int cmd_bench(int argc, char **argv)
         { .names = "-r, --repetitions", .kind = CLI_INT, .dest = &reps, .min = 1, .max = 1000,
           .metavar = "N", .help = "timed runs per test" },
         CLI_OPT_KV_TYPES(&kv_both, &kv_k, &kv_v),
+        CLI_OPT_KV_WINDOW(&kv_window, &kv_keep),
         CLI_OPT_CPU(&cpu),
         { .names = "--no-warmup", .kind = CLI_FLAG, .dest = &no_warmup,
           .help = "skip the untimed run before each test" },
@@ -253,7 +256,7 @@ int cmd_bench(int argc, char **argv)
         return rc < 0 ? 0 : rc;
     if (!model)
         return cli_usage_error(&cmd, "a model is required (-m FILE)");
-    if ((rc = cli_kv_type(&cmd, kv_both, kv_k, kv_v, &kv)))
+    if ((rc = cli_kv_params(&cmd, kv_both, kv_k, kv_v, kv_window, kv_keep, &kv)))
         return rc;
     warmup = !no_warmup;
 
@@ -332,12 +335,14 @@ int cmd_bench(int argc, char **argv)
                 json_str(stdout, type_name);
                 printf(", \"model_size\": %llu, \"cpu\": ", (unsigned long long)model_bytes);
                 json_str(stdout, mi->cpu_tier ? mi->cpu_tier : "");
-                printf(", \"threads\": %d, \"type_k\": \"%s\", \"type_v\": \"%s\", \"test\": \"%s\", "
-                       "\"n_prompt\": %d, \"n_gen\": %d, "
-                       "\"depth\": %d, \"reps\": %d, \"avg_ns\": %.0f, \"stddev_ns\": %.0f, "
-                       "\"avg_ts\": %.6f, \"stddev_ts\": %.6f, \"samples_ts\": [",
-                       threads, plumb_kv_type_name(kv), plumb_kv_type_name(kv), name, t.n_prompt, t.n_gen,
-                       t.depth, res.n, avg_ns, sd_ns, avg, sd);
+                printf(", \"threads\": %d, \"type_k\": \"%s\", \"type_v\": \"%s\", \"window\": %d, "
+                       "\"keep\": %d, \"test\": \"%s\", \"n_prompt\": %d, \"n_gen\": %d, "
+                       "\"n_depth\": %d, \"depth\": %d, \"reps\": %d, \"avg_ns\": %.0f, \"stddev_ns\": %.0f, "
+                       "\"kv_bytes\": %llu, \"avg_ts\": %.6f, \"stddev_ts\": %.6f, \"samples_ts\": [",
+                       threads, plumb_kv_type_name(kv.kv_type),
+                       plumb_kv_type_name(kv.kv_type_v ? kv.kv_type_v : kv.kv_type), kv.window,
+                       kv.window ? (kv.keep ? kv.keep : 4) : 0, name, t.n_prompt, t.n_gen, t.depth, t.depth,
+                       res.n, avg_ns, sd_ns, (unsigned long long)res.kv_bytes, avg, sd);
                 for (i = 0; i < res.n; i++)
                     printf("%s%.6f", i ? ", " : "", res.ts[i]);
                 printf("]}\n");

@@ -381,8 +381,8 @@ void cli_help(const CliCmd *cmd, FILE *f)
         cmd->more_help(f);
 }
 
-int cli_kv_type(const CliCmd *cmd, const char *both, const char *k, const char *v,
-                PlumbKVType *out)
+int cli_kv_params(const CliCmd *cmd, const char *both, const char *k, const char *v, int window,
+                  int keep, PlumbSessionParams *sp)
 {
     PlumbKVType tk = PLUMB_KV_DEFAULT, tv = PLUMB_KV_DEFAULT;
     PlumbError e = { 0 };
@@ -394,10 +394,12 @@ int cli_kv_type(const CliCmd *cmd, const char *both, const char *k, const char *
     /* the table limits the values to names the library parses */
     if (plumb_kv_type_parse(k, &tk, &e) < 0 || plumb_kv_type_parse(v, &tv, &e) < 0)
         return cli_usage_error(cmd, "%s", e.msg);
-    if (tk != tv)
-        return cli_usage_error(cmd, "-ctk/-ctv: keys (%s) and values (%s) share one cache "
-                               "type; give both the same, or --kv-type", k, v);
-    *out = tk;
+    if (keep && !window)
+        return cli_usage_error(cmd, "--keep only makes sense with --window");
+    sp->kv_type = tk;
+    sp->kv_type_v = tv;
+    sp->window = window;
+    sp->keep = keep;
     return 0;
 }
 

@@ -43,15 +43,27 @@
     { .names = "--follow-symlinks", .kind = CLI_FLAG, .dest = (dst),                      \
       .help = "if the output path is a symbolic link, write the file it points to "       \
               "(refused otherwise)" }
+#define CLI_KV_TYPES "f32|f16|q8_0|q4_0"
 #define CLI_OPT_KV_TYPES(both, k, v)                                                      \
-    { .names = "--kv-type", .kind = CLI_CHOICE, .dest = (both), .choices = "f16|f32",     \
-      .metavar = "TYPE", .def = "f16", .help = "key/value cache type" },                 \
+    { .names = "--kv-type", .kind = CLI_CHOICE, .dest = (both), .choices = CLI_KV_TYPES,  \
+      .metavar = "TYPE", .def = "q8_0",                                                   \
+      .help = "key/value cache type, keys and values both (q4_0 keys are rotated by a "   \
+              "Hadamard transform)" },                                                    \
     { .names = "-ctk, --cache-type-k", .kind = CLI_CHOICE, .dest = (k),                   \
-      .choices = "f16|f32", .metavar = "TYPE",                                            \
-      .help = "key cache type; the value cache must have the same" },                    \
+      .choices = CLI_KV_TYPES, .metavar = "TYPE", .def = "--kv-type",                     \
+      .help = "key cache type" },                                                         \
     { .names = "-ctv, --cache-type-v", .kind = CLI_CHOICE, .dest = (v),                   \
-      .choices = "f16|f32", .metavar = "TYPE",                                            \
-      .help = "value cache type; the key cache must have the same" }
+      .choices = CLI_KV_TYPES, .metavar = "TYPE", .def = "--kv-type",                     \
+      .help = "value cache type" }
+/* --window and --keep: the sliding window with attention sinks. */
+#define CLI_OPT_KV_WINDOW(window, keep)                                                   \
+    { .names = "--window", .kind = CLI_INT, .dest = (window), .min = 0,                   \
+      .max = PLUMB_MAX_CTX, .metavar = "W", .def = "0, off",                              \
+      .help = "attend only to the last W positions and the first --keep; older positions " \
+              "are dropped from memory and never recalled (the model was not trained so)" }, \
+    { .names = "--keep", .kind = CLI_INT, .dest = (keep), .min = 1, .max = PLUMB_MAX_CTX,  \
+      .metavar = "N", .def = "4",                                                         \
+      .help = "with --window, the first N positions stay in view (attention sinks)" }
 
 typedef enum CliKind {
     CLI_END = 0, /* ends a table */
@@ -121,12 +133,12 @@ int cli_parse(const CliCmd *cmd, int argc, char **argv, const char **args, int *
 /* The --help text of cmd, generated from its table. */
 void cli_help(const CliCmd *cmd, FILE *f);
 
-/* The key/value cache type from --kv-type (both), -ctk (keys) and -ctv
- * (values), each NULL when not given.  The cache keeps keys and values in
- * one type, so -ctk and -ctv must agree once --kv-type fills in the one not
- * given; otherwise a usage error (CLI_USAGE). */
-int cli_kv_type(const CliCmd *cmd, const char *both, const char *k, const char *v,
-                PlumbKVType *out);
+/* The key/value cache types from --kv-type (both), -ctk (keys) and -ctv
+ * (values), each NULL when not given, into sp->kv_type and sp->kv_type_v;
+ * and the window from --window / --keep (0 when not given: --keep alone is
+ * a usage error, CLI_USAGE). */
+int cli_kv_params(const CliCmd *cmd, const char *both, const char *k, const char *v, int window,
+                  int keep, PlumbSessionParams *sp);
 
 /* Replace the escapes \n \t \r \\ \" \' \a \b \f \v \xHH of s in place
  * (another backslash stays as it is).  Returns the new length. */

@@ -118,7 +118,7 @@ int cmd_eval(int argc, char **argv)
     const char *logits_out = NULL, *cpu = NULL, *kv_both = NULL, *kv_k = NULL, *kv_v = NULL;
     const char *args[1];
     int greedy = 0, n_ctx = 0, n_threads = 0, n_args = 0, escape = 0, follow_symlinks = 0;
-    int all = 0, n_sources, rc = 1;
+    int all = 0, n_sources, rc = 1, kv_window = 0, kv_keep = 0;
     PlumbError err = { 0 };
     PlumbModel *model = NULL;
     PlumbSession *sess = NULL;
@@ -160,6 +160,7 @@ int cmd_eval(int argc, char **argv)
           .max = PLUMB_MAX_CTX, .metavar = "N",
           .help = "context length in tokens, 0 for what the run needs" },
         CLI_OPT_KV_TYPES(&kv_both, &kv_k, &kv_v),
+        CLI_OPT_KV_WINDOW(&kv_window, &kv_keep),
         CLI_OPT_THREADS(&n_threads),
         { .names = "-h, --help", .kind = CLI_HELP, .help = "show this help" },
         { .kind = CLI_END },
@@ -184,7 +185,7 @@ int cmd_eval(int argc, char **argv)
         return cli_usage_error(&cmd, "--all needs --logits OUT");
     if (escape && tokens)
         return cli_usage_error(&cmd, "--escape applies to prompt text, not --tokens");
-    if ((rc = cli_kv_type(&cmd, kv_both, kv_k, kv_v, &sp.kv_type)))
+    if ((rc = cli_kv_params(&cmd, kv_both, kv_k, kv_v, kv_window, kv_keep, &sp)))
         return rc;
     rc = 1;
 

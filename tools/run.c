@@ -64,7 +64,7 @@ int cmd_run(int argc, char **argv)
 {
     const char *model_path = NULL, *prompt = NULL, *file = NULL, *system = NULL, *cpu = NULL;
     const char *kv_both = NULL, *kv_k = NULL, *kv_v = NULL, *args[1];
-    int n_predict = DEFAULT_N_PREDICT, n_ctx = 0, n_threads = 0, n_args = 0;
+    int n_predict = DEFAULT_N_PREDICT, n_ctx = 0, n_threads = 0, n_args = 0, kv_window = 0, kv_keep = 0;
     int chat = 0, no_think = 0, show_special = 0, verbose = 0, escape = 0, rc = 1;
     PlumbSamplerParams sp;
     CliSeed seed = { 0, 0 };
@@ -136,6 +136,7 @@ int cmd_run(int argc, char **argv)
               .help = "context length in tokens, 0 for the model's training context, at most "
                       "4096" },
             CLI_OPT_KV_TYPES(&kv_both, &kv_k, &kv_v),
+            CLI_OPT_KV_WINDOW(&kv_window, &kv_keep),
             CLI_OPT_CPU(&cpu),
             CLI_OPT_THREADS(&n_threads),
             { .names = "--show-special", .kind = CLI_FLAG, .dest = &show_special,
@@ -162,7 +163,7 @@ int cmd_run(int argc, char **argv)
         if (!chat && (system || no_think))
             return cli_usage_error(&cmd, "%s only makes sense with --chat",
                                    system ? "--system" : "--no-think");
-        if ((rc = cli_kv_type(&cmd, kv_both, kv_k, kv_v, &ssp.kv_type)))
+        if ((rc = cli_kv_params(&cmd, kv_both, kv_k, kv_v, kv_window, kv_keep, &ssp)))
             return rc;
         rc = 1;
     }
