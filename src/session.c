@@ -78,9 +78,6 @@ static int kv_params(PlumbKVParams *kp, const PlumbModel *m, const PlumbSessionP
     }
     kp->window = p ? p->window : 0;
     kp->keep = kp->window ? (p->keep ? p->keep : 4) : 0;
-    if (kp->window && (int64_t)kp->keep + kp->window > n_ctx && kp->keep >= n_ctx)
-        return plumb_err(err, PLUMB_EINVAL, "keep %d is not smaller than the context of %d",
-                         (int)kp->keep, (int)n_ctx);
     return PLUMB_OK;
 }
 

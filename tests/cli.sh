@@ -67,12 +67,13 @@ expect 0 "eval -f -"
 [ "$(first_line "$tmp/out")" = "$(first_line "$golden/small-Q4_0.p2.tokens.txt")" ] ||
     note "eval -f - (p2, ChatML with special tokens): prompt ids differ"
 
-# greedy decoding.  These cases have no near-tie in llama.cpp's own choices
+# greedy decoding, with the f32 cache the golden files were made with.
+# These cases have no near-tie in llama.cpp's own choices
 # (small-f16 p1 has one at step 23 where its two best logits are 3e-5 apart,
 # far below the float16 rounding noise between implementations).
 for case in small-f16:2 mini-f32:1 dense-f16:1; do
     m=${case%:*} p=${case#*:}
-    run eval -m "$models/$m.gguf" -f "$prompts/p$p.txt" --greedy 32
+    run eval -m "$models/$m.gguf" -f "$prompts/p$p.txt" --greedy 32 --kv-type f32
     expect 0 "$m p$p --greedy 32"
     [ "$(first_line "$tmp/out")" = "$(first_line "$golden/$m.p$p.tokens.txt")" ] ||
         note "$m p$p: prompt ids differ"
@@ -81,7 +82,7 @@ for case in small-f16:2 mini-f32:1 dense-f16:1; do
 done
 # ... and with the prompt given as ids
 ids=$(first_line "$golden/small-f16.p2.tokens.txt" | tr ' ' ',')
-run eval -m "$models/small-f16.gguf" --tokens "$ids" --greedy 4
+run eval -m "$models/small-f16.gguf" --tokens "$ids" --greedy 4 --kv-type f32
 expect 0 "--tokens --greedy 4"
 [ "$(line2 "$tmp/out")" = "$(first_line "$golden/small-f16.p2.greedy.txt" | cut -d' ' -f1-4)" ] ||
     note "--tokens: greedy ids differ: $(line2 "$tmp/out")"
@@ -100,24 +101,41 @@ tail -c $((2048 * 4)) "$tmp/all.f32" >"$tmp/tail.f32"
 cmp -s "$tmp/tail.f32" "$tmp/last.f32" || note "--all: last row differs from --logits"
 ls "$tmp" | grep -q 'tmp\.' && note "temporary files left behind: $(ls "$tmp")"
 
-# the key/value cache type: f16 by default, f32 on request (close, not equal)
+# the key/value cache types: q8_0 by default, the others on request (close, not equal)
 run eval -m "$models/small-f16.gguf" -f "$prompts/p1.txt" --kv-type f32 --logits "$tmp/kv32.f32"
 expect 0 "--kv-type f32"
 run eval -m "$models/small-f16.gguf" -f "$prompts/p1.txt" --kv-type F16 --logits "$tmp/kv16.f32"
 expect 0 "--kv-type F16"
-cmp -s "$tmp/kv16.f32" "$tmp/last.f32" || note "the default cache is not f16"
+run eval -m "$models/small-f16.gguf" -f "$prompts/p1.txt" --kv-type q8_0 --logits "$tmp/kv8.f32"
+expect 0 "--kv-type q8_0"
+run eval -m "$models/small-f16.gguf" -f "$prompts/p1.txt" -ctk q4_0 -ctv f16 --logits "$tmp/kv4.f32"
+expect 0 "-ctk q4_0 -ctv f16"
+cmp -s "$tmp/kv8.f32" "$tmp/last.f32" || note "the default cache is not q8_0"
 cmp -s "$tmp/kv16.f32" "$tmp/kv32.f32" && note "--kv-type f32 and f16 gave the same logits"
+cmp -s "$tmp/kv4.f32" "$tmp/kv16.f32" && note "-ctk q4_0 and f16 keys gave the same logits"
 [ "$(size "$tmp/kv32.f32")" = $((2048 * 4)) ] || note "--kv-type f32: $(size "$tmp/kv32.f32") bytes"
-for cmd in eval run; do
-    run $cmd -m "$models/small-f16.gguf" -p hi --kv-type q8_0
-    expect 2 "$cmd --kv-type q8_0"
-    grep -q "'q8_0'" "$tmp/err" || note "$cmd --kv-type q8_0: message does not name it: $(cat "$tmp/err")"
+# a window as long as the prompt changes nothing
+run eval -m "$models/small-f16.gguf" -f "$prompts/p1.txt" --window 4096 --keep 4 --logits "$tmp/win.f32"
+expect 0 "--window 4096"
+cmp -s "$tmp/win.f32" "$tmp/last.f32" || note "--window longer than the prompt changed the logits"
+for cmd in eval run bench; do
+    p=hi
+    [ $cmd = bench ] && p=8
+    run $cmd -m "$models/small-f16.gguf" -p $p --kv-type q5_0
+    expect 2 "$cmd --kv-type q5_0"
+    grep -q "'q5_0'" "$tmp/err" || note "$cmd --kv-type q5_0: message does not name it: $(cat "$tmp/err")"
+    run $cmd -m "$models/small-f16.gguf" -p $p --keep 8
+    expect 2 "$cmd --keep without --window"
+    grep -q -- "--window" "$tmp/err" || note "$cmd --keep alone: $(cat "$tmp/err")"
+    run $cmd -m "$models/small-f16.gguf" -p $p --window -3
+    expect 2 "$cmd --window -3"
 done
 run bench -m "$models/small-f16.gguf" -p 8 -n 0 -r 1 --kv-type
 expect 2 "bench --kv-type without a value"
-run bench -m "$models/small-f16.gguf" -p 8 -n 2 -r 1 --kv-type f32 --json
-expect 0 "bench --kv-type f32 --json"
-[ "$(grep -c '"type_k": "f32", "type_v": "f32"' "$tmp/out")" = 2 ] ||
+run bench -m "$models/small-f16.gguf" -p 8 -n 2 -r 1 -d 0,300 -ctk f32 -ctv q4_0 --window 256 --json
+expect 0 "bench -ctk f32 -ctv q4_0 --window 256 --json"
+grep -q '"n_depth": 300' "$tmp/out" || note "bench --json: no n_depth 300: $(tail -n 1 "$tmp/out")"
+[ "$(grep -c '"type_k": "f32", "type_v": "q4_0", "window": 256, "keep": 4' "$tmp/out")" = 4 ] ||
     note "bench --kv-type f32 --json: type_k/type_v missing: $(head -n 1 "$tmp/out")"
 
 # an existing file survives a failed eval
@@ -240,19 +258,28 @@ expect 0 "eval of a 3-layer mkmodel file"
 rm -f "$tmp/m.gguf"
 
 # ---------------------------------------------------------------- llama.cpp spellings
-# -ctk/-ctv: one cache type for keys and values, so they must agree
+# -ctk/-ctv: keys and values each, --kv-type for the one not given
 run eval -m "$models/small-f16.gguf" -f "$prompts/p1.txt" -ctk f32 -ctv F32 --logits "$tmp/ct32.f32"
 expect 0 "eval -ctk f32 -ctv F32"
 cmp -s "$tmp/ct32.f32" "$tmp/kv32.f32" || note "-ctk f32 -ctv f32: not the logits of --kv-type f32"
 run eval -m "$models/small-f16.gguf" -f "$prompts/p1.txt" --kv-type f32 --cache-type-k f32 --logits "$tmp/ct32.f32"
 expect 0 "eval --kv-type f32 --cache-type-k f32"
 cmp -s "$tmp/ct32.f32" "$tmp/kv32.f32" || note "--kv-type f32 --cache-type-k f32: not f32"
-for args in "-ctk f32" "-ctv f32" "-ctk f16 -ctv f32" "--kv-type f32 -ctv f16"; do
-    for cmd in run eval bench; do
+run eval -m "$models/small-f16.gguf" -f "$prompts/p1.txt" --kv-type f32 -ctv f16 --logits "$tmp/ct3216.f32"
+expect 0 "eval --kv-type f32 -ctv f16"
+cmp -s "$tmp/ct3216.f32" "$tmp/kv32.f32" && note "--kv-type f32 -ctv f16: the values stayed f32"
+# a head size of 16 (mini-f32) has no room for 32-value blocks: with no type
+# given the cache falls back to f16; a q8_0 half, given or left at the
+# default beside the other, is refused
+for args in "-ctk f16 -ctv f32" "--kv-type f32" ""; do
+    run eval -m "$models/mini-f32.gguf" -p 8 $args
+    expect 0 "eval mini-f32 $args"
+done
+for args in "-ctk f32" "-ctv q8_0"; do
+    for cmd in run eval; do
         run $cmd -m "$models/mini-f32.gguf" -p 8 $args
-        expect 2 "$cmd $args"
-        grep -q "^plumb: $cmd: -ctk/-ctv: .* share one cache type" "$tmp/err" ||
-            note "$cmd $args: $(head -n 1 "$tmp/err")"
+        expect 1 "$cmd mini-f32 $args"
+        grep -q "head size 16 is not a multiple of 32" "$tmp/err" || note "$cmd mini-f32 $args: $(head -n 1 "$tmp/err")"
     done
 done
 run bench -m "$models/mini-f32.gguf" -p 8 -n 0 -r 1 -ctk f32 -ctv f32 --json

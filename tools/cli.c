@@ -387,12 +387,14 @@ int cli_kv_params(const CliCmd *cmd, const char *both, const char *k, const char
     PlumbKVType tk = PLUMB_KV_DEFAULT, tv = PLUMB_KV_DEFAULT;
     PlumbError e = { 0 };
     const char *dk = plumb_kv_type_name(PLUMB_KV_DEFAULT);
+    /* a half given alone leaves the other at the default type; with
+     * neither, the library's default (which may fall back to f16) */
     if (!k)
-        k = both ? both : dk;
+        k = both ? both : v ? dk : NULL;
     if (!v)
-        v = both ? both : dk;
+        v = both ? both : k ? dk : NULL;
     /* the table limits the values to names the library parses */
-    if (plumb_kv_type_parse(k, &tk, &e) < 0 || plumb_kv_type_parse(v, &tv, &e) < 0)
+    if ((k && plumb_kv_type_parse(k, &tk, &e) < 0) || (v && plumb_kv_type_parse(v, &tv, &e) < 0))
         return cli_usage_error(cmd, "%s", e.msg);
     if (keep && !window)
         return cli_usage_error(cmd, "--keep only makes sense with --window");
