@@ -227,6 +227,12 @@ PLUMB_API const float *plumb_session_logits(const PlumbSession *s, size_t i);
 /* Positions evaluated (a pending token is not counted). */
 PLUMB_API size_t plumb_session_n_past(const PlumbSession *s);
 PLUMB_API size_t plumb_session_n_ctx(const PlumbSession *s);
+/* For benchmarks: append n positions whose keys and values are seeded
+ * random numbers (of the size real ones have) instead of evaluating a
+ * model, so that speed and memory can be measured at depths a prefill
+ * would take hours to reach.  The sequence holds token 0 there; logits that
+ * follow mean nothing.  PLUMB_ERANGE when n does not fit the context. */
+PLUMB_API int plumb_session_fill(PlumbSession *s, size_t n, uint64_t seed, PlumbError *err);
 /* Bytes of key/value cache the session holds now (pages shared with a fork
  * are counted by both). */
 PLUMB_API uint64_t plumb_session_kv_bytes(const PlumbSession *s);

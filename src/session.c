@@ -386,6 +386,59 @@ size_t plumb_session_n_past(const PlumbSession *s)
     return s ? (size_t)s->kv.n_used : 0;
 }
 
+int plumb_session_fill(PlumbSession *s, size_t n, uint64_t seed, PlumbError *err)
+{
+    const PlumbModelInfo *in;
+    size_t width;
+    float *k, *v;
+    uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
+    plumb_err_clear(err);
+    if (!s)
+        return plumb_err(err, PLUMB_EINVAL, "plumb_session_fill: NULL argument");
+    if (s->n_tokens != (size_t)s->kv.n_used)
+        return plumb_err(err, PLUMB_EINVAL, "a token is pending");
+    if (n > (size_t)(plumb_kv_n_ctx(&s->kv) - s->kv.n_used))
+        return plumb_err(err, PLUMB_ERANGE, "%zu positions do not fit in the context of %d", n,
+                         (int)plumb_kv_n_ctx(&s->kv));
+    in = &s->model->info;
+    width = (size_t)in->n_head_kv * (size_t)in->head_dim;
+    k = malloc(PLUMB_KV_PAGE * width * sizeof *k);
+    v = malloc(PLUMB_KV_PAGE * width * sizeof *v);
+    if (!k || !v) {
+        free(k);
+        free(v);
+        return plumb_err(err, PLUMB_ENOMEM, "out of memory");
+    }
+    while (n > 0) {
+        const int32_t step = n < PLUMB_KV_PAGE ? (int32_t)n : PLUMB_KV_PAGE;
+        int rc;
+        if ((rc = plumb_kv_reserve(&s->kv, (size_t)step, err)) < 0) {
+            free(k);
+            free(v);
+            return rc;
+        }
+        for (int32_t l = 0; l < in->n_layer; l++) {
+            for (size_t i = 0; i < (size_t)step * width; i++) {
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                k[i] = (float)((int64_t)(x >> 40) - (1 << 23)) / (float)(1 << 23);
+                v[i] = (float)((int64_t)(x & 0xffffff) - (1 << 23)) / (float)(1 << 23);
+            }
+            plumb_kv_store(&s->kv, &s->model->dsp, l, s->kv.n_used, step, k, v, (int64_t)width, 0,
+                           in->n_head_kv);
+        }
+        for (int32_t i = 0; i < step; i++)
+            s->tokens[s->kv.n_used + i] = 0;
+        plumb_kv_commit(&s->kv, step);
+        s->n_tokens += (size_t)step;
+        n -= (size_t)step;
+    }
+    free(k);
+    free(v);
+    s->n_logits = 0;
+    s->n_eval = 0;
+    return PLUMB_OK;
+}
+
 uint64_t plumb_session_kv_bytes(const PlumbSession *s)
 {
     return s ? plumb_kv_bytes(&s->kv) : 0;

@@ -39,6 +39,7 @@ typedef struct Test {
     int n_gen;    /* single-token evals, 0 for pp tests */
     int depth;    /* tokens of context before the test */
     PlumbSessionParams kv; /* cache types and window (n_ctx set per test) */
+    int fill;     /* the depth holds random keys and values, not evaluated tokens */
 } Test;
 
 typedef struct Result {
@@ -146,7 +147,11 @@ static int run_test(PlumbModel *m, const Test *t, int reps, int warmup, Result *
     /* the context is filled once; each repetition goes back to it (as
      * llama-bench restores its saved state) */
     plumb_session_reset(s);
-    if ((rc = eval_prompt(s, mi, buf, t->depth, 1, NULL, err)))
+    if (t->fill)
+        rc = plumb_session_fill(s, (size_t)t->depth, 1, err);
+    else
+        rc = eval_prompt(s, mi, buf, t->depth, 1, NULL, err);
+    if (rc)
         goto done;
     for (r = 0; r < reps; r++) {
         double ns = 0;
@@ -207,7 +212,7 @@ int cmd_bench(int argc, char **argv)
     const char *model = NULL, *cpu = NULL, *base, *kv_both = NULL, *kv_k = NULL, *kv_v = NULL;
     const char *args[1];
     CliList prompts = { { 512 }, 1 }, gens = { { 128 }, 1 }, depths = { { 0 }, 1 };
-    int json = 0, no_warmup = 0, warmup, i, j, k, rc = 0, threads = 0, reps = 5, n_args = 0;
+    int json = 0, no_warmup = 0, fill = 0, warmup, i, j, k, rc = 0, threads = 0, reps = 5, n_args = 0;
     PlumbSessionParams kv = { 0 };
     int kv_window = 0, kv_keep = 0;
     PlumbModelParams mp;
@@ -235,6 +240,10 @@ int cmd_bench(int argc, char **argv)
         CLI_OPT_KV_TYPES(&kv_both, &kv_k, &kv_v),
         CLI_OPT_KV_WINDOW(&kv_window, &kv_keep),
         CLI_OPT_CPU(&cpu),
+        { .names = "--fill-random", .kind = CLI_FLAG, .dest = &fill,
+          .help = "make the depth of random keys and values instead of evaluating tokens: "
+                  "the same memory and bytes read per token, minutes instead of hours at "
+                  "depths like 131072 (the logits mean nothing)" },
         { .names = "--no-warmup", .kind = CLI_FLAG, .dest = &no_warmup,
           .help = "skip the untimed run before each test" },
         { .names = "--json", .kind = CLI_FLAG, .dest = &json,
@@ -313,6 +322,7 @@ int cmd_bench(int argc, char **argv)
             t.n_gen = j < prompts.n ? 0 : gens.v[j - prompts.n];
             t.depth = depths.v[k];
             t.kv = kv;
+            t.fill = fill;
             if (t.n_prompt == 0 && t.n_gen == 0)
                 continue;
             rng_state = 1; /* each test sees the same token stream */
@@ -337,12 +347,12 @@ int cmd_bench(int argc, char **argv)
                 json_str(stdout, mi->cpu_tier ? mi->cpu_tier : "");
                 printf(", \"threads\": %d, \"type_k\": \"%s\", \"type_v\": \"%s\", \"window\": %d, "
                        "\"keep\": %d, \"test\": \"%s\", \"n_prompt\": %d, \"n_gen\": %d, "
-                       "\"n_depth\": %d, \"depth\": %d, \"reps\": %d, \"avg_ns\": %.0f, \"stddev_ns\": %.0f, "
+                       "\"n_depth\": %d, \"depth\": %d, \"depth_fill\": \"%s\", \"reps\": %d, \"avg_ns\": %.0f, \"stddev_ns\": %.0f, "
                        "\"kv_bytes\": %llu, \"avg_ts\": %.6f, \"stddev_ts\": %.6f, \"samples_ts\": [",
                        threads, plumb_kv_type_name(kv.kv_type),
                        plumb_kv_type_name(kv.kv_type_v ? kv.kv_type_v : kv.kv_type), kv.window,
                        kv.window ? (kv.keep ? kv.keep : 4) : 0, name, t.n_prompt, t.n_gen, t.depth, t.depth,
-                       res.n, avg_ns, sd_ns, (unsigned long long)res.kv_bytes, avg, sd);
+                       fill ? "random" : "model", res.n, avg_ns, sd_ns, (unsigned long long)res.kv_bytes, avg, sd);
                 for (i = 0; i < res.n; i++)
                     printf("%s%.6f", i ? ", " : "", res.ts[i]);
                 printf("]}\n");
