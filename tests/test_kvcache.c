@@ -203,6 +203,42 @@ static void window_rules(PlumbModel *m)
     free(got);
 }
 
+/* 131072 positions: memory follows the positions held, the last pages
+ * work, and the cache's size is what its types say. */
+static void long_context(PlumbModel *m)
+{
+    PlumbSession *s = NULL;
+    PlumbError err = { 0 };
+    PlumbSessionParams sp = { 131072, PLUMB_KV_Q8_0, 0, 0, 0, 0 };
+    const PlumbModelInfo *in = plumb_model_info(m);
+    /* bytes of one position: layers x kv heads x (K + V rows of 34 bytes per 32) */
+    const uint64_t per_pos = (uint64_t)in->n_layer * (uint64_t)in->n_head_kv * 2 * (uint64_t)in->head_dim / 32 * 34;
+    int32_t tok = toks[0];
+    if (plumb_session_open(&s, m, &sp, &err) != PLUMB_OK) {
+        CHECK(0, "session of 131072: %s", err.msg);
+        return;
+    }
+    CHECK(plumb_session_kv_bytes(s) == 0, "an empty session of 131072 holds %llu bytes",
+          (unsigned long long)plumb_session_kv_bytes(s));
+    CHECK(plumb_session_eval(s, &tok, 1, 0, &err) == PLUMB_OK, "eval: %s", err.msg);
+    CHECK(plumb_session_kv_bytes(s) == 256 * per_pos, "one token holds one page: %llu bytes",
+          (unsigned long long)plumb_session_kv_bytes(s));
+    CHECK(plumb_session_fill(s, 131070, 7, &err) == PLUMB_OK, "fill: %s", err.msg);
+    CHECK(plumb_session_eval(s, &tok, 1, 0, &err) == PLUMB_OK, "eval at 131071: %s", err.msg);
+    if (plumb_session_logits(s, 0)) {
+        const float *l = plumb_session_logits(s, 0);
+        int finite = 1;
+        for (int32_t i = 0; i < in->n_vocab; i++)
+            finite &= l[i] == l[i] && l[i] > -1e30f && l[i] < 1e30f;
+        CHECK(finite, "logits at position 131071 are finite");
+    }
+    CHECK(plumb_session_kv_bytes(s) == 131072 * per_pos, "131072 positions: %llu bytes, want %llu",
+          (unsigned long long)plumb_session_kv_bytes(s), (unsigned long long)(131072 * per_pos));
+    CHECK(plumb_session_eval(s, &tok, 1, 0, &err) == PLUMB_ERANGE && strstr(err.msg, "context full"),
+          "past 131072: '%s'", err.msg);
+    plumb_session_close(s);
+}
+
 static void bad_params(PlumbModel *m)
 {
     PlumbSession *s = NULL;
@@ -239,6 +275,7 @@ int main(void)
     fork_cow(m, 0);
     fork_cow(m, 128);
     window_rules(m);
+    long_context(m);
     bad_params(m);
     plumb_model_close(m);
     return test_done("test_kvcache");
