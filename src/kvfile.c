@@ -266,6 +266,41 @@ done:
     return rc;
 }
 
+/* What save refuses at once: a symbolic link, a directory, anything but a
+ * regular file at path. */
+static int check_target(const char *path, PlumbError *err)
+{
+    struct stat st;
+    if (!path || !*path)
+        return plumb_err(err, PLUMB_EINVAL, "kv-save: %s", path ? "empty path" : "NULL path");
+    if (lstat(path, &st) == 0) {
+        if (S_ISLNK(st.st_mode))
+            return plumb_err(err, PLUMB_EINVAL,
+                             "kv-save: %s: is a symbolic link (not written through)", path);
+        if (!S_ISREG(st.st_mode))
+            return plumb_err(err, PLUMB_EINVAL, "kv-save: %s: is %s, not a file to replace", path,
+                             plumb_file_type_name(st.st_mode));
+    } else if (errno != ENOENT) {
+        return plumb_err(err, PLUMB_EIO, "kv-save: %s: %s", path, strerror(errno));
+    }
+    return PLUMB_OK;
+}
+
+int plumb_kvfile_check_save(const char *path, PlumbError *err)
+{
+    PlumbOutFile f;
+    int rc;
+    plumb_err_clear(err);
+    if ((rc = check_target(path, err)) < 0)
+        return rc;
+    if ((rc = plumb_outfile_open(&f, path, PLUMB_OUT_FORCE, NULL, 0, err)) < 0) {
+        plumb_err_prefix(err, "kv-save");
+        return rc;
+    }
+    plumb_outfile_abort(&f);
+    return PLUMB_OK;
+}
+
 int plumb_session_save(const PlumbSession *cs, const char *path, PlumbError *err)
 {
     PlumbSession *s = (PlumbSession *)cs; /* only read: the accessors take no const */
@@ -280,18 +315,10 @@ int plumb_session_save(const PlumbSession *cs, const char *path, PlumbError *err
     int rc;
 
     plumb_err_clear(err);
-    if (!s || !path || !*path)
-        return plumb_err(err, PLUMB_EINVAL, "plumb_session_save: %s", path ? "empty path" : "NULL argument");
-    if (lstat(path, &st) == 0) {
-        if (S_ISLNK(st.st_mode))
-            return plumb_err(err, PLUMB_EINVAL,
-                             "kv-save: %s: is a symbolic link (not written through)", path);
-        if (!S_ISREG(st.st_mode))
-            return plumb_err(err, PLUMB_EINVAL, "kv-save: %s: is %s, not a file to replace", path,
-                             plumb_file_type_name(st.st_mode));
-    } else if (errno != ENOENT) {
-        return plumb_err(err, PLUMB_EIO, "kv-save: %s: %s", path, strerror(errno));
-    }
+    if (!s)
+        return plumb_err(err, PLUMB_EINVAL, "plumb_session_save: NULL session");
+    if ((rc = check_target(path, err)) < 0)
+        return rc;
     kv = plumb_session_kv(s);
     tokens = plumb_session_tokens(s, &n_tokens);
     if (n_tokens < (size_t)kv->n_used)

@@ -90,4 +90,11 @@
  * still checks the whole file. */
 int plumb_kvfile_peek(const char *path, size_t *n_tokens, PlumbError *err);
 
+/* Would plumb_session_save() be able to write path?  Refuses what it
+ * refuses at once (a symbolic link, a directory or another non-regular file
+ * at path) and a directory where no file can be made: a temporary file is
+ * created beside path and removed.  For programs, before the work whose
+ * result they will save. */
+int plumb_kvfile_check_save(const char *path, PlumbError *err);
+
 #endif
