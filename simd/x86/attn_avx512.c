@@ -113,12 +113,14 @@ static inline const uint8_t *key_row(const PlumbAttnArgs *a, int64_t j)
 static inline void transpose16x8(const __m512i x[8], __m512i y[8])
 {
     __m512i u[8], w[8];
+#pragma GCC unroll 8
     for (int p = 0; p < 8; p += 2) {
         u[p] = _mm512_unpacklo_epi32(x[p], x[p + 1]);
         u[p + 1] = _mm512_unpackhi_epi32(x[p], x[p + 1]);
     }
     /* w[g], w[g + 4] (g < 4): 128-bit lanes hold dword g, g + 4 of rows
      * 0..3 | 8..11 (w[g]) and 4..7 | 12..15 (w[g + 4]) */
+#pragma GCC unroll 8
     for (int h = 0; h < 8; h += 4) {
         w[h + 0] = _mm512_unpacklo_epi64(u[h + 0], u[h + 2]);
         w[h + 1] = _mm512_unpackhi_epi64(u[h + 0], u[h + 2]);
@@ -127,6 +129,7 @@ static inline void transpose16x8(const __m512i x[8], __m512i y[8])
     }
     const __m512i lo = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13);
     const __m512i hi = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
+#pragma GCC unroll 8
     for (int g = 0; g < 4; g++) {
         y[g] = _mm512_permutex2var_epi64(w[g], lo, w[g + 4]);
         y[g + 4] = _mm512_permutex2var_epi64(w[g], hi, w[g + 4]);
@@ -169,12 +172,14 @@ ATTN_INLINE void prep_keys16(const Ctx *c, int64_t j0, int t0, __m512i *kt, floa
     const PlumbAttnArgs *a = c->a;
     const int64_t last = a->nk - 1;
     const uint8_t *row[16];
+#pragma GCC unroll 8
     for (int r = 0; r < 16; r++) {
         const int64_t j = j0 + r <= last ? j0 + r : last;
         row[r] = key_row(a, j);
     }
     for (int64_t b = 0; b < c->nb; b++) {
         __m512i x[8];
+#pragma GCC unroll 8
         for (int p = 0; p < 8; p++) {
             if (q4) {
                 const PlumbBlockQ4_0 *k0 = (const PlumbBlockQ4_0 *)row[p] + b;
@@ -190,6 +195,7 @@ ATTN_INLINE void prep_keys16(const Ctx *c, int64_t j0, int t0, __m512i *kt, floa
             }
         }
         transpose16x8(x, kt + b * 8);
+#pragma GCC unroll 8
         for (int r = 0; r < 16; r++) {
             const uint16_t d = q4 ? ((const PlumbBlockQ4_0 *)row[r])[b].d : ((const PlumbBlockQ8_0 *)row[r])[b].d;
             dk[b * ATTN_TILE + t0 + r] = x86_fp16(d);
@@ -202,6 +208,7 @@ ATTN_INLINE void prep_keys16(const Ctx *c, int64_t j0, int t0, __m512i *kt, floa
 ATTN_INLINE __m512i dot16(const __m512i *kb, const int8_t *qs, const int q4)
 {
     __m512i acc0 = _mm512_setzero_si512(), acc1 = _mm512_setzero_si512();
+#pragma GCC unroll 8
     for (int g = 0; g < 8; g += 2) {
         const __m512i q0 = _mm512_set1_epi32((int32_t)x86_load_u32(qs + 4 * g));
         const __m512i q1 = _mm512_set1_epi32((int32_t)x86_load_u32(qs + 4 * g + 4));
@@ -258,6 +265,7 @@ static void scores_float4(const Ctx *c, const float *const *kr, int t0, float *s
         const float *q0 = c->qf + i * hdp, *q1 = c->qf + i2 * hdp;
         __m512 x[8];
         __m256 y[8];
+#pragma GCC unroll 8
         for (int r = 0; r < 8; r++)
             x[r] = _mm512_setzero_ps();
         for (int64_t d = 0; d < hdp; d += 16) {
@@ -273,6 +281,7 @@ static void scores_float4(const Ctx *c, const float *const *kr, int t0, float *s
             x[6] = _mm512_fmadd_ps(a1, k2, x[6]);
             x[7] = _mm512_fmadd_ps(a1, k3, x[7]);
         }
+#pragma GCC unroll 8
         for (int r = 0; r < 8; r++)
             y[r] = fold_ps512(x[r]);
         const __m256 h = _mm256_mul_ps(hsum8_ps(y), scale);
@@ -293,6 +302,7 @@ ATTN_INLINE void tile_scores(const Ctx *c, uint32_t kt, int64_t j0, int nt, floa
         const int direct = kt == PLUMB_QTYPE_F32 && c->hd == c->hdp;
         for (int t = 0; t < nt; t += 4) {
             const float *kr[4];
+#pragma GCC unroll 8
             for (int r = 0; r < 4; r++) {
                 const int64_t j = j0 + t + r <= last ? j0 + t + r : last;
                 if (direct) {
