@@ -498,14 +498,26 @@ ATTN_INLINE void attn_any(const PlumbAttnArgs *a, const uint32_t kt)
     float vbuf[ATTN_TILE * PLUMB_ATTN_MAX_HD];
     float kf[4 * PLUMB_ATTN_MAX_HD];
     const float *vr[ATTN_TILE];
-    float qf[PLUMB_ATTN_MAX_Q * PLUMB_ATTN_MAX_HD]; /* float keys: the queries */
-    __m256i kx[ATTN_TILE / 8 * ATTN_MAX_B * 8];    /* block keys: the tile, transposed */
-    __m256i ka[ATTN_TILE / 8 * ATTN_MAX_B * 8];    /* Q8_0 keys: the same, absolute values */
+    union {
+        float qf[PLUMB_ATTN_MAX_Q * PLUMB_ATTN_MAX_HD]; /* float keys: the queries */
+        struct {
+            __m256i kx[ATTN_TILE / 8 * ATTN_MAX_B * 8]; /* block keys: the tile, transposed */
+            __m256i ka[ATTN_TILE / 8 * ATTN_MAX_B * 8]; /* Q8_0 keys: the same, absolute values */
+        } b;
+    } u;
     float accl[PLUMB_ATTN_MAX_Q * PLUMB_ATTN_MAX_HD];
     if (a->v_type != PLUMB_QTYPE_F32 && a->v_type != PLUMB_QTYPE_F16 && a->v_type != PLUMB_QTYPE_Q8_0 &&
         a->v_type != PLUMB_QTYPE_Q4_0)
         return;
-    prep_queries(&c, a, kt, qf);
+    if (a->nk <= 0) { /* no rows: what the reference leaves */
+        for (int64_t i = 0; i < a->nq; i++) {
+            a->m[i] = -INFINITY;
+            a->l[i] = 0.0f;
+        }
+        memset(a->acc, 0, (size_t)(a->nq * a->hd) * sizeof(float));
+        return;
+    }
+    prep_queries(&c, a, kt, u.qf);
     /* rows of a padded head go to a local accumulator, copied out at the end */
     float *acc = c.hd == c.hdp ? a->acc : accl;
     for (int i = 0; i < PLUMB_ATTN_MAX_Q; i++) {
@@ -514,7 +526,7 @@ ATTN_INLINE void attn_any(const PlumbAttnArgs *a, const uint32_t kt)
     }
     for (int64_t j0 = 0; j0 < a->nk; j0 += ATTN_TILE) {
         const int nt = a->nk - j0 < ATTN_TILE ? (int)(a->nk - j0) : ATTN_TILE;
-        tile_scores(&c, kt, j0, nt, s, kx, ka, kf);
+        tile_scores(&c, kt, j0, nt, s, u.b.kx, u.b.ka, kf);
         tile_softmax(&c, s, m, l, r);
         tile_values(&c, j0, nt, vbuf, vr);
         tile_mix(&c, acc, s, r, vr, nt, j0 == 0);
