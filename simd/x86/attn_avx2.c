@@ -4,14 +4,17 @@
  * Installed by plumb_dsp_init_avx2_attn().
  *
  * The rows go in tiles of ATTN_TILE.  For each tile:
- *  1. the scores of every query head against every row of the tile, eight
- *     rows at a time: one accumulator per row, summed across its lanes by
- *     one hadd tree for all eight.  Q8_0 and Q4_0 keys take integer dots per
- *     32-element block against the Q8_0 queries (maddubs with the sign
- *     trick for Q8_0 keys; for Q4_0 the unsigned nibbles times q, less
- *     8 * sum(q) of the block), scaled by the two f16 block scales; F16 keys
- *     meet F16 queries, both widened to float, and F32 keys F32 queries,
- *     in FMA;
+ *  1. the scores of every query head against every row of the tile.  Block
+ *     keys: each block of eight rows is transposed once into 4-byte groups
+ *     (vector g holds bytes 4g .. 4g+3 of the block of all eight rows), so
+ *     that one multiply-add of a group with a query's four bytes broadcast
+ *     adds to eight row sums at once and no lane sums are needed; against
+ *     the Q8_0 queries, Q8_0 keys by the sign trick (|k| times q with k's
+ *     sign, maddubs then madd), Q4_0 keys as unsigned nibbles times q summed
+ *     in int16 through the whole block, less 8 * sum(q); each block's sum
+ *     scaled by the two f16 scales in FMA.  Float keys: four rows against
+ *     two heads, F16 keys and queries widened to float, FMA, the eight
+ *     accumulators summed across their lanes by one hadd tree;
  *  2. the running maximum m of each head: when the tile raises it, l and
  *     acc are scaled by exp(old - new) (folded into the next step's load);
  *     the weights p = exp(s - m) come from SLEEF's 8-lane exp;

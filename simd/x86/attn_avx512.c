@@ -7,11 +7,10 @@
  *
  * The plan is that of attn_avx2.c (tiles of ATTN_TILE rows: scores, online
  * softmax, values widened once per row and added into up to four heads at a
- * time, 32 columns in registers), with one change for the block keys: each
- * 16-row half of a tile is transposed once into 4-byte groups, vector g
- * holding bytes 4g .. 4g+3 of one block of all sixteen rows, so that one
- * multiply-add of a vector with a query's four bytes broadcast adds to
- * sixteen row sums at once and the scores need no lane sums:
+ * time, 32 columns in registers), the block keys transposed by sixteen rows
+ * (vector g holding bytes 4g .. 4g+3 of one block of all sixteen rows), so
+ * one multiply-add of a vector with a query's four bytes broadcast adds to
+ * sixteen row sums:
  *  - Q4_0 keys: the nibbles (unsigned) times q, less 8 * sum(q);
  *  - Q8_0 keys, VNNI: k + 128 (k xor 0x80, unsigned) times q in vpdpbusd,
  *    less 128 * sum(q);
@@ -58,6 +57,17 @@ typedef struct Ctx {
     float dq[PLUMB_ATTN_MAX_Q][ATTN_MAX_B];     /* their scales */
     int32_t sq[PLUMB_ATTN_MAX_Q][ATTN_MAX_B];   /* sum of each block's quants */
 } Ctx;
+
+/* A tile's block keys, transposed (see prep_keys16): for half h and block
+ * b, vectors [(h * nb + b) * 8 + g]. */
+#define ATTN_KT (ATTN_TILE / 16 * ATTN_MAX_B * 8)
+typedef struct KeyTile {
+    __m512i k[ATTN_KT];   /* the bytes: Q4_0 nibbles; Q8_0 k (xor 0x80 under VNNI) */
+#if !defined(__AVX512VNNI__)
+    __m512i a[ATTN_KT];   /* Q8_0: |k| */
+    __mmask64 neg[ATTN_KT]; /* Q8_0: the bytes where k < 0 */
+#endif
+} KeyTile;
 
 /* ------------------------------------------------------------ helpers */
 
@@ -165,9 +175,10 @@ static void prep_queries(Ctx *c, const PlumbAttnArgs *a, uint32_t kt, float *qf)
 /* ------------------------------------------------------------ scores */
 
 /* The block keys of one half of a tile (rows j0 .. j0 + 15, the ones past
- * the end reading the last row) transposed into kt: for block b, vectors
- * kt[b * 8 + g]; their scales into dk[b * ATTN_TILE + t0 + r]. */
-ATTN_INLINE void prep_keys16(const Ctx *c, int64_t j0, int t0, __m512i *kt, float *dk, const int q4)
+ * the end reading the last row) transposed into kt from vector o on: for
+ * block b, vectors o + b * 8 + g; their scales into dk[b * ATTN_TILE + t0 +
+ * r]. */
+ATTN_INLINE void prep_keys16(const Ctx *c, int64_t j0, int t0, KeyTile *kt, int64_t o, float *dk, const int q4)
 {
     const PlumbAttnArgs *a = c->a;
     const int64_t last = a->nk - 1;
@@ -194,7 +205,15 @@ ATTN_INLINE void prep_keys16(const Ctx *c, int64_t j0, int t0, __m512i *kt, floa
 #endif
             }
         }
-        transpose16x8(x, kt + b * 8);
+        transpose16x8(x, kt->k + o + b * 8);
+#if !defined(__AVX512VNNI__)
+        if (!q4)
+#pragma GCC unroll 8
+            for (int g = 0; g < 8; g++) {
+                kt->a[o + b * 8 + g] = _mm512_abs_epi8(kt->k[o + b * 8 + g]);
+                kt->neg[o + b * 8 + g] = _mm512_movepi8_mask(kt->k[o + b * 8 + g]);
+            }
+#endif
 #pragma GCC unroll 8
         for (int r = 0; r < 16; r++) {
             const uint16_t d = q4 ? ((const PlumbBlockQ4_0 *)row[r])[b].d : ((const PlumbBlockQ8_0 *)row[r])[b].d;
@@ -203,33 +222,49 @@ ATTN_INLINE void prep_keys16(const Ctx *c, int64_t j0, int t0, __m512i *kt, floa
     }
 }
 
-/* Sixteen row sums of one block: kb the block's 8 transposed vectors, qs
- * the query's 32 bytes. */
-ATTN_INLINE __m512i dot16(const __m512i *kb, const int8_t *qs, const int q4)
+/* Sixteen row sums of one block: vectors o .. o + 7 of kt, qs the query's
+ * 32 bytes.  Without VNNI, Q4_0 sums the nibble products in int16 through
+ * the whole block (16 products of at most 15 * 128 per lane) and widens
+ * once; Q8_0 takes |k| times q with k's sign, widened every step. */
+ATTN_INLINE __m512i dot16(const KeyTile *kt, int64_t o, const int8_t *qs, const int q4)
 {
+    const __m512i *kb = kt->k + o;
     __m512i acc0 = _mm512_setzero_si512(), acc1 = _mm512_setzero_si512();
+#if defined(__AVX512VNNI__)
+    (void)q4;
 #pragma GCC unroll 8
     for (int g = 0; g < 8; g += 2) {
-        const __m512i q0 = _mm512_set1_epi32((int32_t)x86_load_u32(qs + 4 * g));
-        const __m512i q1 = _mm512_set1_epi32((int32_t)x86_load_u32(qs + 4 * g + 4));
-#if defined(__AVX512VNNI__)
-        (void)q4;
-        acc0 = _mm512_dpbusd_epi32(acc0, kb[g], q0);
-        acc1 = _mm512_dpbusd_epi32(acc1, kb[g + 1], q1);
-#else
-        if (q4) {
-            acc0 = x86_dpbusd512(acc0, kb[g], q0);
-            acc1 = x86_dpbusd512(acc1, kb[g + 1], q1);
-        } else {
-            acc0 = x86_dot_s8s8_512(acc0, kb[g], q0);
-            acc1 = x86_dot_s8s8_512(acc1, kb[g + 1], q1);
-        }
-#endif
+        acc0 = _mm512_dpbusd_epi32(acc0, kb[g], _mm512_set1_epi32((int32_t)x86_load_u32(qs + 4 * g)));
+        acc1 = _mm512_dpbusd_epi32(acc1, kb[g + 1], _mm512_set1_epi32((int32_t)x86_load_u32(qs + 4 * g + 4)));
     }
     return _mm512_add_epi32(acc0, acc1);
+#else
+    const __m512i ones = _mm512_set1_epi16(1);
+    if (q4) {
+#pragma GCC unroll 8
+        for (int g = 0; g < 8; g += 2) {
+            acc0 = _mm512_add_epi16(acc0, _mm512_maddubs_epi16(kb[g], _mm512_set1_epi32((int32_t)x86_load_u32(qs + 4 * g))));
+            acc1 = _mm512_add_epi16(acc1, _mm512_maddubs_epi16(kb[g + 1],
+                                                               _mm512_set1_epi32((int32_t)x86_load_u32(qs + 4 * g + 4))));
+        }
+        return _mm512_madd_epi16(_mm512_add_epi16(acc0, acc1), ones);
+    }
+    const __m512i *ab = kt->a + o;
+    const __mmask64 *neg = kt->neg + o;
+#pragma GCC unroll 8
+    for (int g = 0; g < 8; g++) {
+        const __m512i q = _mm512_set1_epi32((int32_t)x86_load_u32(qs + 4 * g));
+        const __m512i p = _mm512_maddubs_epi16(ab[g], _mm512_mask_sub_epi8(q, neg[g], _mm512_setzero_si512(), q));
+        if (g & 1)
+            acc1 = _mm512_add_epi32(acc1, _mm512_madd_epi16(p, ones));
+        else
+            acc0 = _mm512_add_epi32(acc0, _mm512_madd_epi16(p, ones));
+    }
+    return _mm512_add_epi32(acc0, acc1);
+#endif
 }
 
-ATTN_INLINE void scores_q8(const Ctx *c, const __m512i *kt, const float *dk, int nh, float *s, const int q4)
+ATTN_INLINE void scores_q8(const Ctx *c, const KeyTile *kt, const float *dk, int nh, float *s, const int q4)
 {
     const __m512 scale = _mm512_set1_ps(c->a->scale);
 #if defined(__AVX512VNNI__)
@@ -242,7 +277,7 @@ ATTN_INLINE void scores_q8(const Ctx *c, const __m512i *kt, const float *dk, int
         for (int h = 0; h < nh; h++) {
             __m512 sc = _mm512_setzero_ps();
             for (int64_t b = 0; b < c->nb; b++) {
-                __m512i sum = dot16(kt + (h * c->nb + b) * 8, q[b].qs, q4);
+                __m512i sum = dot16(kt, (h * c->nb + b) * 8, q[b].qs, q4);
                 if (off)
                     sum = _mm512_sub_epi32(sum, _mm512_set1_epi32(off * c->sq[i][b]));
                 const __m512 dkq = _mm512_mul_ps(_mm512_loadu_ps(dk + b * ATTN_TILE + h * 16),
@@ -294,7 +329,7 @@ static void scores_float4(const Ctx *c, const float *const *kr, int t0, float *s
 /* Scores of the tile's rows [j0, j0 + nt) into s (-inf past nt).  kt and
  * kf are scratch: the tile's transposed block keys, four widened float
  * rows. */
-ATTN_INLINE void tile_scores(const Ctx *c, uint32_t kt, int64_t j0, int nt, float *s, __m512i *kx, float *kf)
+ATTN_INLINE void tile_scores(const Ctx *c, uint32_t kt, int64_t j0, int nt, float *s, KeyTile *kx, float *kf)
 {
     const PlumbAttnArgs *a = c->a;
     const int64_t last = a->nk - 1;
@@ -319,9 +354,9 @@ ATTN_INLINE void tile_scores(const Ctx *c, uint32_t kt, int64_t j0, int nt, floa
         const int nh = (nt + 15) / 16, q4 = kt == PLUMB_QTYPE_Q4_0;
         for (int h = 0; h < nh; h++) {
             if (q4)
-                prep_keys16(c, j0 + 16 * h, 16 * h, kx + h * c->nb * 8, dk, 1);
+                prep_keys16(c, j0 + 16 * h, 16 * h, kx, h * c->nb * 8, dk, 1);
             else
-                prep_keys16(c, j0 + 16 * h, 16 * h, kx + h * c->nb * 8, dk, 0);
+                prep_keys16(c, j0 + 16 * h, 16 * h, kx, h * c->nb * 8, dk, 0);
         }
         if (q4)
             scores_q8(c, kx, dk, nh, s, 1);
@@ -498,7 +533,7 @@ ATTN_INLINE void attn_any(const PlumbAttnArgs *a, const uint32_t kt)
     const float *vr[ATTN_TILE];
     union {
         float qf[PLUMB_ATTN_MAX_Q * PLUMB_ATTN_MAX_HD]; /* float keys: the queries */
-        __m512i kx[ATTN_TILE / 16 * ATTN_MAX_B * 8];    /* block keys: the tile, transposed */
+        KeyTile kx;                                     /* block keys: the tile, transposed */
     } u;
     float accl[PLUMB_ATTN_MAX_Q * PLUMB_ATTN_MAX_HD];
     if (a->v_type != PLUMB_QTYPE_F32 && a->v_type != PLUMB_QTYPE_F16 && a->v_type != PLUMB_QTYPE_Q8_0 &&
@@ -521,7 +556,7 @@ ATTN_INLINE void attn_any(const PlumbAttnArgs *a, const uint32_t kt)
     }
     for (int64_t j0 = 0; j0 < a->nk; j0 += ATTN_TILE) {
         const int nt = a->nk - j0 < ATTN_TILE ? (int)(a->nk - j0) : ATTN_TILE;
-        tile_scores(&c, kt, j0, nt, s, u.kx, kf);
+        tile_scores(&c, kt, j0, nt, s, &u.kx, kf);
         tile_softmax(&c, s, m, l, r);
         tile_values(&c, j0, nt, vbuf, vr);
         tile_mix(&c, acc, s, r, vr, nt, j0 == 0);
