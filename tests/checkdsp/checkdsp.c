@@ -1376,9 +1376,11 @@ static void attn_case(const char *kernel, PlumbAttnFn fn, uint32_t kt, uint32_t 
             od[i * hd + d] = 0.0;
         for (int64_t j = 0; j < nk; j++) {
             const double p = exp(sd[j] - m);
+            double *restrict o = od + i * hd;
+            const double *restrict vj = vd + j * hd;
             l += p;
             for (int64_t d = 0; d < hd; d++)
-                od[i * hd + d] += p * vd[j * hd + d];
+                o[d] += p * vj[d];
         }
         for (int64_t d = 0; d < hd; d++)
             od[i * hd + d] /= l;
