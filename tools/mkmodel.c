@@ -14,6 +14,13 @@
  * router weights scaled so routing logits have unit variance.  Activations
  * of such a model stay finite through any number of layers.
  *
+ * With --peaked (float types only) the attention gets the traits of a
+ * trained model's that decide how well a quantised key/value cache does,
+ * and that random weights lack (their attention is nearly uniform, which
+ * any cache type reproduces): peaked scores, a few key channels far larger
+ * than the others, and an attention sink.  See `Peaked` below.  For float
+ * types mkmodel then measures the attention of layer 0 (probe_attention).
+ *
  * Every block is generated from a counter-based random stream keyed by
  * (seed, tensor, block), so the file is a function of the options alone —
  * not of the thread count — and blocks can be generated in any order by any
@@ -70,6 +77,8 @@ static const Preset presets[] = {
       "the layout of tests/data/models/mini-f32.gguf" },
     { "qwen3-dense-small", "qwen3", 2, 256, 4, 2, 64, 512, 0, 0, 0, 2048, 40960, 1e6f, 1e-6f,
       "the layout of tests/data/models/dense-*.gguf (dense FFN)" },
+    { "qwen3-moe-attn", "qwen3moe", 4, 512, 32, 4, 128, 512, 8, 2, 256, 2048, 40960, 1e6f, 1e-6f,
+      "Qwen3-30B-A3B's attention (32 q / 4 kv heads of 128) in 4 small layers, for cache tests" },
 };
 
 /* ------------------------------------------------------------ file types */
@@ -102,6 +111,8 @@ static const FType ftypes[] = {
 /* What a tensor is, for the type rules and for the values it gets. */
 typedef enum Cat {
     CAT_NORM,       /* RMSNorm weights: F32, values near 1 */
+    CAT_Q_NORM,     /* attn_q_norm: as CAT_NORM */
+    CAT_K_NORM,     /* attn_k_norm: as CAT_NORM */
     CAT_ROUTER,     /* ffn_gate_inp: F32 */
     CAT_TOKEN_EMBD,
     CAT_OUTPUT,
@@ -113,6 +124,11 @@ typedef enum Cat {
     CAT_FFN_UP,
     CAT_FFN_DOWN,
 } Cat;
+
+static int is_norm(Cat cat)
+{
+    return cat == CAT_NORM || cat == CAT_Q_NORM || cat == CAT_K_NORM;
+}
 
 /* Layers that get more bits in the _M mixes. */
 static int use_more_bits(int i_layer, int n_layer)
@@ -137,7 +153,7 @@ static uint32_t tensor_type(const Preset *p, const FType *ft, Cat cat, int layer
     int n_layer = (int)p->n_layer, gqa = (int)(p->n_head / p->n_head_kv);
     int moe8 = p->n_expert == 8;
     const PlumbQTraits *tr;
-    if (cat == CAT_NORM || cat == CAT_ROUTER)
+    if (is_norm(cat) || cat == CAT_ROUTER)
         return PLUMB_QTYPE_F32; /* never quantised; converters write them as F32 */
     if (!is_quantised(t))
         return t;
@@ -216,6 +232,87 @@ static uint32_t tensor_type(const Preset *p, const FType *ft, Cat cat, int layer
     return t;
 }
 
+/* ------------------------------------------------------------ --peaked */
+
+/*
+ * Qwen3 normalises every query and key head (attn_q_norm, attn_k_norm)
+ * before RoPE, so the size of the attention scores is set by those norm
+ * weights, not by Wq and Wk: with roughly independent unit-RMS heads,
+ * q.k / sqrt(head_dim) has a standard deviation near the product of the
+ * two weights.  --peaked shapes a model so that:
+ *
+ *  - scores have a standard deviation near 4 (PK_QK squared): over a few
+ *    thousand keys the softmax is dominated by a handful of them, as in
+ *    trained models, so a small error in a score moves the output;
+ *  - in every key head the channels of the PK_OUT_PAIRS slowest-turning
+ *    RoPE pairs (the last of each half; RoPE barely moves them over any
+ *    context) are PK_OUTLIER times the others, as Qwen3's keys have: they
+ *    set the scale of the quantisation blocks they fall in.  The queries'
+ *    weights on those channels are as much smaller, so the scores do not
+ *    hinge on them;
+ *  - token 0 is an attention sink: every query carries a fixed component
+ *    on the outlier channels and token 0's key points along it with a
+ *    large norm, so it draws weight from every later position.
+ *
+ * How: residual dimension 0 holds PK_BIAS for every token and dimension 1
+ * PK_SINK for token 0 and 0 for the others (embedding columns 0 and 1);
+ * attention and expert outputs never write them (rows 0 and 1 of
+ * attn_output and ffn_down zero), so they reach every layer as they
+ * started.  Wq reads dimension 0 only into the outlier channels
+ * (PK_WQ_BIAS), Wk reads dimension 1 only into them (PK_WK_SINK); nothing
+ * else reads either (their columns of Wq, Wk, Wv and the output matrix are
+ * zero).  The embedding has unit deviation, like the test fixtures', so
+ * each layer's attention moves the residual by about half of it.
+ */
+#define PK_QK 1.95f      /* attn_q_norm and attn_k_norm weights of the ordinary channels */
+#define PK_OUTLIER 15.0f /* outlier key channels: weight times this; queries' divided */
+#define PK_OUT_PAIRS 2u  /* RoPE pairs with outlier channels per head (2 channels each) */
+#define PK_BIAS 4.0f     /* residual dimension 0, every token */
+#define PK_SINK 16.0f    /* residual dimension 1, token 0 */
+#define PK_WQ_BIAS 0.15f  /* Wq from dimension 0 into the outlier channels */
+#define PK_WK_SINK 0.25f /* Wk from dimension 1 into the outlier channels */
+
+typedef struct Peaked {
+    int on;            /* --peaked given */
+    uint32_t head_dim; /* elements per query/key head */
+} Peaked;
+
+/* Channel c (of a head) is an outlier key channel. */
+static int pk_outlier(const Peaked *pk, uint64_t c)
+{
+    uint32_t half = pk->head_dim / 2;
+    return c % half >= half - PK_OUT_PAIRS;
+}
+
+/* Element (row, col) of a tensor of category cat as --peaked makes it, from
+ * the random value v it would have otherwise; row counts rows of all
+ * experts, col the elements of a row (the position in a 1-D tensor). */
+static float pk_shape(const Peaked *pk, Cat cat, uint64_t row, uint64_t col, uint64_t n_rows,
+                      float v)
+{
+    uint64_t c = row % pk->head_dim;
+    switch (cat) {
+    case CAT_TOKEN_EMBD:
+        return col == 0 ? PK_BIAS : col == 1 ? (row == 0 ? PK_SINK : 0.0f) : v;
+    case CAT_OUTPUT:
+    case CAT_ATTN_V:
+        return col < 2 ? 0.0f : v;
+    case CAT_ATTN_Q:
+        return col == 0 ? (pk_outlier(pk, c) ? PK_WQ_BIAS : 0.0f) : col == 1 ? 0.0f : v;
+    case CAT_ATTN_K:
+        return col == 1 ? (pk_outlier(pk, c) ? PK_WK_SINK : 0.0f) : col == 0 ? 0.0f : v;
+    case CAT_ATTN_OUTPUT:
+    case CAT_FFN_DOWN:
+        return row % n_rows < 2 ? 0.0f : v;
+    case CAT_Q_NORM:
+        return v * (pk_outlier(pk, col) ? PK_QK / PK_OUTLIER : PK_QK);
+    case CAT_K_NORM:
+        return v * (pk_outlier(pk, col) ? PK_QK * PK_OUTLIER : PK_QK);
+    default:
+        return v;
+    }
+}
+
 /* ------------------------------------------------------------ the plan */
 
 typedef struct TensorPlan {
@@ -256,7 +353,7 @@ static int plan_add(Plan *pl, const char *name, Cat cat, uint32_t n_dims, uint64
 }
 
 /* All tensors of the model, in the order llama-quantize leaves them. */
-static int make_plan(Plan *pl, const Preset *p, const FType *ft)
+static int make_plan(Plan *pl, const Preset *p, const FType *ft, const Peaked *pk)
 {
     uint64_t E = p->n_embd, V = p->n_vocab, Q = (uint64_t)p->n_head * p->head_dim;
     uint64_t KV = (uint64_t)p->n_head_kv * p->head_dim, X = p->n_expert;
@@ -273,11 +370,11 @@ static int make_plan(Plan *pl, const Preset *p, const FType *ft)
     ADD("token_embd.weight", CAT_TOKEN_EMBD, 2, E, V, 1);
     for (l = 0; l < p->n_layer; l++) {
         BLK("attn_k", CAT_ATTN_K, 2, E, KV, 1);
-        BLK("attn_k_norm", CAT_NORM, 1, p->head_dim, 1, 1);
+        BLK("attn_k_norm", CAT_K_NORM, 1, p->head_dim, 1, 1);
         BLK("attn_norm", CAT_NORM, 1, E, 1, 1);
         BLK("attn_output", CAT_ATTN_OUTPUT, 2, Q, E, 1);
         BLK("attn_q", CAT_ATTN_Q, 2, E, Q, 1);
-        BLK("attn_q_norm", CAT_NORM, 1, p->head_dim, 1, 1);
+        BLK("attn_q_norm", CAT_Q_NORM, 1, p->head_dim, 1, 1);
         BLK("attn_v", CAT_ATTN_V, 2, E, KV, 1);
         if (X) {
             BLK("ffn_down_exps", CAT_FFN_DOWN, 3, p->n_ff_exp, E, X);
@@ -300,9 +397,10 @@ static int make_plan(Plan *pl, const Preset *p, const FType *ft)
         if (sscanf(t->name, "blk.%d.", &layer) != 1)
             layer = 0;
         t->type = tensor_type(p, ft, t->cat, layer, t->ne[0], &i_attn_v);
-        t->sigma = t->cat == CAT_NORM ? 0.1f
+        t->sigma = is_norm(t->cat) ? 0.1f
                  : t->cat == CAT_ROUTER ? 1.0f / sqrtf((float)p->n_embd)
-                                        : 0.02f;
+                 : t->cat == CAT_TOKEN_EMBD && pk->on ? 1.0f
+                                                      : 0.02f;
     }
     return 0;
 }
@@ -464,21 +562,36 @@ static void make_block(uint32_t type, uint8_t *p, Rng *r, float d0)
     }
 }
 
-/* Elements [first, first + n) of a float tensor (F32, F16, BF16). */
-static void make_floats(uint32_t type, uint8_t *dst, uint64_t first, uint64_t n, uint64_t key,
-                        Cat cat, float sigma)
+/* Element i of a float tensor t (F32, F16, BF16) keyed by key, as stored
+ * (rounded to the type) and read back. */
+static float float_value(const TensorPlan *t, uint64_t key, uint64_t i, const Peaked *pk)
 {
-    float a = sigma * 1.7320508f; /* uniform in [-a, a) has deviation sigma */
+    float a = t->sigma * 1.7320508f; /* uniform in [-a, a) has deviation sigma */
+    Rng r = rng_at(key, i);
+    float v = (2.0f * unit(rng_next(&r)) - 1.0f) * a;
+    if (is_norm(t->cat))
+        v += 1.0f;
+    if (pk->on)
+        v = pk_shape(pk, t->cat, i / t->ne[0], i % t->ne[0], t->ne[1], v);
+    if (t->type == PLUMB_QTYPE_F16)
+        v = plumb_fp16_to_fp32(plumb_fp32_to_fp16(v));
+    else if (t->type == PLUMB_QTYPE_BF16)
+        v = plumb_bf16_to_fp32(plumb_fp32_to_bf16(v));
+    return v;
+}
+
+/* Elements [first, first + n) of a float tensor (F32, F16, BF16). */
+static void make_floats(const TensorPlan *t, uint8_t *dst, uint64_t first, uint64_t n,
+                        uint64_t key, const Peaked *pk)
+{
     uint64_t i;
     for (i = 0; i < n; i++) {
-        Rng r = rng_at(key, first + i);
-        float v = (2.0f * unit(rng_next(&r)) - 1.0f) * a;
-        if (cat == CAT_NORM)
-            v += 1.0f;
-        if (type == PLUMB_QTYPE_F32) {
+        float v = float_value(t, key, first + i, pk);
+        if (t->type == PLUMB_QTYPE_F32) {
             memcpy(dst + 4 * i, &v, 4);
         } else {
-            uint16_t h = type == PLUMB_QTYPE_F16 ? plumb_fp32_to_fp16(v) : plumb_fp32_to_bf16(v);
+            uint16_t h = t->type == PLUMB_QTYPE_F16 ? plumb_fp32_to_fp16(v)
+                                                    : plumb_fp32_to_bf16(v);
             memcpy(dst + 2 * i, &h, 2);
         }
     }
@@ -488,6 +601,7 @@ static void make_floats(uint32_t type, uint8_t *dst, uint64_t first, uint64_t n,
 
 typedef struct GenJob {
     const TensorPlan *t; /* tensor being written */
+    const Peaked *pk;    /* --peaked shaping */
     uint64_t key;        /* stream key of the tensor */
     uint8_t *dst;        /* chunk start */
     uint64_t first;      /* first block (element, for float types) of the chunk */
@@ -502,8 +616,7 @@ static void gen_part(void *arg, int ith, int nth)
     uint64_t lo = g->n * (uint64_t)ith / (uint64_t)nth, hi = g->n * (uint64_t)(ith + 1) / (uint64_t)nth;
     uint64_t b;
     if (!is_quantised(t->type)) {
-        make_floats(t->type, g->dst + lo * g->bsize, g->first + lo, hi - lo, g->key, t->cat,
-                    t->sigma);
+        make_floats(t, g->dst + lo * g->bsize, g->first + lo, hi - lo, g->key, g->pk);
         return;
     }
     float d0 = t->sigma / block_spread(t->type);
@@ -511,6 +624,12 @@ static void gen_part(void *arg, int ith, int nth)
         Rng r = rng_at(g->key, g->first + b);
         make_block(t->type, g->dst + b * g->bsize, &r, d0);
     }
+}
+
+/* Stream key of tensor i of the plan. */
+static uint64_t tensor_key(uint64_t seed, uint64_t i)
+{
+    return mix64(seed ^ mix64(i + 1));
 }
 
 static volatile sig_atomic_t interrupted;
@@ -523,6 +642,7 @@ static void on_signal(int sig)
 
 typedef struct Writer {
     const Plan *plan;      /* tensors */
+    const Peaked *pk;      /* --peaked shaping */
     PlumbThreadpool *pool; /* generation threads */
     uint64_t seed;         /* --seed */
     uint64_t done, total;  /* bytes generated / to generate */
@@ -546,7 +666,8 @@ static int fill_chunk(void *arg, uint64_t tensor, uint64_t offset, void *buf, si
     if (interrupted)
         return plumb_err(err, PLUMB_EIO, "interrupted");
     g.t = t;
-    g.key = mix64(w->seed ^ mix64(tensor + 1));
+    g.pk = w->pk;
+    g.key = tensor_key(w->seed, tensor);
     g.dst = buf;
     g.bsize = plumb_qtype_traits(t->type)->size;
     g.first = offset / g.bsize;
@@ -564,6 +685,180 @@ static int fill_chunk(void *arg, uint64_t tensor, uint64_t offset, void *buf, si
         }
     }
     return PLUMB_OK;
+}
+
+/* ------------------------------------------------------------ the probe */
+
+/* What probe_attention measured. */
+typedef struct Probe {
+    int n_tok;          /* tokens of the probe sequence */
+    double score_std;   /* RMS over heads and queries of the scores' standard deviation
+                           across the keys a query sees (token 0 left out) */
+    double top_weight;  /* mean over heads and queries of the largest softmax weight
+                           on a token other than 0 */
+    double sink_weight; /* mean softmax weight on token 0 */
+    double outlier;     /* RMS of the outlier key channels over the others' (tokens 1..) */
+} Probe;
+
+static const TensorPlan *plan_find(const Plan *pl, const char *name, uint64_t *idx)
+{
+    size_t i;
+    for (i = 0; i < pl->n; i++)
+        if (strcmp(pl->t[i].name, name) == 0) {
+            *idx = i;
+            return &pl->t[i];
+        }
+    return NULL;
+}
+
+/* rows x ne0 floats of tensor `name` (rows from row0), as the file stores them. */
+static float *probe_rows(const Plan *pl, const char *name, uint64_t seed, const Peaked *pk,
+                         uint64_t row0, uint64_t rows)
+{
+    uint64_t idx, i, key;
+    const TensorPlan *t = plan_find(pl, name, &idx);
+    float *out;
+    if (!t || !(out = malloc(rows * t->ne[0] * sizeof *out)))
+        return NULL;
+    key = tensor_key(seed, idx);
+    for (i = 0; i < rows * t->ne[0]; i++)
+        out[i] = float_value(t, key, row0 * t->ne[0] + i, pk);
+    return out;
+}
+
+/* y = x / rms(x) * w over n elements, in double. */
+static void probe_rmsnorm(double *y, const double *x, const float *w, uint64_t n, double eps)
+{
+    double ss = 0;
+    uint64_t i;
+    for (i = 0; i < n; i++)
+        ss += x[i] * x[i];
+    ss = 1.0 / sqrt(ss / (double)n + eps);
+    for (i = 0; i < n; i++)
+        y[i] = x[i] * ss * w[i];
+}
+
+/* Project the normalised inputs xn [T][E] through rows of W (heads of hd,
+ * n_heads of them) into out [T][n_heads][hd], then norm each head with w and
+ * rotate it by NeoX RoPE at its position. */
+static void probe_heads(double *out, const double *xn, const float *W, const float *w, int T,
+                        uint64_t E, uint64_t n_heads, uint64_t hd, const Preset *p)
+{
+    int t;
+    uint64_t h, c, e;
+    for (t = 0; t < T; t++)
+        for (h = 0; h < n_heads; h++) {
+            double *o = out + ((uint64_t)t * n_heads + h) * hd;
+            for (c = 0; c < hd; c++) {
+                const float *row = W + (h * hd + c) * E;
+                double acc = 0;
+                for (e = 0; e < E; e++)
+                    acc += (double)row[e] * xn[(uint64_t)t * E + e];
+                o[c] = acc;
+            }
+            probe_rmsnorm(o, o, w, hd, p->rms_eps);
+            for (c = 0; c < hd / 2; c++) {
+                double th = t * pow(p->rope_base, -2.0 * (double)c / (double)hd);
+                double a = o[c], b = o[c + hd / 2];
+                o[c] = a * cos(th) - b * sin(th);
+                o[c + hd / 2] = a * sin(th) + b * cos(th);
+            }
+        }
+}
+
+/* The attention of layer 0 over n_tok tokens: token 0, then seeded random
+ * ones, computed in double from the weights as written.  0, or -1 when out
+ * of memory or the plan lacks a tensor. */
+static int probe_attention(const Plan *pl, const Preset *p, uint64_t seed, const Peaked *pk,
+                           Probe *pr)
+{
+    enum { T = 256, MIN_KEYS = 32 };
+    uint64_t E = p->n_embd, hd = p->head_dim, nh = p->n_head, nkv = p->n_head_kv, i, c;
+    float *Wq = probe_rows(pl, "blk.0.attn_q.weight", seed, pk, 0, nh * hd);
+    float *Wk = probe_rows(pl, "blk.0.attn_k.weight", seed, pk, 0, nkv * hd);
+    float *wn = probe_rows(pl, "blk.0.attn_norm.weight", seed, pk, 0, 1);
+    float *wq = probe_rows(pl, "blk.0.attn_q_norm.weight", seed, pk, 0, 1);
+    float *wk = probe_rows(pl, "blk.0.attn_k_norm.weight", seed, pk, 0, 1);
+    double *xn = malloc(T * E * sizeof *xn), *q = malloc(T * nh * hd * sizeof *q);
+    double *k = malloc(T * nkv * hd * sizeof *k), *s = malloc(T * sizeof *s);
+    double var_sum = 0, top_sum = 0, sink_sum = 0, out_ss = 0, in_ss = 0;
+    uint64_t n_var = 0, n_w = 0, n_out = 0, n_in = 0, h;
+    int t, j, rc = -1;
+    Rng r = rng_at(seed ^ 0x70726f6265ull, 0); /* "probe" */
+
+    memset(pr, 0, sizeof *pr);
+    if (!Wq || !Wk || !wn || !wq || !wk || !xn || !q || !k || !s)
+        goto done;
+    for (t = 0; t < T; t++) {
+        uint64_t id = t == 0 ? 0 : 1 + rng_next(&r) % (p->n_vocab - 1);
+        float *x = probe_rows(pl, "token_embd.weight", seed, pk, id, 1);
+        if (!x)
+            goto done;
+        for (i = 0; i < E; i++)
+            xn[(uint64_t)t * E + i] = x[i];
+        free(x);
+        probe_rmsnorm(xn + (uint64_t)t * E, xn + (uint64_t)t * E, wn, E, p->rms_eps);
+    }
+    probe_heads(q, xn, Wq, wq, T, E, nh, hd, p);
+    probe_heads(k, xn, Wk, wk, T, E, nkv, hd, p);
+
+    for (t = 1; t < T; t++)
+        for (h = 0; h < nkv; h++)
+            for (c = 0; c < hd; c++) {
+                double v = k[((uint64_t)t * nkv + h) * hd + c];
+                if (pk_outlier(pk, c))
+                    out_ss += v * v, n_out++;
+                else
+                    in_ss += v * v, n_in++;
+            }
+    for (h = 0; h < nh; h++) {
+        uint64_t g = h / (nh / nkv);
+        for (t = 1; t < T; t++) {
+            const double *qt = q + ((uint64_t)t * nh + h) * hd;
+            double mx = -HUGE_VAL, mx1 = -HUGE_VAL, sum = 0, mean = 0, var = 0;
+            for (j = 0; j <= t; j++) {
+                const double *kj = k + ((uint64_t)j * nkv + g) * hd;
+                double d = 0;
+                for (c = 0; c < hd; c++)
+                    d += qt[c] * kj[c];
+                s[j] = d / sqrt((double)hd);
+                mx = s[j] > mx ? s[j] : mx;
+                mx1 = j > 0 && s[j] > mx1 ? s[j] : mx1;
+            }
+            for (j = 0; j <= t; j++)
+                sum += exp(s[j] - mx);
+            top_sum += exp(mx1 - mx) / sum;
+            sink_sum += exp(s[0] - mx) / sum;
+            n_w++;
+            if (t < MIN_KEYS)
+                continue;
+            for (j = 1; j <= t; j++)
+                mean += s[j];
+            mean /= t;
+            for (j = 1; j <= t; j++)
+                var += (s[j] - mean) * (s[j] - mean);
+            var_sum += var / (t - 1);
+            n_var++;
+        }
+    }
+    pr->n_tok = T;
+    pr->score_std = sqrt(var_sum / (double)n_var);
+    pr->top_weight = top_sum / (double)n_w;
+    pr->sink_weight = sink_sum / (double)n_w;
+    pr->outlier = n_out && n_in && in_ss > 0 ? sqrt(out_ss / (double)n_out / (in_ss / (double)n_in))
+                                           : 0;
+    rc = 0;
+done:
+    free(Wq);
+    free(Wk);
+    free(wn);
+    free(wq);
+    free(wk);
+    free(xn);
+    free(q);
+    free(k);
+    free(s);
+    return rc;
 }
 
 /* ------------------------------------------------------------ vocabulary */
@@ -919,7 +1214,8 @@ static void names_of(const void *items, size_t n, size_t size, char *buf, size_t
 }
 
 static int write_model(const char *out, const Preset *p, const FType *ft, uint64_t seed,
-                       const char *vocab_path, int n_threads, unsigned flags, int progress)
+                       const char *vocab_path, int n_threads, unsigned flags, int progress,
+                       const Peaked *pk)
 {
     PlumbError err = { 0 };
     PlumbGGUFWriter *gw = NULL;
@@ -935,7 +1231,7 @@ static int write_model(const char *out, const Preset *p, const FType *ft, uint64
     struct sigaction sa, old_int, old_term;
 
     memset(&wr, 0, sizeof wr);
-    if (make_plan(&plan, p, ft)) {
+    if (make_plan(&plan, p, ft, pk)) {
         rc = plumb_err(&err, PLUMB_ENOMEM, "out of memory");
         goto fail;
     }
@@ -997,6 +1293,7 @@ static int write_model(const char *out, const Preset *p, const FType *ft, uint64
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
     wr.plan = &plan;
+    wr.pk = pk;
     wr.pool = pool;
     wr.seed = seed;
     wr.total = total;
@@ -1012,8 +1309,20 @@ static int write_model(const char *out, const Preset *p, const FType *ft, uint64
         fputc('\n', stderr);
     if (rc)
         goto fail;
-    printf("%s: %s %s, %u layers, %zu tensors, %.2f GiB, %.1f s\n", out, p->name, ft->name,
-           p->n_layer, plan.n, (double)total / 1073741824.0, now_s() - wr.t0);
+    printf("%s: %s %s%s, %u layers, %zu tensors, %.2f GiB, %.1f s\n", out, p->name, ft->name,
+           pk->on ? " peaked" : "", p->n_layer, plan.n, (double)total / 1073741824.0,
+           now_s() - wr.t0);
+    /* Float weights are known exactly: measure what the attention looks like. */
+    if (!is_quantised(ft->base)) {
+        Probe pr;
+        if (probe_attention(&plan, p, seed, pk, &pr)) {
+            rc = plumb_err(&err, PLUMB_ENOMEM, "attention probe: out of memory");
+            goto fail;
+        }
+        printf("%s: layer 0 attention over %d tokens: score std %.2f, top weight %.3f, "
+               "sink weight %.3f, outlier key channels %.1fx\n",
+               out, pr.n_tok, pr.score_std, pr.top_weight, pr.sink_weight, pr.outlier);
+    }
     plumb_gguf_writer_close(gw);
     plumb_threadpool_close(pool);
     free(plan.t);
@@ -1035,6 +1344,8 @@ int cmd_mkmodel(int argc, char **argv)
     Preset custom;
     CliSeed seed = { 1, 0 };
     int layers = 0, threads = 0, force = 0, quiet = 0, follow_symlinks = 0, n_args = 0, rc;
+    int peaked = 0;
+    Peaked pk;
     unsigned flags = 0;
     size_t k;
     char preset_names[512], type_names[512];
@@ -1055,6 +1366,9 @@ int cmd_mkmodel(int argc, char **argv)
         { .names = "--threads", .kind = CLI_INT, .dest = &threads, .min = 0,
           .max = PLUMB_MAX_THREADS, .metavar = "N",
           .help = "threads generating blocks, 0 for one per physical core" },
+        { .names = "--peaked", .kind = CLI_FLAG, .dest = &peaked,
+          .help = "attention like a trained model's: peaked scores, outlier key channels, "
+                  "a sink at token 0 (F32, F16, BF16 only)" },
         { .names = "--force", .kind = CLI_FLAG, .dest = &force,
           .help = "replace OUT.gguf if it exists" },
         CLI_OPT_FOLLOW_SYMLINKS(&follow_symlinks),
@@ -1065,7 +1379,8 @@ int cmd_mkmodel(int argc, char **argv)
     const CliCmd cmd = {
         .name = "mkmodel",
         .synopsis = "OUT.gguf --preset NAME [--type TYPE] [--seed S] [--vocab VOCAB.gguf] "
-                    "[--layers N] [--threads N] [--force] [--follow-symlinks] [--quiet] [--help]",
+                    "[--layers N] [--threads N] [--peaked] [--force] [--follow-symlinks] [--quiet] "
+                    "[--help]",
         .about = "Write a synthetic model with the tensor layout, types and size of a real one "
                  "and random weights.",
         .opts = opts,
@@ -1105,10 +1420,16 @@ int cmd_mkmodel(int argc, char **argv)
                   type);
         return 2;
     }
+    if (peaked && is_quantised(ft->base)) {
+        cli_error("mkmodel: --peaked: needs a float type (F32, F16 or BF16), not %s", ft->name);
+        return 2;
+    }
     if (layers) {
         custom = *p;
         custom.n_layer = (uint32_t)layers;
         p = &custom;
     }
-    return write_model(out, p, ft, seed.value, vocab, threads, flags, !quiet && isatty(2));
+    pk.on = peaked;
+    pk.head_dim = p->head_dim;
+    return write_model(out, p, ft, seed.value, vocab, threads, flags, !quiet && isatty(2), &pk);
 }
