@@ -218,6 +218,8 @@ static int eval_prompt(PlumbSession *s, const PlumbGenParams *p, const int32_t *
             keep++;
         if (keep == n)
             keep--; /* run the last token again: its logits are wanted */
+        if (keep > 0 && keep < plumb_session_min_truncate(s))
+            keep = 0; /* a window dropped what the token at keep attends to */
         if (n - keep > plumb_session_n_ctx(s) - keep)
             return plumb_err(err, PLUMB_ERANGE,
                              "the prompt has %zu tokens, more than the context of %zu", n,

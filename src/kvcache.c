@@ -144,9 +144,11 @@ int plumb_kv_reserve(PlumbKVCache *kv, size_t n, PlumbError *err)
         return plumb_err(err, PLUMB_ERANGE, "context full (%d tokens)", (int)kv->p.n_ctx);
     if (n == 0)
         return PLUMB_OK;
-    if (kv->p.window)
+    /* what the token at n_used - 1 attends to stays too, so the last
+     * position can always be evaluated again */
+    if (kv->p.window && kv->n_used > 0)
         for (int32_t i = 0; i < kv->n_pages && (int64_t)i * PLUMB_KV_PAGE < kv->n_used; i++)
-            if (kv->pages[i] && !page_needed(kv, i, kv->n_used))
+            if (kv->pages[i] && !page_needed(kv, i, kv->n_used - 1))
                 page_release(kv, i);
     first = kv->n_used / PLUMB_KV_PAGE;
     last = (int32_t)(((int64_t)kv->n_used + (int64_t)n - 1) / PLUMB_KV_PAGE);

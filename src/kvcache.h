@@ -89,7 +89,8 @@ static inline int32_t plumb_kv_n_ctx(const PlumbKVCache *kv)
 
 /* Make positions [n_used, n_used + n) writable: PLUMB_ERANGE "context full
  * (N tokens)" when they pass n_ctx; with a window, first drop the pages no
- * token from n_used on can attend to; allocate the missing pages and copy
+ * token from n_used - 1 on can attend to (so the last position can be
+ * evaluated again); allocate the missing pages and copy
  * the shared ones.  PLUMB_ENOMEM (nothing changed but dropped pages) when
  * memory runs out. */
 int plumb_kv_reserve(PlumbKVCache *kv, size_t n, PlumbError *err);

@@ -500,6 +500,11 @@ const char *plumb_kv_type_name(PlumbKVType t)
     }
 }
 
+size_t plumb_session_min_truncate(const PlumbSession *s)
+{
+    return s ? (size_t)plumb_kv_min_truncate(&s->kv) : 0;
+}
+
 struct PlumbKVCache *plumb_session_kv(PlumbSession *s)
 {
     return s ? &s->kv : NULL;

@@ -50,4 +50,8 @@ struct PlumbKVCache *plumb_session_kv(PlumbSession *s);
  * cache's n_used and fit the context. */
 void plumb_session_set_held(PlumbSession *s, const int32_t *ids, size_t n);
 
+/* Smallest n_past > 0 plumb_session_truncate accepts (0 when any is):
+ * a window may have dropped what the token at a smaller n_past attends to. */
+size_t plumb_session_min_truncate(const PlumbSession *s);
+
 #endif

@@ -173,6 +173,20 @@ static void window_rules(PlumbModel *m)
             memcpy(got, plumb_session_logits(s, N_W - 1), V * sizeof *got);
         }
         CHECK(memcmp(base, got, V * sizeof *got) == 0, "a token out of the window's reach changes nothing");
+        /* generate's prefix reuse likewise falls back */
+        {
+            PlumbGenParams gp = { 0 };
+            PlumbGenResult gr;
+            alt[101] = (alt[101] + 1) % n_vocab;
+            gp.ids = alt;
+            gp.n_ids = N_W;
+            gp.reuse_prefix = 1;
+            gp.n_predict = -1;
+            CHECK(plumb_session_generate(s, &gp, NULL, NULL, &gr, &err) == PLUMB_OK && gr.n_reused == 0 &&
+                      gr.n_evaluated == N_W,
+                  "generate's reuse over a dropped prefix: %zu reused, %zu evaluated, '%s'", gr.n_reused,
+                  gr.n_evaluated, err.msg);
+        }
     }
     plumb_session_close(s);
     s = open_session(m, PLUMB_KV_Q8_0, 0, 0);

@@ -405,6 +405,45 @@ int cli_kv_params(const CliCmd *cmd, const char *both, const char *k, const char
     return 0;
 }
 
+int cli_kv_load(PlumbSession *s, const PlumbModelInfo *in, const char *file, const int32_t *ids,
+                size_t n, int add_bos, int32_t **seq, size_t *n_seq, size_t *n_loaded, size_t *n_kept, PlumbError *err)
+{
+    const int32_t *held;
+    size_t n_held, keep = 0, bos;
+    int32_t *out;
+    int rc;
+    *seq = NULL;
+    *n_seq = *n_loaded = *n_kept = 0;
+    if ((rc = plumb_session_load(s, file, err)) < 0)
+        return rc;
+    held = plumb_session_tokens(s, &n_held);
+    bos = add_bos && in->add_bos && in->bos_id >= 0 && (n == 0 || ids[0] != in->bos_id);
+    if (n == 0 && n_held > 0) { /* no prompt: go on from the loaded tokens */
+        ids = held;
+        n = n_held;
+        bos = 0;
+    }
+    if (!(out = malloc((n + bos + 1) * sizeof *out)))
+        return plumb_err(err, PLUMB_ENOMEM, "out of memory for a prompt of %zu tokens", n);
+    if (bos)
+        out[0] = in->bos_id;
+    if (n)
+        memcpy(out + bos, ids, n * sizeof *out);
+    n += bos;
+    while (keep < n_held && keep + 1 < n && held[keep] == out[keep])
+        keep++;
+    if (plumb_session_truncate(s, keep, err) < 0) {
+        plumb_session_reset(s); /* the window dropped what the token at keep needs */
+        plumb_err_clear(err);
+        keep = 0;
+    }
+    *seq = out;
+    *n_seq = n;
+    *n_loaded = n_held;
+    *n_kept = keep;
+    return PLUMB_OK;
+}
+
 size_t cli_unescape(char *s)
 {
     char *o = s;

@@ -65,6 +65,17 @@
       .metavar = "N", .def = (keep_def),                                                  \
       .help = "with --window, the first N positions stay in view (attention sinks)" }
 
+/* --kv-load and --kv-save: a session's key/value cache and tokens in a file
+ * (cli_kv_load() does the loading); `when` says when the save happens. */
+#define CLI_OPT_KV_FILES(load, save, when)                                                \
+    { .names = "--kv-load", .kind = CLI_STRING, .dest = (load), .metavar = "FILE",        \
+      .help = "first load the key/value cache and tokens saved in FILE (same model, cache " \
+              "types and window); the prompt is then the whole sequence: the part of it "  \
+              "that starts like the loaded tokens is kept, only the rest is evaluated" },  \
+    { .names = "--kv-save", .kind = CLI_STRING, .dest = (save), .metavar = "FILE",        \
+      .help = when ", save the key/value cache and the tokens to FILE (replaced "         \
+              "atomically; a symbolic link or directory is refused)" }
+
 typedef enum CliKind {
     CLI_END = 0, /* ends a table */
     CLI_HELP,    /* print the help text and stop */
@@ -139,6 +150,20 @@ void cli_help(const CliCmd *cmd, FILE *f);
  * a usage error, CLI_USAGE). */
 int cli_kv_params(const CliCmd *cmd, const char *both, const char *k, const char *v, int window,
                   int keep, PlumbSessionParams *sp);
+
+/* --kv-load FILE: load the session saved in FILE into s (on the model
+ * described by in), then keep of it the longest prefix of the prompt the
+ * evaluation can continue from, and forget the rest.  The prompt is
+ * ids[0..n), with the model's BOS first when add_bos is set, the model asks
+ * for one and ids do not start with it; an empty prompt means the loaded
+ * tokens themselves.  At most all but the prompt's last token is kept (its
+ * logits are needed), and nothing when a window has dropped what the next
+ * token would attend to.  *seq (malloc'd) gets the prompt as the whole
+ * sequence, to generate from with reuse_prefix; *n_loaded and *n_kept the
+ * counts. */
+int cli_kv_load(PlumbSession *s, const PlumbModelInfo *in, const char *file, const int32_t *ids,
+                size_t n, int add_bos, int32_t **seq, size_t *n_seq, size_t *n_loaded,
+                size_t *n_kept, PlumbError *err);
 
 /* Replace the escapes \n \t \r \\ \" \' \a \b \f \v \xHH of s in place
  * (another backslash stays as it is).  Returns the new length. */

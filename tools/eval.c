@@ -1,7 +1,10 @@
 /*
  * eval.c — `plumb eval`: run a prompt through the model, print its token ids,
  * optionally write its logits and decode greedily.  The reference-checking
- * tool: its output is compared with llama.cpp's.
+ * tool: its output is compared with llama.cpp's.  --kv-load starts from a
+ * saved session (the prompt is then the whole sequence, and only what does
+ * not match the loaded tokens is evaluated); --kv-save saves the session at
+ * the end.
  */
 #include "config.h"
 
@@ -14,6 +17,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "kvfile.h"
 #include "model.h"
 #include "outfile.h"
 #include "plumb.h"
@@ -116,7 +120,9 @@ int cmd_eval(int argc, char **argv)
 {
     const char *model_path = NULL, *prompt = NULL, *file = NULL, *tokens = NULL;
     const char *logits_out = NULL, *cpu = NULL, *kv_both = NULL, *kv_k = NULL, *kv_v = NULL;
-    const char *args[1];
+    const char *args[1], *kv_load = NULL, *kv_save = NULL;
+    int32_t *seq = NULL;
+    size_t n_seq = 0, n_loaded = 0, n_kept = 0;
     int greedy = 0, n_ctx = 0, n_threads = 0, n_args = 0, escape = 0, follow_symlinks = 0;
     int all = 0, n_sources, rc = 1, kv_window = 0, kv_keep = 0;
     PlumbError err = { 0 };
@@ -161,6 +167,7 @@ int cmd_eval(int argc, char **argv)
           .help = "context length in tokens, 0 for what the run needs" },
         CLI_OPT_KV_TYPES(&kv_both, &kv_k, &kv_v),
         CLI_OPT_KV_WINDOW(&kv_window, &kv_keep, "4"),
+        CLI_OPT_KV_FILES(&kv_load, &kv_save, "after the evaluation and --greedy"),
         CLI_OPT_THREADS(&n_threads),
         { .names = "-h, --help", .kind = CLI_HELP, .help = "show this help" },
         { .kind = CLI_END },
@@ -185,6 +192,9 @@ int cmd_eval(int argc, char **argv)
         return cli_usage_error(&cmd, "--all needs --logits OUT");
     if (escape && tokens)
         return cli_usage_error(&cmd, "--escape applies to prompt text, not --tokens");
+    if (all && kv_load)
+        return cli_usage_error(&cmd, "--all cannot be used with --kv-load (the positions kept "
+                                     "from the file are not evaluated again)");
     if ((rc = cli_kv_params(&cmd, kv_both, kv_k, kv_v, kv_window, kv_keep, &sp)))
         return rc;
     rc = 1;
@@ -216,6 +226,10 @@ int cmd_eval(int argc, char **argv)
         prompt = pt;
     }
 
+    if (kv_save && plumb_kvfile_check_save(kv_save, &err) < 0) { /* before the work */
+        rc = cli_fail(&err);
+        goto done;
+    }
     mp.cpu = cpu;
     mp.n_threads = (int)n_threads;
     if (cli_model_open(&model, model_path, &mp, &err) < 0) {
@@ -228,7 +242,7 @@ int cmd_eval(int argc, char **argv)
         rc = cli_fail(&err);
         goto done;
     }
-    if (n_ids == 0 && !(info->add_bos && info->bos_id >= 0)) {
+    if (n_ids == 0 && !(info->add_bos && info->bos_id >= 0) && !kv_load) {
         cli_error("eval: the prompt is empty");
         goto done;
     }
@@ -250,7 +264,18 @@ int cmd_eval(int argc, char **argv)
     {
         size_t need = n_ids + (greedy > 1 ? (size_t)greedy - 1 : 0);
         if (n_ctx == 0) {
+            size_t n_file = 0;
             need += !tokens; /* room for a BOS */
+            if (kv_load) { /* and for what the file holds */
+                if (plumb_kvfile_peek(kv_load, &n_file, &err) < 0) {
+                    rc = cli_fail(&err);
+                    goto done;
+                }
+                if (n_ids == 0)
+                    need += n_file; /* the loaded tokens are the prompt */
+                if (n_file > need)
+                    need = n_file;
+            }
             sp.n_ctx = (int32_t)(need < (1u << 24) ? need : (1u << 24));
         } else if (need > (size_t)n_ctx) {
             cli_error("eval: context full (%d tokens): the prompt (%zu tokens) and --greedy %d "
@@ -266,8 +291,24 @@ int cmd_eval(int argc, char **argv)
     gp.add_bos = !tokens;
     gp.n_predict = -1;
     gp.all_logits = all;
-    if (plumb_session_open(&sess, model, &sp, &err) < 0 ||
-        plumb_session_generate(sess, &gp, NULL, NULL, &res, &err) < 0) {
+    if (plumb_session_open(&sess, model, &sp, &err) < 0) {
+        rc = cli_fail(&err);
+        goto done;
+    }
+    if (kv_load) {
+        /* the prompt is the whole sequence: what it shares with the loaded
+         * tokens is kept, the rest evaluated */
+        if (cli_kv_load(sess, info, kv_load, ids, n_ids, !tokens, &seq, &n_seq, &n_loaded, &n_kept,
+                        &err) < 0) {
+            rc = cli_fail(&err);
+            goto done;
+        }
+        gp.ids = seq;
+        gp.n_ids = n_seq;
+        gp.add_bos = 0; /* seq has it */
+        gp.reuse_prefix = 1;
+    }
+    if (plumb_session_generate(sess, &gp, NULL, NULL, &res, &err) < 0) {
         rc = cli_fail(&err);
         goto done;
     }
@@ -284,7 +325,7 @@ int cmd_eval(int argc, char **argv)
             goto done;
         }
         for (size_t r = 0; r < n_rows; r++)
-            rows[r] = plumb_session_logits(sess, all ? r : n_held - 1);
+            rows[r] = plumb_session_logits(sess, all ? r : res.n_evaluated - 1);
         if (write_logits(&lout, rows, n_rows, (size_t)info->n_vocab, &err) < 0 ||
             plumb_outfile_commit(&lout, &err) < 0) {
             rc = cli_fail(&err);
@@ -310,12 +351,17 @@ int cmd_eval(int argc, char **argv)
     }
     if (greedy > 0)
         fputc('\n', txt);
+    if (kv_save && plumb_session_save(sess, kv_save, &err) < 0) {
+        rc = cli_fail(&err);
+        goto done;
+    }
     if (cli_check_stdout("eval"))
         goto done;
     rc = 0;
 done:
     plumb_outfile_abort(&lout); /* after a commit: nothing to do */
     free(prompt_copy);
+    free(seq);
     free(rows);
     free(ids);
     free(text);

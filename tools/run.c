@@ -8,7 +8,9 @@
  * at the model's end-of-text or end-of-turn token (not printed unless
  * --show-special), when the context is full, or at the first SIGINT (exit
  * status 130), which the library sees through its abort flag.  A newline
- * ends the output.
+ * ends the output.  --kv-load starts from a saved session: the prompt is the
+ * whole sequence, and only the part that does not match the loaded tokens is
+ * evaluated (cli_kv_load); --kv-save saves the session after generation.
  */
 #include "config.h"
 
@@ -19,6 +21,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "kvfile.h"
 #include "model.h"
 #include "plumb.h"
 
@@ -64,6 +67,9 @@ int cmd_run(int argc, char **argv)
 {
     const char *model_path = NULL, *prompt = NULL, *file = NULL, *system = NULL, *cpu = NULL;
     const char *kv_both = NULL, *kv_k = NULL, *kv_v = NULL, *args[1];
+    const char *kv_load = NULL, *kv_save = NULL;
+    int32_t *seq = NULL;
+    size_t n_seq = 0, n_loaded = 0, n_kept = 0;
     int n_predict = DEFAULT_N_PREDICT, n_ctx = 0, n_threads = 0, n_args = 0, kv_window = 0, kv_keep = 0;
     int chat = 0, no_think = 0, show_special = 0, verbose = 0, escape = 0, rc = 1;
     PlumbSamplerParams sp;
@@ -138,6 +144,7 @@ int cmd_run(int argc, char **argv)
             CLI_OPT_KV_TYPES(&kv_both, &kv_k, &kv_v),
             CLI_OPT_KV_WINDOW(&kv_window, &kv_keep,
                               "4, or with --chat --system the whole system message"),
+            CLI_OPT_KV_FILES(&kv_load, &kv_save, "after generating"),
             CLI_OPT_CPU(&cpu),
             CLI_OPT_THREADS(&n_threads),
             { .names = "--show-special", .kind = CLI_FLAG, .dest = &show_special,
@@ -169,6 +176,10 @@ int cmd_run(int argc, char **argv)
         rc = 1;
     }
     sp.seed = seed.value;
+    if (kv_save && plumb_kvfile_check_save(kv_save, &err) < 0) { /* before the work */
+        rc = cli_fail(&err);
+        goto done;
+    }
     if (seed.random)
         cli_error("run: seed %llu", (unsigned long long)seed.value);
 
@@ -264,6 +275,27 @@ int cmd_run(int argc, char **argv)
     gp.text = prompt;
     gp.parse_special = 1;
     gp.add_bos = 1;
+    if (kv_load) {
+        /* the prompt is the whole sequence: what it shares with the loaded
+         * tokens is kept, the rest evaluated */
+        int32_t *ids = NULL;
+        size_t n_ids = 0;
+        if (plumb_tokenize(model, prompt, strlen(prompt), PLUMB_TOK_SPECIAL, &ids, &n_ids, &err) < 0 ||
+            cli_kv_load(sess, info, kv_load, ids, n_ids, 1, &seq, &n_seq, &n_loaded, &n_kept, &err) < 0) {
+            free(ids);
+            rc = cli_fail(&err);
+            goto done;
+        }
+        free(ids);
+        gp.text = NULL;
+        gp.ids = seq;
+        gp.n_ids = n_seq;
+        gp.add_bos = 0; /* seq has it */
+        gp.reuse_prefix = 1;
+        if (verbose)
+            fprintf(stderr, "plumb: run: %s: %zu tokens loaded, %zu of them kept for the prompt's %zu\n",
+                    kv_load, n_loaded, n_kept, n_seq);
+    }
     /* -n: -1 until the context is full, 0 nothing */
     gp.n_predict = n_predict < 0 ? 0 : n_predict == 0 ? -1 : (int32_t)n_predict;
     gp.show_special = show_special;
@@ -284,6 +316,18 @@ int cmd_run(int argc, char **argv)
     }
     if (wr.failed || fputc('\n', stdout) == EOF || cli_check_stdout("run"))
         goto write_error;
+    if (kv_save) {
+        /* Ctrl-C while saving: main's handler removes the temporary file */
+        sigaction(SIGINT, &old_int, NULL);
+        handler_set = 0;
+        if (plumb_session_save(sess, kv_save, &err) < 0) {
+            rc = cli_fail(&err);
+            goto done;
+        }
+        if (verbose)
+            fprintf(stderr, "plumb: run: %s: saved %zu tokens\n", kv_save,
+                    plumb_session_n_past(sess));
+    }
     if (res.finish == PLUMB_FINISH_CONTEXT_FULL && n_predict >= 0)
         cli_error("run: stopped after %zu tokens: the context of %zu tokens is full",
                   res.n_generated, plumb_session_n_ctx(sess));
@@ -304,6 +348,7 @@ done:
         sigaction(SIGINT, &old_int, NULL);
     free(prompt_copy);
     free(system_copy);
+    free(seq);
     plumb_session_close(sess);
     plumb_model_close(model);
     free(formatted);

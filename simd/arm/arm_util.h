@@ -37,6 +37,10 @@
  * in quant_neon.c calls it after filling the quant entries. */
 struct PlumbDsp;
 void plumb_dsp_init_neon_vec(struct PlumbDsp *dsp);
+/* The fused attention of each ARM tier (attn_neon.c, attn_dotprod.c), called
+ * by plumb_dsp_init_neon() and plumb_dsp_init_dotprod(). */
+void plumb_dsp_init_neon_attn(struct PlumbDsp *dsp);
+void plumb_dsp_init_dotprod_attn(struct PlumbDsp *dsp);
 
 /* ------------------------------------------------------------ helpers */
 

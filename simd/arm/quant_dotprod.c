@@ -240,4 +240,5 @@ void plumb_dsp_init_dotprod(PlumbDsp *dsp)
     dsp->gemm[PLUMB_QTYPE_Q4_0_R8] = gemm_q4_0_r8_dotprod;
     dsp->gemm[PLUMB_QTYPE_Q4_K_R8] = gemm_q4_K_r8_dotprod;
     dsp->gemm[PLUMB_QTYPE_Q6_K_R8] = gemm_q6_K_r8_dotprod;
+    plumb_dsp_init_dotprod_attn(dsp);
 }

@@ -504,4 +504,5 @@ void plumb_dsp_init_neon(PlumbDsp *dsp)
     ARM_SET_INT_DOTS(dsp, neon);
 
     plumb_dsp_init_neon_vec(dsp);
+    plumb_dsp_init_neon_attn(dsp);
 }

@@ -4,14 +4,17 @@
  * Installed by plumb_dsp_init_avx2_attn().
  *
  * The rows go in tiles of ATTN_TILE.  For each tile:
- *  1. the scores of every query head against every row of the tile, eight
- *     rows at a time: one accumulator per row, summed across its lanes by
- *     one hadd tree for all eight.  Q8_0 and Q4_0 keys take integer dots per
- *     32-element block against the Q8_0 queries (maddubs with the sign
- *     trick for Q8_0 keys; for Q4_0 the unsigned nibbles times q, less
- *     8 * sum(q) of the block), scaled by the two f16 block scales; F16 keys
- *     meet F16 queries, both widened to float, and F32 keys F32 queries,
- *     in FMA;
+ *  1. the scores of every query head against every row of the tile.  Block
+ *     keys: each block of eight rows is transposed once into 4-byte groups
+ *     (vector g holds bytes 4g .. 4g+3 of the block of all eight rows), so
+ *     that one multiply-add of a group with a query's four bytes broadcast
+ *     adds to eight row sums at once and no lane sums are needed; against
+ *     the Q8_0 queries, Q8_0 keys by the sign trick (|k| times q with k's
+ *     sign, maddubs then madd), Q4_0 keys as unsigned nibbles times q summed
+ *     in int16 through the whole block, less 8 * sum(q); each block's sum
+ *     scaled by the two f16 scales in FMA.  Float keys: four rows against
+ *     two heads, F16 keys and queries widened to float, FMA, the eight
+ *     accumulators summed across their lanes by one hadd tree;
  *  2. the running maximum m of each head: when the tile raises it, l and
  *     acc are scaled by exp(old - new) (folded into the next step's load);
  *     the weights p = exp(s - m) come from SLEEF's 8-lane exp;
@@ -62,14 +65,6 @@ typedef struct Ctx {
 /* ------------------------------------------------------------ helpers */
 
 /* Lane r of the result = sum of the lanes of x[r]. */
-static inline __m256i hsum8_epi32(const __m256i x[8])
-{
-    const __m256i h01 = _mm256_hadd_epi32(x[0], x[1]), h23 = _mm256_hadd_epi32(x[2], x[3]);
-    const __m256i h45 = _mm256_hadd_epi32(x[4], x[5]), h67 = _mm256_hadd_epi32(x[6], x[7]);
-    const __m256i h03 = _mm256_hadd_epi32(h01, h23), h47 = _mm256_hadd_epi32(h45, h67);
-    return _mm256_add_epi32(_mm256_permute2x128_si256(h03, h47, 0x20), _mm256_permute2x128_si256(h03, h47, 0x31));
-}
-
 static inline __m256 hsum8_ps(const __m256 x[8])
 {
     const __m256 h01 = _mm256_hadd_ps(x[0], x[1]), h23 = _mm256_hadd_ps(x[2], x[3]);
@@ -147,37 +142,115 @@ static void prep_queries(Ctx *c, const PlumbAttnArgs *a, uint32_t kt, float *qf)
 
 /* ------------------------------------------------------------ scores */
 
-/* s[i * ATTN_TILE + t] for the rows kr[0 .. nt) (nt rounded up to 8; the
- * caller points the rows past the end at a real one). */
-ATTN_INLINE void scores_q8(const Ctx *c, const uint8_t *const *kr, const float *dk, int nt, float *s, const int q4)
+/* x[p] = 32 bytes of row p -> y[g] = dword g (bytes 4g .. 4g+3) of rows
+ * 0 .. 7, in row order. */
+static inline void transpose8x8(const __m256i x[8], __m256i y[8])
+{
+    __m256i u[8], w[8];
+#pragma GCC unroll 8
+    for (int p = 0; p < 8; p += 2) {
+        u[p] = _mm256_unpacklo_epi32(x[p], x[p + 1]);
+        u[p + 1] = _mm256_unpackhi_epi32(x[p], x[p + 1]);
+    }
+    /* w[g], w[g + 4] (g < 4): dword g of rows 0..3 | 4..7 in the low
+     * 128-bit lane, dword g + 4 in the high lane */
+#pragma GCC unroll 8
+    for (int h = 0; h < 8; h += 4) {
+        w[h + 0] = _mm256_unpacklo_epi64(u[h + 0], u[h + 2]);
+        w[h + 1] = _mm256_unpackhi_epi64(u[h + 0], u[h + 2]);
+        w[h + 2] = _mm256_unpacklo_epi64(u[h + 1], u[h + 3]);
+        w[h + 3] = _mm256_unpackhi_epi64(u[h + 1], u[h + 3]);
+    }
+#pragma GCC unroll 8
+    for (int g = 0; g < 4; g++) {
+        y[g] = _mm256_permute2x128_si256(w[g], w[g + 4], 0x20);
+        y[g + 4] = _mm256_permute2x128_si256(w[g], w[g + 4], 0x31);
+    }
+}
+
+/* The block keys of eight rows of a tile (j0 .. j0 + 7, the ones past the
+ * end reading the last row), transposed: for block b, kt[b * 8 + g] holds
+ * bytes 4g .. 4g+3 of the block of each row (Q4_0: the nibbles as bytes,
+ * element order), ka the same of |k| (Q8_0); their scales go to
+ * dk[b * ATTN_TILE + t0 + r]. */
+ATTN_INLINE void prep_keys8(const Ctx *c, int64_t j0, int t0, __m256i *kt, __m256i *ka, float *dk, const int q4)
+{
+    const PlumbAttnArgs *a = c->a;
+    const int64_t last = a->nk - 1;
+    const uint8_t *row[8];
+#pragma GCC unroll 8
+    for (int r = 0; r < 8; r++)
+        row[r] = key_row(a, j0 + r <= last ? j0 + r : last);
+    for (int64_t b = 0; b < c->nb; b++) {
+        __m256i x[8];
+#pragma GCC unroll 8
+        for (int r = 0; r < 8; r++) {
+            if (q4) {
+                const PlumbBlockQ4_0 *kb = (const PlumbBlockQ4_0 *)row[r] + b;
+                x[r] = x86_nibbles32(kb->qs);
+                dk[b * ATTN_TILE + t0 + r] = x86_fp16(kb->d);
+            } else {
+                const PlumbBlockQ8_0 *kb = (const PlumbBlockQ8_0 *)row[r] + b;
+                x[r] = _mm256_loadu_si256((const __m256i *)kb->qs);
+                dk[b * ATTN_TILE + t0 + r] = x86_fp16(kb->d);
+            }
+        }
+        transpose8x8(x, kt + b * 8);
+        if (!q4)
+#pragma GCC unroll 8
+            for (int g = 0; g < 8; g++)
+                ka[b * 8 + g] = _mm256_abs_epi8(kt[b * 8 + g]);
+    }
+}
+
+/* Eight row sums of one block: kb / ab the block's transposed bytes (and
+ * their absolute values), qs the query's 32 bytes.  Q4_0: the nibble
+ * products, each int16 lane a sum of 16 of them (|sum| <= 16 * 15 * 128,
+ * no overflow), widened at the end; Q8_0: k * q by the sign trick, widened
+ * after every step (a pair of products reaches 2 * 128 * 127). */
+ATTN_INLINE __m256i dot8(const __m256i *kb, const __m256i *ab, const int8_t *qs, const int q4)
 {
     const __m256i ones = _mm256_set1_epi16(1);
+    if (q4) {
+        __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+#pragma GCC unroll 8
+        for (int g = 0; g < 8; g += 2) {
+            s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(kb[g], _mm256_set1_epi32((int32_t)x86_load_u32(qs + 4 * g))));
+            s1 = _mm256_add_epi16(s1, _mm256_maddubs_epi16(kb[g + 1],
+                                                           _mm256_set1_epi32((int32_t)x86_load_u32(qs + 4 * g + 4))));
+        }
+        return _mm256_madd_epi16(_mm256_add_epi16(s0, s1), ones);
+    }
+    __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+#pragma GCC unroll 8
+    for (int g = 0; g < 8; g += 2) {
+        const __m256i q0 = _mm256_set1_epi32((int32_t)x86_load_u32(qs + 4 * g));
+        const __m256i q1 = _mm256_set1_epi32((int32_t)x86_load_u32(qs + 4 * g + 4));
+        s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(_mm256_maddubs_epi16(ab[g], _mm256_sign_epi8(q0, kb[g])), ones));
+        s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(_mm256_maddubs_epi16(ab[g + 1], _mm256_sign_epi8(q1, kb[g + 1])),
+                                                    ones));
+    }
+    return _mm256_add_epi32(s0, s1);
+}
+
+/* s[i * ATTN_TILE + t] for the n8 groups of eight rows in kt / ka. */
+ATTN_INLINE void scores_q8(const Ctx *c, const __m256i *kt, const __m256i *ka, const float *dk, int n8, float *s,
+                           const int q4)
+{
     const __m256 scale = _mm256_set1_ps(c->a->scale);
     for (int64_t i = 0; i < c->nq; i++) {
         const PlumbBlockQ8_0 *q = c->qb[i];
-        for (int g = 0; g < nt; g += 8) {
+        for (int h = 0; h < n8; h++) {
             __m256 sc = _mm256_setzero_ps();
             for (int64_t b = 0; b < c->nb; b++) {
-                const __m256i qv = _mm256_loadu_si256((const __m256i *)q[b].qs);
-                __m256i x[8], sum;
-#pragma GCC unroll 8
-                for (int r = 0; r < 8; r++) {
-                    if (q4) { /* kr: the tile's nibbles, 32 bytes per block */
-                        const __m256i kv = _mm256_loadu_si256((const __m256i *)(kr[g + r] + b * PLUMB_QK));
-                        x[r] = _mm256_madd_epi16(_mm256_maddubs_epi16(kv, qv), ones);
-                    } else {
-                        const __m256i kv = _mm256_loadu_si256(
-                            (const __m256i *)(kr[g + r] + b * sizeof(PlumbBlockQ8_0) + offsetof(PlumbBlockQ8_0, qs)));
-                        x[r] = x86_dot_s8s8_i32(kv, qv);
-                    }
-                }
-                sum = hsum8_epi32(x);
+                const int64_t o = (h * c->nb + b) * 8;
+                __m256i sum = dot8(kt + o, ka + o, q[b].qs, q4);
                 if (q4)
                     sum = _mm256_sub_epi32(sum, _mm256_set1_epi32(c->sq8[i][b]));
-                const __m256 dkq = _mm256_mul_ps(_mm256_loadu_ps(dk + b * ATTN_TILE + g), _mm256_set1_ps(c->dq[i][b]));
+                const __m256 dkq = _mm256_mul_ps(_mm256_loadu_ps(dk + b * ATTN_TILE + h * 8), _mm256_set1_ps(c->dq[i][b]));
                 sc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), dkq, sc);
             }
-            _mm256_storeu_ps(s + i * ATTN_TILE + g, _mm256_mul_ps(sc, scale));
+            _mm256_storeu_ps(s + i * ATTN_TILE + h * 8, _mm256_mul_ps(sc, scale));
         }
     }
 }
@@ -192,6 +265,7 @@ static void scores_float4(const Ctx *c, const float *const *kr, int t0, float *s
         const int64_t i2 = i + 1 < c->nq ? i + 1 : i;
         const float *q0 = c->qf + i * hdp, *q1 = c->qf + i2 * hdp;
         __m256 x[8];
+#pragma GCC unroll 8
         for (int r = 0; r < 8; r++)
             x[r] = _mm256_setzero_ps();
         for (int64_t d = 0; d < hdp; d += 8) {
@@ -214,9 +288,11 @@ static void scores_float4(const Ctx *c, const float *const *kr, int t0, float *s
     }
 }
 
-/* Scores of the tile's rows [j0, j0 + nt) into s (-inf past nt).  kx and
- * kf are scratch: the tile's Q4_0 nibbles, four widened float rows. */
-ATTN_INLINE void tile_scores(const Ctx *c, uint32_t kt, int64_t j0, int nt, float *s, uint8_t *kx, float *kf)
+/* Scores of the tile's rows [j0, j0 + nt) into s (-inf past nt).  kx, ka
+ * and kf are scratch: the tile's transposed block keys and their absolute
+ * values, four widened float rows. */
+ATTN_INLINE void tile_scores(const Ctx *c, uint32_t kt, int64_t j0, int nt, float *s, __m256i *kx, __m256i *ka,
+                             float *kf)
 {
     const PlumbAttnArgs *a = c->a;
     const int64_t last = a->nk - 1;
@@ -224,6 +300,7 @@ ATTN_INLINE void tile_scores(const Ctx *c, uint32_t kt, int64_t j0, int nt, floa
         const int direct = kt == PLUMB_QTYPE_F32 && c->hd == c->hdp;
         for (int t = 0; t < nt; t += 4) {
             const float *kr[4];
+#pragma GCC unroll 8
             for (int r = 0; r < 4; r++) {
                 const int64_t j = j0 + t + r <= last ? j0 + t + r : last;
                 if (direct) {
@@ -236,30 +313,18 @@ ATTN_INLINE void tile_scores(const Ctx *c, uint32_t kt, int64_t j0, int nt, floa
             scores_float4(c, kr, t, s);
         }
     } else {
-        const uint8_t *kr[ATTN_TILE];
         float dk[ATTN_MAX_B * ATTN_TILE];
-        const int n8 = (nt + 7) & ~7;
-        for (int t = 0; t < n8; t++) {
-            const int64_t j = j0 + t <= last ? j0 + t : last;
-            const uint8_t *row = key_row(a, j);
-            if (kt == PLUMB_QTYPE_Q4_0) {
-                const PlumbBlockQ4_0 *kb = (const PlumbBlockQ4_0 *)row;
-                for (int64_t b = 0; b < c->nb; b++) {
-                    _mm256_storeu_si256((__m256i *)(kx + t * c->hdp + b * PLUMB_QK), x86_nibbles32(kb[b].qs));
-                    dk[b * ATTN_TILE + t] = x86_fp16(kb[b].d);
-                }
-                kr[t] = kx + t * c->hdp;
-            } else {
-                const PlumbBlockQ8_0 *kb = (const PlumbBlockQ8_0 *)row;
-                for (int64_t b = 0; b < c->nb; b++)
-                    dk[b * ATTN_TILE + t] = x86_fp16(kb[b].d);
-                kr[t] = row;
-            }
+        const int n8 = (nt + 7) / 8, q4 = kt == PLUMB_QTYPE_Q4_0;
+        for (int h = 0; h < n8; h++) {
+            if (q4)
+                prep_keys8(c, j0 + 8 * h, 8 * h, kx + h * c->nb * 8, NULL, dk, 1);
+            else
+                prep_keys8(c, j0 + 8 * h, 8 * h, kx + h * c->nb * 8, ka + h * c->nb * 8, dk, 0);
         }
-        if (kt == PLUMB_QTYPE_Q4_0)
-            scores_q8(c, kr, dk, nt, s, 1);
+        if (q4)
+            scores_q8(c, kx, NULL, dk, n8, s, 1);
         else
-            scores_q8(c, kr, dk, nt, s, 0);
+            scores_q8(c, kx, ka, dk, n8, s, 0);
     }
     for (int64_t i = 0; i < c->nq; i++)
         for (int t = nt; t < ATTN_TILE; t++)
@@ -438,12 +503,23 @@ ATTN_INLINE void attn_any(const PlumbAttnArgs *a, const uint32_t kt)
     const float *vr[ATTN_TILE];
     union {
         float qf[PLUMB_ATTN_MAX_Q * PLUMB_ATTN_MAX_HD]; /* float keys: the queries */
-        uint8_t kx[ATTN_TILE * PLUMB_ATTN_MAX_HD];      /* Q4_0 keys: the tile's nibbles */
+        struct {
+            __m256i kx[ATTN_TILE / 8 * ATTN_MAX_B * 8]; /* block keys: the tile, transposed */
+            __m256i ka[ATTN_TILE / 8 * ATTN_MAX_B * 8]; /* Q8_0 keys: the same, absolute values */
+        } b;
     } u;
     float accl[PLUMB_ATTN_MAX_Q * PLUMB_ATTN_MAX_HD];
     if (a->v_type != PLUMB_QTYPE_F32 && a->v_type != PLUMB_QTYPE_F16 && a->v_type != PLUMB_QTYPE_Q8_0 &&
         a->v_type != PLUMB_QTYPE_Q4_0)
         return;
+    if (a->nk <= 0) { /* no rows: what the reference leaves */
+        for (int64_t i = 0; i < a->nq; i++) {
+            a->m[i] = -INFINITY;
+            a->l[i] = 0.0f;
+        }
+        memset(a->acc, 0, (size_t)(a->nq * a->hd) * sizeof(float));
+        return;
+    }
     prep_queries(&c, a, kt, u.qf);
     /* rows of a padded head go to a local accumulator, copied out at the end */
     float *acc = c.hd == c.hdp ? a->acc : accl;
@@ -453,7 +529,7 @@ ATTN_INLINE void attn_any(const PlumbAttnArgs *a, const uint32_t kt)
     }
     for (int64_t j0 = 0; j0 < a->nk; j0 += ATTN_TILE) {
         const int nt = a->nk - j0 < ATTN_TILE ? (int)(a->nk - j0) : ATTN_TILE;
-        tile_scores(&c, kt, j0, nt, s, u.kx, kf);
+        tile_scores(&c, kt, j0, nt, s, u.b.kx, u.b.ka, kf);
         tile_softmax(&c, s, m, l, r);
         tile_values(&c, j0, nt, vbuf, vr);
         tile_mix(&c, acc, s, r, vr, nt, j0 == 0);

@@ -7,11 +7,10 @@
  *
  * The plan is that of attn_avx2.c (tiles of ATTN_TILE rows: scores, online
  * softmax, values widened once per row and added into up to four heads at a
- * time, 32 columns in registers), with one change for the block keys: each
- * 16-row half of a tile is transposed once into 4-byte groups, vector g
- * holding bytes 4g .. 4g+3 of one block of all sixteen rows, so that one
- * multiply-add of a vector with a query's four bytes broadcast adds to
- * sixteen row sums at once and the scores need no lane sums:
+ * time, 32 columns in registers), the block keys transposed by sixteen rows
+ * (vector g holding bytes 4g .. 4g+3 of one block of all sixteen rows), so
+ * one multiply-add of a vector with a query's four bytes broadcast adds to
+ * sixteen row sums:
  *  - Q4_0 keys: the nibbles (unsigned) times q, less 8 * sum(q);
  *  - Q8_0 keys, VNNI: k + 128 (k xor 0x80, unsigned) times q in vpdpbusd,
  *    less 128 * sum(q);
@@ -58,6 +57,17 @@ typedef struct Ctx {
     float dq[PLUMB_ATTN_MAX_Q][ATTN_MAX_B];     /* their scales */
     int32_t sq[PLUMB_ATTN_MAX_Q][ATTN_MAX_B];   /* sum of each block's quants */
 } Ctx;
+
+/* A tile's block keys, transposed (see prep_keys16): for half h and block
+ * b, vectors [(h * nb + b) * 8 + g]. */
+#define ATTN_KT (ATTN_TILE / 16 * ATTN_MAX_B * 8)
+typedef struct KeyTile {
+    __m512i k[ATTN_KT];   /* the bytes: Q4_0 nibbles; Q8_0 k (xor 0x80 under VNNI) */
+#if !defined(__AVX512VNNI__)
+    __m512i a[ATTN_KT];   /* Q8_0: |k| */
+    __mmask64 neg[ATTN_KT]; /* Q8_0: the bytes where k < 0 */
+#endif
+} KeyTile;
 
 /* ------------------------------------------------------------ helpers */
 
@@ -113,12 +123,14 @@ static inline const uint8_t *key_row(const PlumbAttnArgs *a, int64_t j)
 static inline void transpose16x8(const __m512i x[8], __m512i y[8])
 {
     __m512i u[8], w[8];
+#pragma GCC unroll 8
     for (int p = 0; p < 8; p += 2) {
         u[p] = _mm512_unpacklo_epi32(x[p], x[p + 1]);
         u[p + 1] = _mm512_unpackhi_epi32(x[p], x[p + 1]);
     }
     /* w[g], w[g + 4] (g < 4): 128-bit lanes hold dword g, g + 4 of rows
      * 0..3 | 8..11 (w[g]) and 4..7 | 12..15 (w[g + 4]) */
+#pragma GCC unroll 8
     for (int h = 0; h < 8; h += 4) {
         w[h + 0] = _mm512_unpacklo_epi64(u[h + 0], u[h + 2]);
         w[h + 1] = _mm512_unpackhi_epi64(u[h + 0], u[h + 2]);
@@ -127,6 +139,7 @@ static inline void transpose16x8(const __m512i x[8], __m512i y[8])
     }
     const __m512i lo = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13);
     const __m512i hi = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
+#pragma GCC unroll 8
     for (int g = 0; g < 4; g++) {
         y[g] = _mm512_permutex2var_epi64(w[g], lo, w[g + 4]);
         y[g + 4] = _mm512_permutex2var_epi64(w[g], hi, w[g + 4]);
@@ -162,19 +175,22 @@ static void prep_queries(Ctx *c, const PlumbAttnArgs *a, uint32_t kt, float *qf)
 /* ------------------------------------------------------------ scores */
 
 /* The block keys of one half of a tile (rows j0 .. j0 + 15, the ones past
- * the end reading the last row) transposed into kt: for block b, vectors
- * kt[b * 8 + g]; their scales into dk[b * ATTN_TILE + t0 + r]. */
-ATTN_INLINE void prep_keys16(const Ctx *c, int64_t j0, int t0, __m512i *kt, float *dk, const int q4)
+ * the end reading the last row) transposed into kt from vector o on: for
+ * block b, vectors o + b * 8 + g; their scales into dk[b * ATTN_TILE + t0 +
+ * r]. */
+ATTN_INLINE void prep_keys16(const Ctx *c, int64_t j0, int t0, KeyTile *kt, int64_t o, float *dk, const int q4)
 {
     const PlumbAttnArgs *a = c->a;
     const int64_t last = a->nk - 1;
     const uint8_t *row[16];
+#pragma GCC unroll 8
     for (int r = 0; r < 16; r++) {
         const int64_t j = j0 + r <= last ? j0 + r : last;
         row[r] = key_row(a, j);
     }
     for (int64_t b = 0; b < c->nb; b++) {
         __m512i x[8];
+#pragma GCC unroll 8
         for (int p = 0; p < 8; p++) {
             if (q4) {
                 const PlumbBlockQ4_0 *k0 = (const PlumbBlockQ4_0 *)row[p] + b;
@@ -189,7 +205,16 @@ ATTN_INLINE void prep_keys16(const Ctx *c, int64_t j0, int t0, __m512i *kt, floa
 #endif
             }
         }
-        transpose16x8(x, kt + b * 8);
+        transpose16x8(x, kt->k + o + b * 8);
+#if !defined(__AVX512VNNI__)
+        if (!q4)
+#pragma GCC unroll 8
+            for (int g = 0; g < 8; g++) {
+                kt->a[o + b * 8 + g] = _mm512_abs_epi8(kt->k[o + b * 8 + g]);
+                kt->neg[o + b * 8 + g] = _mm512_movepi8_mask(kt->k[o + b * 8 + g]);
+            }
+#endif
+#pragma GCC unroll 8
         for (int r = 0; r < 16; r++) {
             const uint16_t d = q4 ? ((const PlumbBlockQ4_0 *)row[r])[b].d : ((const PlumbBlockQ8_0 *)row[r])[b].d;
             dk[b * ATTN_TILE + t0 + r] = x86_fp16(d);
@@ -197,32 +222,49 @@ ATTN_INLINE void prep_keys16(const Ctx *c, int64_t j0, int t0, __m512i *kt, floa
     }
 }
 
-/* Sixteen row sums of one block: kb the block's 8 transposed vectors, qs
- * the query's 32 bytes. */
-ATTN_INLINE __m512i dot16(const __m512i *kb, const int8_t *qs, const int q4)
+/* Sixteen row sums of one block: vectors o .. o + 7 of kt, qs the query's
+ * 32 bytes.  Without VNNI, Q4_0 sums the nibble products in int16 through
+ * the whole block (16 products of at most 15 * 128 per lane) and widens
+ * once; Q8_0 takes |k| times q with k's sign, widened every step. */
+ATTN_INLINE __m512i dot16(const KeyTile *kt, int64_t o, const int8_t *qs, const int q4)
 {
+    const __m512i *kb = kt->k + o;
     __m512i acc0 = _mm512_setzero_si512(), acc1 = _mm512_setzero_si512();
-    for (int g = 0; g < 8; g += 2) {
-        const __m512i q0 = _mm512_set1_epi32((int32_t)x86_load_u32(qs + 4 * g));
-        const __m512i q1 = _mm512_set1_epi32((int32_t)x86_load_u32(qs + 4 * g + 4));
 #if defined(__AVX512VNNI__)
-        (void)q4;
-        acc0 = _mm512_dpbusd_epi32(acc0, kb[g], q0);
-        acc1 = _mm512_dpbusd_epi32(acc1, kb[g + 1], q1);
-#else
-        if (q4) {
-            acc0 = x86_dpbusd512(acc0, kb[g], q0);
-            acc1 = x86_dpbusd512(acc1, kb[g + 1], q1);
-        } else {
-            acc0 = x86_dot_s8s8_512(acc0, kb[g], q0);
-            acc1 = x86_dot_s8s8_512(acc1, kb[g + 1], q1);
-        }
-#endif
+    (void)q4;
+#pragma GCC unroll 8
+    for (int g = 0; g < 8; g += 2) {
+        acc0 = _mm512_dpbusd_epi32(acc0, kb[g], _mm512_set1_epi32((int32_t)x86_load_u32(qs + 4 * g)));
+        acc1 = _mm512_dpbusd_epi32(acc1, kb[g + 1], _mm512_set1_epi32((int32_t)x86_load_u32(qs + 4 * g + 4)));
     }
     return _mm512_add_epi32(acc0, acc1);
+#else
+    const __m512i ones = _mm512_set1_epi16(1);
+    if (q4) {
+#pragma GCC unroll 8
+        for (int g = 0; g < 8; g += 2) {
+            acc0 = _mm512_add_epi16(acc0, _mm512_maddubs_epi16(kb[g], _mm512_set1_epi32((int32_t)x86_load_u32(qs + 4 * g))));
+            acc1 = _mm512_add_epi16(acc1, _mm512_maddubs_epi16(kb[g + 1],
+                                                               _mm512_set1_epi32((int32_t)x86_load_u32(qs + 4 * g + 4))));
+        }
+        return _mm512_madd_epi16(_mm512_add_epi16(acc0, acc1), ones);
+    }
+    const __m512i *ab = kt->a + o;
+    const __mmask64 *neg = kt->neg + o;
+#pragma GCC unroll 8
+    for (int g = 0; g < 8; g++) {
+        const __m512i q = _mm512_set1_epi32((int32_t)x86_load_u32(qs + 4 * g));
+        const __m512i p = _mm512_maddubs_epi16(ab[g], _mm512_mask_sub_epi8(q, neg[g], _mm512_setzero_si512(), q));
+        if (g & 1)
+            acc1 = _mm512_add_epi32(acc1, _mm512_madd_epi16(p, ones));
+        else
+            acc0 = _mm512_add_epi32(acc0, _mm512_madd_epi16(p, ones));
+    }
+    return _mm512_add_epi32(acc0, acc1);
+#endif
 }
 
-ATTN_INLINE void scores_q8(const Ctx *c, const __m512i *kt, const float *dk, int nh, float *s, const int q4)
+ATTN_INLINE void scores_q8(const Ctx *c, const KeyTile *kt, const float *dk, int nh, float *s, const int q4)
 {
     const __m512 scale = _mm512_set1_ps(c->a->scale);
 #if defined(__AVX512VNNI__)
@@ -235,7 +277,7 @@ ATTN_INLINE void scores_q8(const Ctx *c, const __m512i *kt, const float *dk, int
         for (int h = 0; h < nh; h++) {
             __m512 sc = _mm512_setzero_ps();
             for (int64_t b = 0; b < c->nb; b++) {
-                __m512i sum = dot16(kt + (h * c->nb + b) * 8, q[b].qs, q4);
+                __m512i sum = dot16(kt, (h * c->nb + b) * 8, q[b].qs, q4);
                 if (off)
                     sum = _mm512_sub_epi32(sum, _mm512_set1_epi32(off * c->sq[i][b]));
                 const __m512 dkq = _mm512_mul_ps(_mm512_loadu_ps(dk + b * ATTN_TILE + h * 16),
@@ -258,6 +300,7 @@ static void scores_float4(const Ctx *c, const float *const *kr, int t0, float *s
         const float *q0 = c->qf + i * hdp, *q1 = c->qf + i2 * hdp;
         __m512 x[8];
         __m256 y[8];
+#pragma GCC unroll 8
         for (int r = 0; r < 8; r++)
             x[r] = _mm512_setzero_ps();
         for (int64_t d = 0; d < hdp; d += 16) {
@@ -273,6 +316,7 @@ static void scores_float4(const Ctx *c, const float *const *kr, int t0, float *s
             x[6] = _mm512_fmadd_ps(a1, k2, x[6]);
             x[7] = _mm512_fmadd_ps(a1, k3, x[7]);
         }
+#pragma GCC unroll 8
         for (int r = 0; r < 8; r++)
             y[r] = fold_ps512(x[r]);
         const __m256 h = _mm256_mul_ps(hsum8_ps(y), scale);
@@ -285,7 +329,7 @@ static void scores_float4(const Ctx *c, const float *const *kr, int t0, float *s
 /* Scores of the tile's rows [j0, j0 + nt) into s (-inf past nt).  kt and
  * kf are scratch: the tile's transposed block keys, four widened float
  * rows. */
-ATTN_INLINE void tile_scores(const Ctx *c, uint32_t kt, int64_t j0, int nt, float *s, __m512i *kx, float *kf)
+ATTN_INLINE void tile_scores(const Ctx *c, uint32_t kt, int64_t j0, int nt, float *s, KeyTile *kx, float *kf)
 {
     const PlumbAttnArgs *a = c->a;
     const int64_t last = a->nk - 1;
@@ -293,6 +337,7 @@ ATTN_INLINE void tile_scores(const Ctx *c, uint32_t kt, int64_t j0, int nt, floa
         const int direct = kt == PLUMB_QTYPE_F32 && c->hd == c->hdp;
         for (int t = 0; t < nt; t += 4) {
             const float *kr[4];
+#pragma GCC unroll 8
             for (int r = 0; r < 4; r++) {
                 const int64_t j = j0 + t + r <= last ? j0 + t + r : last;
                 if (direct) {
@@ -309,9 +354,9 @@ ATTN_INLINE void tile_scores(const Ctx *c, uint32_t kt, int64_t j0, int nt, floa
         const int nh = (nt + 15) / 16, q4 = kt == PLUMB_QTYPE_Q4_0;
         for (int h = 0; h < nh; h++) {
             if (q4)
-                prep_keys16(c, j0 + 16 * h, 16 * h, kx + h * c->nb * 8, dk, 1);
+                prep_keys16(c, j0 + 16 * h, 16 * h, kx, h * c->nb * 8, dk, 1);
             else
-                prep_keys16(c, j0 + 16 * h, 16 * h, kx + h * c->nb * 8, dk, 0);
+                prep_keys16(c, j0 + 16 * h, 16 * h, kx, h * c->nb * 8, dk, 0);
         }
         if (q4)
             scores_q8(c, kx, dk, nh, s, 1);
@@ -486,13 +531,23 @@ ATTN_INLINE void attn_any(const PlumbAttnArgs *a, const uint32_t kt)
     float vbuf[ATTN_TILE * PLUMB_ATTN_MAX_HD];
     float kf[4 * PLUMB_ATTN_MAX_HD];
     const float *vr[ATTN_TILE];
-    float qf[PLUMB_ATTN_MAX_Q * PLUMB_ATTN_MAX_HD];     /* float keys: the queries */
-    __m512i kx[ATTN_TILE / 16 * ATTN_MAX_B * 8];        /* block keys: the tile, transposed */
+    union {
+        float qf[PLUMB_ATTN_MAX_Q * PLUMB_ATTN_MAX_HD]; /* float keys: the queries */
+        KeyTile kx;                                     /* block keys: the tile, transposed */
+    } u;
     float accl[PLUMB_ATTN_MAX_Q * PLUMB_ATTN_MAX_HD];
     if (a->v_type != PLUMB_QTYPE_F32 && a->v_type != PLUMB_QTYPE_F16 && a->v_type != PLUMB_QTYPE_Q8_0 &&
         a->v_type != PLUMB_QTYPE_Q4_0)
         return;
-    prep_queries(&c, a, kt, qf);
+    if (a->nk <= 0) { /* no rows: what the reference leaves */
+        for (int64_t i = 0; i < a->nq; i++) {
+            a->m[i] = -INFINITY;
+            a->l[i] = 0.0f;
+        }
+        memset(a->acc, 0, (size_t)(a->nq * a->hd) * sizeof(float));
+        return;
+    }
+    prep_queries(&c, a, kt, u.qf);
     /* rows of a padded head go to a local accumulator, copied out at the end */
     float *acc = c.hd == c.hdp ? a->acc : accl;
     for (int i = 0; i < PLUMB_ATTN_MAX_Q; i++) {
@@ -501,7 +556,7 @@ ATTN_INLINE void attn_any(const PlumbAttnArgs *a, const uint32_t kt)
     }
     for (int64_t j0 = 0; j0 < a->nk; j0 += ATTN_TILE) {
         const int nt = a->nk - j0 < ATTN_TILE ? (int)(a->nk - j0) : ATTN_TILE;
-        tile_scores(&c, kt, j0, nt, s, kx, kf);
+        tile_scores(&c, kt, j0, nt, s, &u.kx, kf);
         tile_softmax(&c, s, m, l, r);
         tile_values(&c, j0, nt, vbuf, vr);
         tile_mix(&c, acc, s, r, vr, nt, j0 == 0);

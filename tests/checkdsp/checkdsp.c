@@ -1376,9 +1376,11 @@ static void attn_case(const char *kernel, PlumbAttnFn fn, uint32_t kt, uint32_t 
             od[i * hd + d] = 0.0;
         for (int64_t j = 0; j < nk; j++) {
             const double p = exp(sd[j] - m);
+            double *restrict o = od + i * hd;
+            const double *restrict vj = vd + j * hd;
             l += p;
             for (int64_t d = 0; d < hd; d++)
-                od[i * hd + d] += p * vd[j * hd + d];
+                o[d] += p * vj[d];
         }
         for (int64_t d = 0; d < hd; d++)
             od[i * hd + d] /= l;
@@ -1476,7 +1478,7 @@ static void attn_case(const char *kernel, PlumbAttnFn fn, uint32_t kt, uint32_t 
 static void check_attn(uint32_t kt, PlumbAttnFn fn, int every)
 {
     static const int64_t hds[] = { 32, 64, 128, 256 };
-    static const int64_t hds_float[] = { 8, 72 }; /* F32 / F16 keys and values only: no blocks */
+    static const int64_t hds_float[] = { 3, 8, 72 }; /* F32 / F16 keys and values only: no blocks */
     static const int64_t nqs[] = { 1, 3, 8, 16 };
     static const int64_t nks[] = { 1, 2, 31, 32, 33, 100, 256, 300 };
     char kernel[64];
@@ -1488,10 +1490,9 @@ static void check_attn(uint32_t kt, PlumbAttnFn fn, int every)
             continue;
         begin_kernel(kernel);
         int ci = 0;
-        for (size_t hi = 0; hi < 6; hi++) {
-            if (hi >= 4 && !floats)
-                break;
-            const int64_t hd = hi < 4 ? hds[hi] : hds_float[hi - 4];
+        const size_t nh = sizeof hds / sizeof hds[0], nhf = sizeof hds_float / sizeof hds_float[0];
+        for (size_t hi = 0; hi < nh + (floats ? nhf : 0); hi++) {
+            const int64_t hd = hi < nh ? hds[hi] : hds_float[hi - nh];
             for (size_t qi = 0; qi < sizeof nqs / sizeof nqs[0]; qi++)
                 for (size_t ki = 0; ki < sizeof nks / sizeof nks[0]; ki++)
                     for (int s = 0; s < AT_NSHAPES; s++, ci++)

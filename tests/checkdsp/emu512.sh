@@ -43,7 +43,7 @@ flags="-std=c11 -O2 -D_GNU_SOURCE -mavx2 -mfma -mf16c -Wno-psabi -I$build -I$src
 # the emulated tiers compile slowly (SIMDe's headers): all at once, one
 # compiler per file, and every one must succeed
 pids=
-for f in quant_avx512 vec_avx512 quant_avx512vnni gemm_avx512vnni; do
+for f in quant_avx512 vec_avx512 attn_avx512 quant_avx512vnni gemm_avx512vnni attn_avx512vnni; do
     {
         printf '#include "config.h"\n#include "emu512.h"\n'
         case $f in *vnni) printf '#define __AVX512VNNI__ 1\n' ;; esac
