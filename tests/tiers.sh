@@ -4,7 +4,8 @@
 #
 # 1. For each tier that this CPU has and this build compiled (read from the
 #    "cpu features:" and "kernels built:" lines of `plumb --version`), rerun
-#    tests/test_golden with PLUMB_CPU set to it; each run must pass.
+#    tests/test_golden, and tests/test_attn in its shorter form (depths up to
+#    5000), with PLUMB_CPU set to it; each run must pass.
 # 2. For each tier the CPU or the build lacks, and for an unknown tier name,
 #    `plumb --version` must still work and name the problem, and a model
 #    command (PLUMB_CPU=... or --cpu ...) must exit 1 or 2 with a
@@ -110,6 +111,14 @@ for tier in c avx2 avx512 avx512vnni neon dotprod; do
             grep -i 'fail' "$tmp".err | head -n 10
             ;;
         esac
+        if [ -x "$top_builddir/tests/test_attn" ]; then
+            if PLUMB_GOLDEN_QUICK=1 PLUMB_CPU=$tier "$top_builddir/tests/test_attn" >"$tmp".out 2>"$tmp".err; then
+                pass "test_attn with PLUMB_CPU=$tier"
+            else
+                fail "test_attn with PLUMB_CPU=$tier"
+                grep -i 'fail' "$tmp".err | head -n 10
+            fi
+        fi
     else
         # A tier that cannot run here: --version still works and says why,
         # and a model command refuses it.

@@ -539,7 +539,7 @@ int cmd_bench(int argc, char **argv)
         { .names = "-r, --repetitions", .kind = CLI_INT, .dest = &reps, .min = 1, .max = 1000,
           .metavar = "N", .help = "timed runs per test" },
         CLI_OPT_KV_TYPES(&kv_both, &kv_k, &kv_v),
-        CLI_OPT_KV_WINDOW(&kv_window, &kv_keep),
+        CLI_OPT_KV_WINDOW(&kv_window, &kv_keep, "4"),
         CLI_OPT_CPU(&cpu),
         { .names = "--fill-random", .kind = CLI_FLAG, .dest = &fill,
           .help = "make the depth of random keys and values instead of evaluating tokens: "

@@ -56,13 +56,13 @@
       .choices = CLI_KV_TYPES, .metavar = "TYPE", .def = "--kv-type",                     \
       .help = "value cache type" }
 /* --window and --keep: the sliding window with attention sinks. */
-#define CLI_OPT_KV_WINDOW(window, keep)                                                   \
+#define CLI_OPT_KV_WINDOW(window, keep, keep_def)                                         \
     { .names = "--window", .kind = CLI_INT, .dest = (window), .min = 0,                   \
       .max = PLUMB_MAX_CTX, .metavar = "W", .def = "0, off",                              \
       .help = "attend only to the last W positions and the first --keep; older positions " \
               "are dropped from memory and never recalled (the model was not trained so)" }, \
     { .names = "--keep", .kind = CLI_INT, .dest = (keep), .min = 1, .max = PLUMB_MAX_CTX,  \
-      .metavar = "N", .def = "4",                                                         \
+      .metavar = "N", .def = (keep_def),                                                  \
       .help = "with --window, the first N positions stay in view (attention sinks)" }
 
 typedef enum CliKind {

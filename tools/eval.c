@@ -160,7 +160,7 @@ int cmd_eval(int argc, char **argv)
           .max = PLUMB_MAX_CTX, .metavar = "N",
           .help = "context length in tokens, 0 for what the run needs" },
         CLI_OPT_KV_TYPES(&kv_both, &kv_k, &kv_v),
-        CLI_OPT_KV_WINDOW(&kv_window, &kv_keep),
+        CLI_OPT_KV_WINDOW(&kv_window, &kv_keep, "4"),
         CLI_OPT_THREADS(&n_threads),
         { .names = "-h, --help", .kind = CLI_HELP, .help = "show this help" },
         { .kind = CLI_END },

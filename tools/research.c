@@ -51,6 +51,9 @@ typedef struct Opts {
     /* model */
     const char *model, *backend, *api, *model_name, *api_key_file, *extractor, *cpu;
     int n_ctx, n_threads;
+    const char *kv_both, *kv_k, *kv_v;
+    int kv_window, kv_keep;
+    PlumbSessionParams kv; /* from the four above */
     /* loop */
     int max_calls, ctx_limit;
     const char *time_limit, *date, *system_prompt;
@@ -88,6 +91,8 @@ typedef struct Opts {
     { .names = "-c, --ctx", .kind = CLI_INT, .dest = &(o)->n_ctx, .min = 0,                     \
       .max = PLUMB_MAX_CTX, .metavar = "N", .def = "32768 embedded",                          \
       .help = "context length in tokens" },                                                    \
+    CLI_OPT_KV_TYPES(&(o)->kv_both, &(o)->kv_k, &(o)->kv_v),                                    \
+    CLI_OPT_KV_WINDOW(&(o)->kv_window, &(o)->kv_keep, "the whole system prompt, at least 4"),   \
     CLI_OPT_CPU(&(o)->cpu), CLI_OPT_THREADS(&(o)->n_threads)
 
 #define OPTS_TOOLS(o)                                                                          \
@@ -298,6 +303,7 @@ static int setup_open(const char *cmd, const Opts *o, int need_model, Setup *s, 
         LlmLocalParams lp = { 0 };
         lp.model_path = o->model;
         lp.n_ctx = (uint32_t)o->n_ctx;
+        lp.kv = o->kv;
         if ((rc = llm_open_local(&s->llm, s->model, &lp, err)) < 0)
             return rc;
     } else if (need_model) {
@@ -311,6 +317,8 @@ static int setup_open(const char *cmd, const Opts *o, int need_model, Setup *s, 
         LlmLocalParams lp = { 0 };
         lp.model_path = o->model;
         lp.n_ctx = (uint32_t)(o->visit_budget + 10240);
+        lp.kv = o->kv;
+        lp.kv.window = lp.kv.keep = 0; /* a page and the question: no window */
         if ((rc = llm_open_local(&s->extractor, s->model, &lp, err)) < 0)
             return rc;
     } else {
@@ -620,8 +628,11 @@ done:
 }
 
 /* Checks both commands make of the model options; 0 or a usage status. */
-static int check_model_opts(const CliCmd *cmd, const Opts *o)
+static int check_model_opts(const CliCmd *cmd, Opts *o)
 {
+    int rc;
+    if ((rc = cli_kv_params(cmd, o->kv_both, o->kv_k, o->kv_v, o->kv_window, o->kv_keep, &o->kv)))
+        return rc;
     if (o->backend && !strncmp(o->backend, "script:", 7) && !o->backend[7])
         return cli_usage_error(cmd, "--backend script: needs a file name");
     if (o->backend && strncmp(o->backend, "script:", 7) && strncmp(o->backend, "http://", 7) &&

@@ -136,7 +136,8 @@ int cmd_run(int argc, char **argv)
               .help = "context length in tokens, 0 for the model's training context, at most "
                       "4096" },
             CLI_OPT_KV_TYPES(&kv_both, &kv_k, &kv_v),
-            CLI_OPT_KV_WINDOW(&kv_window, &kv_keep),
+            CLI_OPT_KV_WINDOW(&kv_window, &kv_keep,
+                              "4, or with --chat --system the whole system message"),
             CLI_OPT_CPU(&cpu),
             CLI_OPT_THREADS(&n_threads),
             { .names = "--show-special", .kind = CLI_FLAG, .dest = &show_special,
@@ -228,6 +229,29 @@ int cmd_run(int argc, char **argv)
     }
     info = plumb_model_info(model);
     ssp.n_ctx = (int32_t)n_ctx;
+    if (ssp.window && !kv_keep && chat && system) {
+        /* the sinks: the whole system message (at least 4 positions) */
+        PlumbChatMsg sys = { 0 };
+        PlumbChatParams cp = { 0 };
+        char *head = NULL;
+        int32_t *ids = NULL;
+        size_t n_ids = 0;
+        sys.role = "system";
+        sys.content = system;
+        if (plumb_chat_format(&sys, 1, &cp, &head, &err) < 0 ||
+            plumb_tokenize(model, head, strlen(head), PLUMB_TOK_SPECIAL, &ids, &n_ids, &err) < 0) {
+            free(head);
+            rc = cli_fail(&err);
+            goto done;
+        }
+        n_ids += info->add_bos ? 1 : 0;
+        ssp.keep = n_ids > 4 ? (int32_t)(n_ids < INT32_MAX ? n_ids : INT32_MAX) : 4;
+        free(head);
+        free(ids);
+        if (verbose)
+            fprintf(stderr, "plumb: run: the first %d positions (the system message) stay in view\n",
+                    (int)ssp.keep);
+    }
     if (plumb_session_open(&sess, model, &ssp, &err) < 0) {
         rc = cli_fail(&err);
         goto done;

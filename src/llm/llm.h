@@ -89,6 +89,9 @@ typedef struct LlmLocalParams {
     const char *model_path; /* for llm_describe and the model hash; may be NULL */
     uint32_t n_ctx;         /* 0 = 32768, clipped to the model's */
     uint32_t n_threads;     /* 0 = the model's */
+    PlumbSessionParams kv;  /* cache types, window and sinks (its n_ctx is not read);
+                               a window with keep 0 keeps the whole system message, at
+                               least 4 positions */
 } LlmLocalParams;
 /* m is borrowed and must outlive the backend. */
 int llm_open_local(PlumbLLM **out, PlumbModel *m, const LlmLocalParams *p, PlumbError *err);

@@ -54,6 +54,8 @@ typedef struct LocalLLM {
     PlumbModel *m;    /* borrowed */
     PlumbSession *s;  /* owned */
     size_t n_ctx;     /* tokens the session holds */
+    PlumbSessionParams sp; /* what the session was opened with */
+    int keep_system;  /* a window whose sinks are the system message, not counted yet */
     /* what the session holds, as text and as the ids that make it */
     char *text;       /* [text_len] bytes, NUL-terminated; NULL before the first call */
     size_t text_len;
@@ -283,6 +285,22 @@ static int local_generate(PlumbLLM *base, const PlumbChatMsg *msgs, size_t n, co
     size_t n_ids, room, text_len = 0;
     int rc;
 
+    if (l->keep_system && n > 0 && !strcmp(msgs[0].role, "system") && !l->text) {
+        /* the first call: the sinks become the system message's tokens, in
+         * a session opened again (it holds nothing yet) */
+        PlumbSession *s2 = NULL;
+        if ((rc = tokens_of(l, msgs, 1, &q, &text, &text_len, err)) < 0)
+            return rc;
+        l->sp.keep = q.n > 4 ? (int32_t)(q.n < INT32_MAX ? q.n : INT32_MAX) : 4;
+        seq_free(&q);
+        free(text);
+        text = NULL;
+        if ((rc = plumb_session_open(&s2, l->m, &l->sp, err)) < 0)
+            return rc;
+        plumb_session_close(l->s);
+        l->s = s2;
+        l->keep_system = 0;
+    }
     if ((rc = tokens_of(l, msgs, n, &q, &text, &text_len, err)) < 0)
         return rc;
     n_ids = q.n;
@@ -418,7 +436,11 @@ int llm_open_local(PlumbLLM **out, PlumbModel *m, const LlmLocalParams *p, Plumb
         return plumb_err(err, PLUMB_ENOMEM, "out of memory");
     l->base.ops = &local_ops;
     l->m = m;
+    if (p)
+        sp = p->kv;
     sp.n_ctx = (int32_t)n_ctx;
+    l->sp = sp;
+    l->keep_system = sp.window > 0 && sp.keep == 0;
     if ((rc = plumb_session_open(&l->s, m, &sp, err)) < 0) {
         free(l);
         return rc;

@@ -41,5 +41,28 @@ if len(p["turns"]) > 1:
     assert p["turns"][1]["n_reused"] >= p["turns"][0]["n_prompt"], p["turns"]
 assert r["messages"][0]["role"] == "system" and r["messages"][0]["content"].endswith("Current date: 2025-01-01")
 ' "$tmp/t.jsonl" "$rc" || fail=1
+# the same with a 4-bit cache and a window whose sinks are the system prompt
+timeout 120 "$PLUMB" research -m "$PLUMB_DATA/models/small-Q4_K_M.gguf" -t 1 --max-calls 1 \
+    --kv-type q4_0 --window 128 --date 2025-01-01 --cache-mode off --trace "$tmp/w.jsonl" "Q" \
+    > "$tmp/out" 2> "$tmp/err"
+rc=$?
+if [ $rc != 0 ] && [ $rc != 3 ]; then
+    echo "local.sh: --kv-type q4_0 --window 128: exit $rc" >&2
+    cat "$tmp/err" >&2
+    fail=1
+fi
+python3 -c '
+import json, sys
+lines = open(sys.argv[1], encoding="utf-8").read().splitlines()
+assert len(lines) == 1, len(lines)
+r = json.loads(lines[0])
+assert r["plumb"]["turns"], r["plumb"]
+' "$tmp/w.jsonl" || fail=1
+"$PLUMB" research -m "$PLUMB_DATA/models/small-Q4_K_M.gguf" --keep 8 "Q" > "$tmp/out" 2> "$tmp/err"
+rc=$?
+if [ $rc != 2 ] || ! grep -q -- "--window" "$tmp/err"; then
+    echo "local.sh: --keep without --window: exit $rc: $(cat "$tmp/err")" >&2
+    fail=1
+fi
 [ $fail = 0 ] && echo "local.sh: ok"
 exit $fail
