@@ -312,15 +312,20 @@ void plumb_dsp_init(PlumbDsp *dsp, unsigned flags)
     if (flags & PLUMB_CPU_AVX2) {
         plumb_dsp_init_avx2(dsp);
         plumb_dsp_init_avx2_gemm(dsp);
+        plumb_dsp_init_avx2_attn(dsp);
     }
 #endif
 #if PLUMB_HAVE_AVX512
-    if (flags & PLUMB_CPU_AVX512)
+    if (flags & PLUMB_CPU_AVX512) {
         plumb_dsp_init_avx512(dsp);
+        plumb_dsp_init_avx512_attn(dsp);
+    }
 #endif
 #if PLUMB_HAVE_AVX512VNNI
-    if (flags & PLUMB_CPU_AVX512VNNI)
+    if (flags & PLUMB_CPU_AVX512VNNI) {
         plumb_dsp_init_avx512vnni(dsp);
+        plumb_dsp_init_avx512vnni_attn(dsp);
+    }
 #endif
 #if PLUMB_HAVE_NEON
     if (flags & PLUMB_CPU_NEON)

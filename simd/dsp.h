@@ -114,6 +114,11 @@ void plumb_dsp_init_c(PlumbDsp *dsp);
 void plumb_dsp_init_avx2(PlumbDsp *dsp);
 /* The AVX2 tiled products (simd/x86/gemm_avx2.c), installed after plumb_dsp_init_avx2(). */
 void plumb_dsp_init_avx2_gemm(PlumbDsp *dsp);
+/* The fused attention of each x86 tier (simd/x86/attn_avx2.c, attn_avx512.c,
+ * attn_avx512vnni.c), installed after the tier's own initialiser. */
+void plumb_dsp_init_avx2_attn(PlumbDsp *dsp);
+void plumb_dsp_init_avx512_attn(PlumbDsp *dsp);
+void plumb_dsp_init_avx512vnni_attn(PlumbDsp *dsp);
 void plumb_dsp_init_avx512(PlumbDsp *dsp);
 void plumb_dsp_init_avx512vnni(PlumbDsp *dsp);
 /* The AVX-512 VNNI tiled products of the interleaved types

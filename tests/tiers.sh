@@ -5,7 +5,7 @@
 # 1. For each tier that this CPU has and this build compiled (read from the
 #    "cpu features:" and "kernels built:" lines of `plumb --version`), rerun
 #    tests/test_golden, and tests/test_attn in its shorter form (depths up to
-#    5000), with PLUMB_CPU set to it; each run must pass.
+#    3000), with PLUMB_CPU set to it; each run must pass.
 # 2. For each tier the CPU or the build lacks, and for an unknown tier name,
 #    `plumb --version` must still work and name the problem, and a model
 #    command (PLUMB_CPU=... or --cpu ...) must exit 1 or 2 with a

@@ -17,6 +17,9 @@
  *    bits whatever the tiling of rows and tokens, nothing written outside
  *    the rows asked for (a NULL gemm is allowed: the caller loops over
  *    vec_dot);
+ *  - attn: acc / l and log(l) + m within ATTN_EPS of a double-precision
+ *    evaluation on the same dequantised inputs, and the same bits with the
+ *    buffers at other addresses (the C definition is held to this too);
  *  - rmsnorm, softmax, swiglu: within a few ULP (the *_ULPS constants),
  *    or within FLT_MIN for results in the subnormal range.
  * Quantised activations are produced by the C quantisers, so their values
@@ -151,8 +154,9 @@ typedef struct Call {
         void (*topk)(const float *, int64_t, int, int32_t *);
         PlumbGemmFn gemm;
         PlumbMixFn mix;
+        PlumbAttnFn attn;
     } fn;
-    const void *in0, *in1, *in2; /* inputs */
+    const void *in0, *in1, *in2; /* inputs (attn: in0 is the PlumbAttnArgs) */
     void *out;                   /* output */
     int64_t n;
     float f;                     /* eps / a */
@@ -163,7 +167,8 @@ typedef struct Call {
     int64_t s0, s1, s2;          /* mix_f32: strides of out, p, v */
 } Call;
 
-enum { K_TOF, K_FROMF, K_DOT, K_RMS, K_ROPE, K_SOFTMAX, K_SWIGLU, K_DOTF, K_AXPY, K_SCALE, K_TOPK, K_GEMM, K_MIX };
+enum { K_TOF, K_FROMF, K_DOT, K_RMS, K_ROPE, K_SOFTMAX, K_SWIGLU, K_DOTF, K_AXPY, K_SCALE, K_TOPK, K_GEMM, K_MIX,
+       K_ATTN };
 
 static void run_call(void *arg)
 {
@@ -182,6 +187,7 @@ static void run_call(void *arg)
     case K_TOPK: c->fn.topk(c->in0, c->n, c->k, c->out); break;
     case K_GEMM: c->fn.gemm(c->n, c->in0, c->stride, c->r0, c->r1, c->in1, c->out, c->nt); break;
     case K_MIX: c->fn.mix(c->out, c->s0, c->in0, c->s1, c->in1, c->s2, c->r1, c->n, c->nt); break;
+    case K_ATTN: c->fn.attn(c->in0); break;
     }
 }
 
@@ -1240,6 +1246,261 @@ static void check_gemm_r8(int t, PlumbGemmFn fn)
             }
 }
 
+/* ------------------------------------------------------------ attention */
+
+/*
+ * attn[key type], with each value type: m, l and acc of nq query heads over
+ * nk key/value rows, the inputs made by the C quantisers from random floats,
+ * against a double-precision evaluation of the same dequantised numbers
+ * (queries, keys and values through the C to_float; scores, exp, sums in
+ * double).  With O = the exact softmax-weighted sum of the value rows and
+ * LSE = log(sum of exp(score)) per head:
+ *  - acc / l within ATTN_EPS * max|O| of O, element by element;
+ *  - log(l) + m within ATTN_EPS * max(1, |LSE|) of LSE, and m within the
+ *    same of the exact largest score (the scores are about 1 in size, so
+ *    the floor of 1 keeps a tiny LSE from asking for more than the scores'
+ *    own float rounding);
+ *  - nothing written outside m, l, acc (which start as poison: they are
+ *    outputs only);
+ *  - the same bits again with every buffer at another address.
+ * Score shapes: a standard deviation of about 1, of about 5 (peaked
+ * weights), keys rising along the queries' common direction with the
+ * largest score last (the maximum rises tile after tile: the rescaling
+ * path), and all keys equal (equal scores: the mean of the values).
+ */
+#define ATTN_EPS 1e-4
+
+enum { AT_STD1, AT_STD5, AT_RISING, AT_EQUAL, AT_NSHAPES };
+static const char *const attn_shape_names[] = { "scores std 1", "scores std 5", "largest score last",
+                                                "equal scores" };
+static const uint32_t attn_types[] = { PLUMB_QTYPE_F32, PLUMB_QTYPE_F16, PLUMB_QTYPE_Q8_0, PLUMB_QTYPE_Q4_0 };
+#define N_ATTN_TYPES (sizeof attn_types / sizeof attn_types[0])
+
+/* n rows of type t at p (stride bytes apart), dequantised by C into y
+ * ([n][hd] doubles). */
+static void attn_rows_double(uint32_t t, const uint8_t *p, uint64_t stride, int64_t n, int64_t hd, double *y)
+{
+    float *tmp = xmalloc((size_t)hd * sizeof *tmp);
+    for (int64_t j = 0; j < n; j++) {
+        ref.to_float[t](p + (uint64_t)j * stride, tmp, hd);
+        for (int64_t d = 0; d < hd; d++)
+            y[j * hd + d] = tmp[d];
+    }
+    free(tmp);
+}
+
+/* A copy of b's region in a new buffer at misalignment off. */
+static void attn_copy(CdBuf *dst, const CdBuf *src, size_t off)
+{
+    buf(dst, src->len, off, 0);
+    memcpy(dst->p, src->p, src->len);
+}
+
+/* About standard normal, cheaply (the sum of four uniforms, scaled to
+ * variance 1): the attention cases draw a few million. */
+static float attn_normal(CdRng *r)
+{
+    const uint64_t u = cd_rand(r);
+    const int32_t sum = (int32_t)(u & 0xffff) + (int32_t)((u >> 16) & 0xffff) + (int32_t)((u >> 32) & 0xffff) +
+                        (int32_t)(u >> 48);
+    return (float)((sum - 131070) * (1.7320508075688772 / 65536.0));
+}
+
+static void attn_case(const char *kernel, PlumbAttnFn fn, uint32_t kt, uint32_t vt, int64_t hd, int64_t nq,
+                      int64_t nk, int shape, int ci)
+{
+    char what[200];
+    const uint32_t at = (uint32_t)plumb_qtype_traits(kt)->act;
+    const size_t qrs = plumb_qtype_row_size(at, (uint64_t)hd), krs = plumb_qtype_row_size(kt, (uint64_t)hd);
+    const size_t vrs = plumb_qtype_row_size(vt, (uint64_t)hd);
+    /* rows wider than their data now and then, as cache rows may be */
+    const uint64_t qst = qrs + align_of((int)at) * (size_t)(ci % 3);
+    const uint64_t kst = krs + align_of((int)kt) * (size_t)(ci % 2) * 3;
+    const uint64_t vst = vrs + align_of((int)vt) * (size_t)((ci + 1) % 3);
+    const float scale = (shape == AT_STD5 ? 5.0f : 1.0f) / sqrtf((float)hd);
+    CdRng r = case_rng();
+    float *x = xmalloc((size_t)hd * sizeof *x), *dir = xmalloc((size_t)hd * sizeof *dir);
+    double *qd = xmalloc((size_t)(nq * hd) * sizeof *qd), *kd = xmalloc((size_t)(nk * hd) * sizeof *kd);
+    double *vd = xmalloc((size_t)(nk * hd) * sizeof *vd), *sd = xmalloc((size_t)nk * sizeof *sd);
+    double *od = xmalloc((size_t)(nq * hd) * sizeof *od), *lse = xmalloc((size_t)nq * sizeof *lse);
+    double *mx = xmalloc((size_t)nq * sizeof *mx);
+    CdBuf qb, kb, vb, mb, lb, ab;
+
+    snprintf(what, sizeof what, "hd=%" PRId64 " nq=%" PRId64 " nk=%" PRId64 " v=%s, %s, strides %" PRIu64 "/%" PRIu64
+             "/%" PRIu64, hd, nq, nk, plumb_qtype_name(vt), attn_shape_names[shape], qst, kst, vst);
+    for (int64_t d = 0; d < hd; d++)
+        dir[d] = attn_normal(&r);
+    buf(&qb, qst * (size_t)nq, align_of((int)at) * (size_t)(ci % 4), 0);
+    for (int64_t i = 0; i < nq; i++) {
+        for (int64_t d = 0; d < hd; d++)
+            x[d] = shape == AT_RISING ? dir[d] + 0.5f * attn_normal(&r) : attn_normal(&r);
+        ref.from_float[at](x, qb.p + (size_t)i * qst, hd);
+    }
+    buf(&kb, kst * (size_t)nk, align_of((int)kt) * (size_t)((ci + 1) % 4), 0);
+    for (int64_t j = 0; j < nk; j++) {
+        uint8_t *row = kb.p + (size_t)j * kst;
+        if (shape == AT_EQUAL && j > 0) {
+            memcpy(row, kb.p, krs);
+            continue;
+        }
+        const float w = j == nk - 1 ? 2.0f : 1.5f * (float)j / (float)nk; /* rising: the weight of dir */
+        for (int64_t d = 0; d < hd; d++)
+            x[d] = shape == AT_RISING ? w * dir[d] + 0.5f * attn_normal(&r) : attn_normal(&r);
+        ref.from_float[kt](x, row, hd);
+    }
+    buf(&vb, vst * (size_t)nk, align_of((int)vt) * (size_t)((ci + 2) % 4), 0);
+    for (int64_t j = 0; j < nk; j++) {
+        for (int64_t d = 0; d < hd; d++)
+            x[d] = attn_normal(&r);
+        ref.from_float[vt](x, vb.p + (size_t)j * vst, hd);
+    }
+
+    /* the exact evaluation */
+    attn_rows_double(at, qb.p, qst, nq, hd, qd);
+    attn_rows_double(kt, kb.p, kst, nk, hd, kd);
+    attn_rows_double(vt, vb.p, vst, nk, hd, vd);
+    for (int64_t i = 0; i < nq; i++) {
+        double m = -INFINITY, l = 0.0;
+        for (int64_t j = 0; j < nk; j++) {
+            double s[4] = { 0.0, 0.0, 0.0, 0.0 }; /* four chains: the dots are most of the time */
+            int64_t d = 0;
+            for (; d + 4 <= hd; d += 4)
+                for (int e = 0; e < 4; e++)
+                    s[e] += qd[i * hd + d + e] * kd[j * hd + d + e];
+            for (; d < hd; d++)
+                s[0] += qd[i * hd + d] * kd[j * hd + d];
+            sd[j] = (s[0] + s[1] + s[2] + s[3]) * (double)scale;
+            m = sd[j] > m ? sd[j] : m;
+        }
+        for (int64_t d = 0; d < hd; d++)
+            od[i * hd + d] = 0.0;
+        for (int64_t j = 0; j < nk; j++) {
+            const double p = exp(sd[j] - m);
+            l += p;
+            for (int64_t d = 0; d < hd; d++)
+                od[i * hd + d] += p * vd[j * hd + d];
+        }
+        for (int64_t d = 0; d < hd; d++)
+            od[i * hd + d] /= l;
+        mx[i] = m;
+        lse[i] = m + log(l);
+    }
+
+    buf(&mb, (size_t)nq * 4, 4 * (size_t)(ci % 3), CD_POISON);
+    buf(&lb, (size_t)nq * 4, 4 * (size_t)((ci + 1) % 3), CD_POISON);
+    buf(&ab, (size_t)(nq * hd) * 4, 4 * (size_t)((ci + 2) % 3), CD_POISON);
+    PlumbAttnArgs a = { .hd = hd, .nq = nq, .q = qb.p, .q_stride = qst, .k = kb.p, .k_stride = kst, .v_type = vt,
+                        .v = vb.p, .v_stride = vst, .nk = nk, .scale = scale, .m = (float *)mb.p,
+                        .l = (float *)lb.p, .acc = (float *)ab.p };
+    Call c = { .kind = K_ATTN, .fn.attn = fn, .in0 = &a };
+    cases_run++;
+    if (!guarded(kernel, &c, what) && canaries_ok(kernel, &mb, what) && canaries_ok(kernel, &lb, what) &&
+        canaries_ok(kernel, &ab, what)) {
+        int ok = 1;
+        for (int64_t i = 0; i < nq && ok; i++) {
+            float m, l;
+            double omax = 0.0;
+            memcpy(&m, mb.p + 4 * i, 4);
+            memcpy(&l, lb.p + 4 * i, 4);
+            const double tol = ATTN_EPS * (fabs(lse[i]) > 1.0 ? fabs(lse[i]) : 1.0);
+            const double got = (double)m + log((double)l);
+            if (!(fabs(got - lse[i]) <= tol) || !(fabs((double)m - mx[i]) <= tol)) {
+                fail(kernel, "%s: head %" PRId64 ": m %.9g, log(l) + m %.9g; expected the largest score %.9g, "
+                     "log-sum-exp %.9g (bound %.3g)", what, i, m, got, mx[i], lse[i], tol);
+                ok = 0;
+                break;
+            }
+            for (int64_t d = 0; d < hd; d++)
+                omax = fabs(od[i * hd + d]) > omax ? fabs(od[i * hd + d]) : omax;
+            for (int64_t d = 0; d < hd; d++) {
+                float acc;
+                memcpy(&acc, ab.p + 4 * (size_t)(i * hd + d), 4);
+                const double o = (double)acc / (double)l, e = od[i * hd + d];
+                if (!(fabs(o - e) <= ATTN_EPS * omax)) {
+                    fail(kernel, "%s: head %" PRId64 " element %" PRId64 ": acc / l %.9g, expected %.9g "
+                         "(bound %.3g)", what, i, d, o, e, ATTN_EPS * omax);
+                    ok = 0;
+                    break;
+                }
+            }
+        }
+        if (ok) {
+            /* the same call with every buffer elsewhere: the same bits */
+            CdBuf q2, k2, v2, m2, l2, a2;
+            attn_copy(&q2, &qb, qb.off + align_of((int)at));
+            attn_copy(&k2, &kb, (kb.off + 2 * align_of((int)kt)) % 64);
+            attn_copy(&v2, &vb, (vb.off + 20) % 64);
+            buf(&m2, mb.len, (mb.off + 4) % 64, CD_POISON);
+            buf(&l2, lb.len, (lb.off + 8) % 64, CD_POISON);
+            buf(&a2, ab.len, (ab.off + 28) % 64, CD_POISON);
+            PlumbAttnArgs a2args = a;
+            a2args.q = q2.p;
+            a2args.k = k2.p;
+            a2args.v = v2.p;
+            a2args.m = (float *)m2.p;
+            a2args.l = (float *)l2.p;
+            a2args.acc = (float *)a2.p;
+            c.in0 = &a2args;
+            if (!guarded(kernel, &c, what) && canaries_ok(kernel, &m2, what) && canaries_ok(kernel, &l2, what) &&
+                canaries_ok(kernel, &a2, what) &&
+                (memcmp(m2.p, mb.p, mb.len) || memcmp(l2.p, lb.p, lb.len) || memcmp(a2.p, ab.p, ab.len)))
+                fail(kernel, "%s: other addresses gave other bits", what);
+            cd_buf_free(&q2);
+            cd_buf_free(&k2);
+            cd_buf_free(&v2);
+            cd_buf_free(&m2);
+            cd_buf_free(&l2);
+            cd_buf_free(&a2);
+        }
+    }
+    cd_buf_free(&qb);
+    cd_buf_free(&kb);
+    cd_buf_free(&vb);
+    cd_buf_free(&mb);
+    cd_buf_free(&lb);
+    cd_buf_free(&ab);
+    free(x);
+    free(dir);
+    free(qd);
+    free(kd);
+    free(vd);
+    free(sd);
+    free(od);
+    free(lse);
+    free(mx);
+}
+
+/* attn[kt] with every value type; one kernel name per pair
+ * ("attn k=Q8_0 v=F16").  every > 1 runs only every every-th case of the
+ * matrix (for the slow scalar C definition). */
+static void check_attn(uint32_t kt, PlumbAttnFn fn, int every)
+{
+    static const int64_t hds[] = { 32, 64, 128, 256 };
+    static const int64_t hds_float[] = { 8, 72 }; /* F32 / F16 keys and values only: no blocks */
+    static const int64_t nqs[] = { 1, 3, 8, 16 };
+    static const int64_t nks[] = { 1, 2, 31, 32, 33, 100, 256, 300 };
+    char kernel[64];
+    for (size_t vi = 0; vi < N_ATTN_TYPES; vi++) {
+        const uint32_t vt = attn_types[vi];
+        const int floats = is_float_type((int)kt) && is_float_type((int)vt);
+        snprintf(kernel, sizeof kernel, "attn k=%s v=%s", plumb_qtype_name(kt), plumb_qtype_name(vt));
+        if (!wanted(kernel))
+            continue;
+        begin_kernel(kernel);
+        int ci = 0;
+        for (size_t hi = 0; hi < 6; hi++) {
+            if (hi >= 4 && !floats)
+                break;
+            const int64_t hd = hi < 4 ? hds[hi] : hds_float[hi - 4];
+            for (size_t qi = 0; qi < sizeof nqs / sizeof nqs[0]; qi++)
+                for (size_t ki = 0; ki < sizeof nks / sizeof nks[0]; ki++)
+                    for (int s = 0; s < AT_NSHAPES; s++, ci++)
+                        if (ci % every == 0)
+                            attn_case(kernel, fn, kt, vt, hd, nqs[qi], nks[ki], s, ci);
+        }
+    }
+}
+
 /* ------------------------------------------------------------ one tier */
 
 /* A kernel is checked when its entry differs from C's and from every tier
@@ -1312,6 +1573,16 @@ static void check_tier(unsigned flags)
         snprintf(slot, sizeof slot, "mix %s", plumb_qtype_name((uint32_t)t));
         if (FRESH(mix[t], slot))
             check_mix(t, d.mix[t]);
+    }
+    for (size_t i = 0; i < N_ATTN_TYPES; i++) {
+        /* the C definition is held to the exact evaluation too, on every
+         * fifth case (the scalar kernel is slow) */
+        const uint32_t t = attn_types[i];
+        snprintf(slot, sizeof slot, "attn %s", plumb_qtype_name(t));
+        if (flags == 0)
+            check_attn(t, d.attn[t], 5);
+        else if (FRESH(attn[t], slot))
+            check_attn(t, d.attn[t], 1);
     }
 }
 
@@ -1491,6 +1762,43 @@ static void bench_tier(unsigned flags, int is_c)
         free(mp);
         free(mv);
         free(mo);
+    }
+    {
+        /* fused attention: 8 query heads of 128 against one page of 256 rows, keys and values of one type */
+        static const uint32_t bt[] = { PLUMB_QTYPE_Q8_0, PLUMB_QTYPE_F16, PLUMB_QTYPE_Q4_0, PLUMB_QTYPE_F32 };
+        float *row = xmalloc(128 * sizeof *row), *am = xmalloc(8 * sizeof *am), *al = xmalloc(8 * sizeof *al);
+        float *aacc = xmalloc(8 * 128 * sizeof *aacc);
+        for (size_t bi = 0; bi < sizeof bt / sizeof bt[0]; bi++) {
+            const uint32_t t = bt[bi], at = (uint32_t)plumb_qtype_traits(t)->act;
+            const size_t rs = plumb_qtype_row_size(t, 128), ars = plumb_qtype_row_size(at, 128);
+            uint8_t *qa = xmalloc(8 * ars), *ak = xmalloc(256 * rs), *av = xmalloc(256 * rs);
+            for (int i = 0; i < 8; i++) {
+                for (int e = 0; e < 128; e++)
+                    row[e] = cd_normal(&r);
+                ref.from_float[at](row, qa + (size_t)i * ars, 128);
+            }
+            for (int j = 0; j < 256; j++) {
+                for (int e = 0; e < 128; e++)
+                    row[e] = cd_normal(&r);
+                ref.from_float[t](row, ak + (size_t)j * rs, 128);
+                for (int e = 0; e < 128; e++)
+                    row[e] = cd_normal(&r);
+                ref.from_float[t](row, av + (size_t)j * rs, 128);
+            }
+            PlumbAttnArgs args = { .hd = 128, .nq = 8, .q = qa, .q_stride = ars, .k = ak, .k_stride = rs,
+                                   .v_type = t, .v = av, .v_stride = rs, .nk = 256, .scale = 0.0883883f,
+                                   .m = am, .l = al, .acc = aacc };
+            Call c = { .kind = K_ATTN, .fn.attn = d.attn[t], .in0 = &args };
+            snprintf(name, sizeof name, "attn %s 8x128 of 256", plumb_qtype_name(t));
+            bench_one(name, &c, is_c || d.attn[t] != ref.attn[t]);
+            free(qa);
+            free(ak);
+            free(av);
+        }
+        free(row);
+        free(am);
+        free(al);
+        free(aacc);
     }
     for (int t = 0; t < PLUMB_QTYPE_COUNT; t++) {
         if (d.from_float[t]) {
