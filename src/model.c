@@ -597,6 +597,30 @@ const PlumbModelInfo *plumb_model_info(const PlumbModel *m)
     return m ? &m->info : NULL;
 }
 
+uint64_t plumb_model_active_bytes(const PlumbModel *m)
+{
+    const PlumbModelInfo *in;
+    uint64_t n, vec = 0;
+    if (!m)
+        return 0;
+    in = &m->info;
+    /* the views a block kind does not use are zeroed: they add nothing */
+    n = m->output.mat_bytes;
+    if (m->output.data != m->tok_embd.data)
+        n += m->tok_embd.row_bytes;
+    vec = (uint64_t)in->n_embd;
+    for (int l = 0; l < in->n_layer; l++) {
+        const PlumbLayer *L = &m->layers[l];
+        n += L->wq.mat_bytes + L->wk.mat_bytes + L->wv.mat_bytes + L->wo.mat_bytes;
+        n += L->gate_inp.mat_bytes + L->ffn_gate.mat_bytes + L->ffn_up.mat_bytes +
+             L->ffn_down.mat_bytes;
+        n += (uint64_t)in->n_expert_used *
+             (L->gate_exps.mat_bytes + L->up_exps.mat_bytes + L->down_exps.mat_bytes);
+        vec += layer_vectors(in, L->kind);
+    }
+    return n + vec * sizeof(float);
+}
+
 const char *plumb_version(void)
 {
     return PACKAGE_VERSION;

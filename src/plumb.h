@@ -111,6 +111,13 @@ PLUMB_API int plumb_model_open(PlumbModel **out, const char *path,
                                const PlumbModelParams *params, PlumbError *err);
 PLUMB_API void plumb_model_close(PlumbModel *m); /* NULL is fine */
 PLUMB_API const PlumbModelInfo *plumb_model_info(const PlumbModel *m);
+/* Bytes of weights the forward pass of one decoded token (a batch of one)
+ * reads: every matrix of every layer and the output projection whole, of
+ * each MoE layer's expert matrices the n_expert_used experts it picks, one
+ * row of the token embeddings (the whole table when the output shares it),
+ * and the norm and bias vectors.  Memory bandwidth divided by this plus the
+ * key/value rows a token attends to bounds decode speed.  0 for NULL. */
+PLUMB_API uint64_t plumb_model_active_bytes(const PlumbModel *m);
 
 /* ------------------------------------------------------------- tokens */
 #define PLUMB_TOK_SPECIAL 1u /* recognise added/special tokens in the text */

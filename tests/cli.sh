@@ -138,6 +138,68 @@ grep -q '"n_depth": 300' "$tmp/out" || note "bench --json: no n_depth 300: $(tai
 [ "$(grep -c '"type_k": "f32", "type_v": "q4_0", "window": 256, "keep": 4' "$tmp/out")" = 4 ] ||
     note "bench --kv-type f32 --json: type_k/type_v missing: $(head -n 1 "$tmp/out")"
 
+# bench --roofline: the bytes a decoded token reads, against the file's tensor
+# table (the expert stacks at expert_used_count/expert_count, one row of
+# token_embd, everything else whole) plus the cache rows of the positions its
+# tokens attend to (mean over tg4 at depth 300: 302.5; with --window 256 the
+# 4 sinks and 256 positions); the ceiling is the bandwidth over those bytes.
+run inspect "$models/small-Q4_0.gguf"
+cp "$tmp/out" "$tmp/inspect"
+# roofline_bytes KTYPE_BYTES_PER_32 VTYPE_BYTES_PER_32 POSITIONS
+roofline_bytes() {
+    awk -v kb="$1" -v vb="$2" -v pos="$3" '
+    $1 ~ /\.block_count$/ { L = $3 }
+    $1 ~ /\.attention\.head_count_kv$/ { H = $3 }
+    $1 ~ /\.attention\.key_length$/ { D = $3 }
+    $1 ~ /\.expert_count$/ { ne = $3 }
+    $1 ~ /\.expert_used_count$/ { nu = $3 }
+    $1 ~ /^[0-9]+$/ && $2 ~ /\.weight$/ {
+        if ($2 ~ /_exps\.weight$/) exps += $NF
+        else if ($2 == "token_embd.weight") embd = $NF / $(NF - 1)
+        else w += $NF
+    }
+    END { printf "%.0f\n", w + embd + exps * nu / ne + L * H * (D / 32) * (kb + vb) * pos }' "$tmp/inspect"
+}
+# json_num FIELD LINE: the number (or null) of FIELD in a JSON line
+json_num() { printf '%s\n' "$2" | sed -n "s/.*\"$1\": \\([-0-9.enul]*\\).*/\\1/p"; }
+# check_roofline LABEL WANT_BYTES: the tg line of $tmp/out against WANT_BYTES
+check_roofline() {
+    pp=$(grep '"test": "pp' "$tmp/out") tg=$(grep '"test": "tg' "$tmp/out")
+    [ -n "$pp" ] && [ -n "$tg" ] || { note "$1: pp or tg line missing: $(cat "$tmp/out")"; return; }
+    for f in bytes_per_token roofline_ts roofline_frac; do
+        [ "$(json_num $f "$pp")" = null ] || note "$1: pp test: $f is not null: $pp"
+    done
+    [ "$(json_num bytes_per_token "$tg")" = "$2" ] ||
+        note "$1: bytes_per_token $(json_num bytes_per_token "$tg"), want $2"
+    awk -v g="$(json_num roofline_gbs "$tg")" -v b="$(json_num bytes_per_token "$tg")" \
+        -v c="$(json_num roofline_ts "$tg")" -v f="$(json_num roofline_frac "$tg")" \
+        -v a="$(json_num avg_ts "$tg")" 'BEGIN {
+        d1 = g * 1e9 / b / c - 1; d2 = a / c / f - 1
+        exit !(g > 0 && c > 0 && f > 0 && d1 < 1e-3 && d1 > -1e-3 && d2 < 1e-3 && d2 > -1e-3) }' ||
+        note "$1: roofline_ts is not roofline_gbs over bytes_per_token, or roofline_frac not avg_ts over it: $tg"
+}
+run bench -m "$models/small-Q4_0.gguf" -p 8 -n 4 -r 1 -d 300 -t 2 --roofline --roofline-anon --json
+expect 0 "bench --roofline --roofline-anon --json"
+check_roofline "bench --roofline" "$(roofline_bytes 34 34 302.5)"
+awk -v x="$(json_num roofline_anon_gbs "$(head -n 1 "$tmp/out")")" 'BEGIN { exit !(x > 0) }' ||
+    note "bench --roofline-anon: no roofline_anon_gbs: $(head -n 1 "$tmp/out")"
+run bench -m "$models/small-Q4_0.gguf" -p 8 -n 4 -r 1 -d 300 -t 1 --roofline --json \
+    -ctk f16 -ctv q4_0 --window 256 --fill-random
+expect 0 "bench --roofline -ctk f16 -ctv q4_0 --window 256 --json"
+check_roofline "bench --roofline --window 256" "$(roofline_bytes 64 18 260)"
+[ "$(json_num roofline_anon_gbs "$(head -n 1 "$tmp/out")")" = null ] ||
+    note "bench --roofline without -anon: roofline_anon_gbs is not null: $(head -n 1 "$tmp/out")"
+run bench -m "$models/small-Q4_0.gguf" -p 8 -n 4 -r 1 --roofline
+expect 0 "bench --roofline (table)"
+grep -q '^roofline: [0-9.]* GB/s reading the pages of small-Q4_0.gguf' "$tmp/out" ||
+    note "bench --roofline: no bandwidth line: $(head -n 1 "$tmp/out")"
+grep '| *tg4 |' "$tmp/out" | grep -q '| *[0-9.]*% of [0-9.]* |$' ||
+    note "bench --roofline: the tg line has no share of the ceiling: $(grep tg4 "$tmp/out")"
+grep '| *pp8 |' "$tmp/out" | grep -q '| *- |$' ||
+    note "bench --roofline: the pp line has a ceiling: $(grep pp8 "$tmp/out")"
+run bench -m "$models/small-Q4_0.gguf" -p 8 -n 0 -r 1 --roofline-anon
+expect 2 "bench --roofline-anon without --roofline"
+
 # an existing file survives a failed eval
 echo "keep me" >"$tmp/keep.f32"
 run eval -m "$models/small-f16.gguf" --tokens 1,2,999999 --logits "$tmp/keep.f32"

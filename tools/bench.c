@@ -19,13 +19,32 @@
  * Prompt ids are uniform over the vocabulary from a fixed-seed generator
  * (the library puts BOS first when the model asks for it), so runs are
  * repeatable.
+ *
+ * --roofline measures, before the tests, how fast the same number of
+ * threads can read the model file's pages (a second read-only mapping of
+ * the file: the same page cache pages the model's weights are read from):
+ * 1 MiB chunks taken in a random order from one shared counter, every 64-bit
+ * word summed so no load can be dropped, one untimed pass to bring the pages
+ * in, then the best of ROOF_PASSES timed passes.  A decoded token reads
+ * plumb_model_active_bytes() of weights plus the cache rows of the positions
+ * it attends to; the bandwidth divided by that is the test's ceiling, and
+ * each tg test is reported as a fraction of it.  --roofline-anon measures
+ * anonymous memory (huge pages advised) the same way, for comparison.
  */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "cpu.h"
@@ -48,6 +67,286 @@ typedef struct Result {
     int n;        /* repetitions done */
     uint64_t kv_bytes; /* key/value cache held at the end of the test */
 } Result;
+
+/* ------------------------------------------------------------- roofline */
+
+#define ROOF_CHUNK (1u << 20)            /* bytes a thread reads at a time */
+#define ROOF_PASSES 3                    /* timed passes; the fastest counts */
+#define ROOF_ANON_MAX (1ull << 30)       /* most anonymous memory --roofline-anon reads */
+#define ROOF_HUGE (2ull << 20)           /* alignment for transparent huge pages */
+
+typedef struct Roofline {
+    double file_gbs;       /* best streaming read of the model file's pages, 1e9 bytes/s */
+    double anon_gbs;       /* the same over anonymous memory, 0 when not measured */
+    uint64_t file_bytes;   /* size of the file read */
+    uint64_t anon_bytes;   /* anonymous memory read: the file's size, at most ROOF_ANON_MAX */
+    uint64_t weight_bytes; /* weights a decoded token reads (plumb_model_active_bytes) */
+    uint64_t pos_bytes;    /* key/value cache bytes per position a token attends to */
+} Roofline;
+
+/* One region read by several threads, pass after pass; chunks are handed
+ * out in the order of `order` through `next`, so threads that run faster
+ * take more of them.  The threads wait for `ready` (under lock), then meet
+ * at `barrier` before and after every pass, so a pass is timed without the
+ * cost of starting threads. */
+typedef struct Stream {
+    const unsigned char *base; /* first byte, page-aligned */
+    uint64_t size;             /* bytes */
+    uint32_t *order;           /* [n_chunks] chunk indices, a random permutation */
+    uint64_t n_chunks;         /* ceil(size / ROOF_CHUNK) */
+    atomic_uint_fast64_t next; /* next entry of order to hand out */
+    int n_threads;             /* threads reading, the caller included */
+    int passes;                /* passes each thread takes part in */
+    pthread_mutex_t lock;      /* guards ready and quit */
+    pthread_cond_t cond;       /* signalled when ready is set */
+    int ready;                 /* n_threads and barrier are final */
+    int quit;                  /* with ready: leave without reading (a thread failed to start) */
+    pthread_barrier_t barrier; /* n_threads parties, around each pass */
+} Stream;
+
+typedef struct StreamWorker {
+    Stream *st;    /* shared region */
+    uint64_t sum;  /* sum of the words this thread read */
+    double t0, t1; /* when this thread started and stopped reading in the last pass, s */
+    pthread_t thread;
+} StreamWorker;
+
+/* What the sums go to, so the compiler has to do every load. */
+static volatile uint64_t stream_sink;
+
+static uint64_t sum_bytes(const unsigned char *p, uint64_t n)
+{
+    const uint64_t *w = (const uint64_t *)(const void *)p; /* p is 8-byte aligned */
+    uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, i, nw = n / 8;
+    /* four sums, so the additions do not wait on one another */
+    for (i = 0; i + 4 <= nw; i += 4) {
+        a0 += w[i];
+        a1 += w[i + 1];
+        a2 += w[i + 2];
+        a3 += w[i + 3];
+    }
+    for (; i < nw; i++)
+        a0 += w[i];
+    for (i = nw * 8; i < n; i++)
+        a1 += p[i];
+    return a0 + a1 + a2 + a3;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Take chunks until none is left.  Each thread notes its own times: a
+ * thread that is descheduled at the start of a pass does not shorten it. */
+static void stream_read(Stream *st, StreamWorker *w)
+{
+    uint64_t i;
+    w->t0 = now_seconds();
+    while ((i = atomic_fetch_add_explicit(&st->next, 1, memory_order_relaxed)) < st->n_chunks) {
+        uint64_t off = (uint64_t)st->order[i] * ROOF_CHUNK;
+        uint64_t n = st->size - off < ROOF_CHUNK ? st->size - off : ROOF_CHUNK;
+        w->sum += sum_bytes(st->base + off, n);
+    }
+    w->t1 = now_seconds();
+}
+
+static void *stream_main(void *arg)
+{
+    StreamWorker *w = arg;
+    Stream *st = w->st;
+    int pass, quit;
+    pthread_mutex_lock(&st->lock);
+    while (!st->ready)
+        pthread_cond_wait(&st->cond, &st->lock);
+    quit = st->quit;
+    pthread_mutex_unlock(&st->lock);
+    if (quit)
+        return NULL;
+    for (pass = 0; pass < st->passes; pass++) {
+        pthread_barrier_wait(&st->barrier);
+        stream_read(st, w);
+        pthread_barrier_wait(&st->barrier);
+    }
+    return NULL;
+}
+
+/* Bytes per second of the best of ROOF_PASSES timed passes over [base,
+ * base + size) by n_threads threads, after one untimed pass; 0 with a
+ * message on failure. */
+static double stream_rate(const unsigned char *base, uint64_t size, int n_threads, const char *what)
+{
+    Stream st;
+    StreamWorker *w = NULL;
+    uint64_t i, x = 0x9e3779b97f4a7c15ull, sum = 0;
+    double best = 0, t0, t1;
+    int pass, e = 0, started = 1;
+    memset(&st, 0, sizeof st);
+    st.base = base;
+    st.size = size;
+    st.n_chunks = (size + ROOF_CHUNK - 1) / ROOF_CHUNK;
+    st.n_threads = n_threads;
+    st.passes = 1 + ROOF_PASSES;
+    if (st.n_chunks == 0 || st.n_chunks > UINT32_MAX) {
+        cli_error("bench: roofline: %s: %llu bytes cannot be read in chunks", what,
+                  (unsigned long long)size);
+        return 0;
+    }
+    st.order = malloc((size_t)st.n_chunks * sizeof *st.order);
+    w = calloc((size_t)n_threads, sizeof *w);
+    if (!st.order || !w) {
+        cli_error("bench: roofline: out of memory");
+        free(st.order);
+        free(w);
+        return 0;
+    }
+    /* Fisher-Yates with a fixed-seed xorshift64*: the same order every run */
+    for (i = 0; i < st.n_chunks; i++)
+        st.order[i] = (uint32_t)i;
+    for (i = st.n_chunks - 1; i > 0; i--) {
+        uint64_t j, tmp;
+        x ^= x >> 12, x ^= x << 25, x ^= x >> 27;
+        j = (x * 0x2545f4914f6cdd1dull >> 11) % (i + 1);
+        tmp = st.order[i], st.order[i] = st.order[j], st.order[j] = (uint32_t)tmp;
+    }
+    pthread_mutex_init(&st.lock, NULL);
+    pthread_cond_init(&st.cond, NULL);
+    for (; started < n_threads; started++) {
+        w[started].st = &st;
+        if ((e = pthread_create(&w[started].thread, NULL, stream_main, &w[started])))
+            break;
+    }
+    if (!e)
+        e = pthread_barrier_init(&st.barrier, NULL, (unsigned)n_threads);
+    pthread_mutex_lock(&st.lock);
+    st.ready = 1;
+    st.quit = e != 0;
+    pthread_cond_broadcast(&st.cond);
+    pthread_mutex_unlock(&st.lock);
+    if (!e) {
+        w[0].st = &st;
+        for (pass = 0; pass < st.passes; pass++) {
+            atomic_store(&st.next, 0);
+            pthread_barrier_wait(&st.barrier);
+            stream_read(&st, &w[0]);
+            pthread_barrier_wait(&st.barrier);
+            /* from the first thread's start to the last one's end */
+            t0 = w[0].t0, t1 = w[0].t1;
+            for (i = 1; i < (uint64_t)n_threads; i++) {
+                t0 = w[i].t0 < t0 ? w[i].t0 : t0;
+                t1 = w[i].t1 > t1 ? w[i].t1 : t1;
+            }
+            if (pass > 0 && t1 > t0 && (double)size / (t1 - t0) > best)
+                best = (double)size / (t1 - t0);
+        }
+    }
+    for (i = 1; i < (uint64_t)started; i++)
+        pthread_join(w[i].thread, NULL);
+    if (!e)
+        pthread_barrier_destroy(&st.barrier);
+    else
+        cli_error("bench: roofline: %s: starting %d threads: %s", what, n_threads, strerror(e));
+    pthread_cond_destroy(&st.cond);
+    pthread_mutex_destroy(&st.lock);
+    for (i = 0; i < (uint64_t)n_threads; i++)
+        sum += w[i].sum;
+    stream_sink += sum;
+    free(st.order);
+    free(w);
+    return e ? 0 : best;
+}
+
+/* The best streaming read of the file's pages, in bytes per second. */
+static double file_rate(const char *path, int n_threads, uint64_t *bytes)
+{
+    struct stat sb;
+    void *map;
+    double r;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &sb) < 0) {
+        cli_error("bench: roofline: %s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return 0;
+    }
+    *bytes = (uint64_t)sb.st_size;
+    if (sb.st_size <= 0) {
+        cli_error("bench: roofline: %s: empty file", path);
+        close(fd);
+        return 0;
+    }
+    /* mapped as the model maps it: private, read-only */
+    map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED) {
+        cli_error("bench: roofline: %s: mmap: %s", path, strerror(errno));
+        return 0;
+    }
+    r = stream_rate(map, (uint64_t)sb.st_size, n_threads, path);
+    munmap(map, (size_t)sb.st_size);
+    return r;
+}
+
+/* The same over `bytes` of anonymous memory, written first (pages never
+ * written would all be the one zero page). */
+static double anon_rate(uint64_t bytes, int n_threads)
+{
+    const size_t len = (size_t)(bytes + ROOF_HUGE);
+    unsigned char *map, *base;
+    double r;
+    map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (map == MAP_FAILED) {
+        cli_error("bench: roofline: anonymous memory: mmap: %s", strerror(errno));
+        return 0;
+    }
+    base = map + (ROOF_HUGE - (uintptr_t)map % ROOF_HUGE) % ROOF_HUGE;
+#ifdef MADV_HUGEPAGE
+    (void)madvise(base, (size_t)bytes, MADV_HUGEPAGE);
+#endif
+    memset(base, 0x5a, (size_t)bytes);
+    r = stream_rate(base, bytes, n_threads, "anonymous memory");
+    munmap(map, len);
+    return r;
+}
+
+/* "12.34 MiB" or "12.34 GiB" */
+static void size_text(char *buf, size_t cap, uint64_t bytes)
+{
+    if (bytes < 1024ull * 1024 * 1024)
+        snprintf(buf, cap, "%.2f MiB", (double)bytes / 1048576.0);
+    else
+        snprintf(buf, cap, "%.2f GiB", (double)bytes / 1073741824.0);
+}
+
+/* Bytes of one head's cache row of type t (see PlumbKVType). */
+static uint64_t kv_row_bytes(PlumbKVType t, int32_t head_dim)
+{
+    const uint64_t hd = (uint64_t)head_dim;
+    if (t == PLUMB_KV_DEFAULT) /* q8_0 where the head size allows blocks */
+        t = head_dim % 32 ? PLUMB_KV_F16 : PLUMB_KV_Q8_0;
+    switch (t) {
+    case PLUMB_KV_F32: return 4 * hd;
+    case PLUMB_KV_F16: return 2 * hd;
+    case PLUMB_KV_Q8_0: return hd / 32 * 34;
+    case PLUMB_KV_Q4_0: return hd / 32 * 18;
+    default: return 0;
+    }
+}
+
+/* Mean positions a tg test's tokens attend to: the token at position p sees
+ * p + 1 of them, or with a window the keep sinks and the last window. */
+static double mean_attended(const Test *t)
+{
+    double sum = 0;
+    int64_t p, cap = t->kv.window ? (int64_t)t->kv.window + (t->kv.keep ? t->kv.keep : 4) : 0;
+    if (t->n_gen <= 0)
+        return 0;
+    for (p = t->depth; p < (int64_t)t->depth + t->n_gen; p++)
+        sum += (double)(cap && p + 1 > cap ? cap : p + 1);
+    return sum / t->n_gen;
+}
 
 /* Names of llama.cpp's file types (general.file_type). */
 static const char *ftype_name(uint32_t id)
@@ -213,6 +512,8 @@ int cmd_bench(int argc, char **argv)
     const char *args[1];
     CliList prompts = { { 512 }, 1 }, gens = { { 128 }, 1 }, depths = { { 0 }, 1 };
     int json = 0, no_warmup = 0, fill = 0, warmup, i, j, k, rc = 0, threads = 0, reps = 5, n_args = 0;
+    int roofline = 0, roofline_anon = 0;
+    Roofline roof = { 0 };
     PlumbSessionParams kv = { 0 };
     int kv_window = 0, kv_keep = 0;
     PlumbModelParams mp;
@@ -244,6 +545,12 @@ int cmd_bench(int argc, char **argv)
           .help = "make the depth of random keys and values instead of evaluating tokens: "
                   "the same memory and bytes read per token, minutes instead of hours at "
                   "depths like 131072 (the logits mean nothing)" },
+        { .names = "--roofline", .kind = CLI_FLAG, .dest = &roofline,
+          .help = "first measure how fast the threads read the model file's pages, and report "
+                  "each tg test as a share of the speed that bandwidth allows" },
+        { .names = "--roofline-anon", .kind = CLI_FLAG, .dest = &roofline_anon,
+          .help = "with --roofline, also measure reading anonymous memory (as much as the "
+                  "file, at most 1 GiB)" },
         { .names = "--no-warmup", .kind = CLI_FLAG, .dest = &no_warmup,
           .help = "skip the untimed run before each test" },
         { .names = "--json", .kind = CLI_FLAG, .dest = &json,
@@ -254,7 +561,8 @@ int cmd_bench(int argc, char **argv)
     const CliCmd cmd = {
         .name = "bench",
         .synopsis = "-m MODEL [-t N] [-p N,...] [-n N,...] [-d N,...] [-r N] [--kv-type TYPE] "
-                    "[--cpu TIER] [--no-warmup] [--json] [--help]",
+                    "[--cpu TIER] [--fill-random] [--roofline] [--roofline-anon] [--no-warmup] "
+                    "[--json] [--help]",
         .about = "Measure prompt processing (ppN) and generation (tgN) speed in tokens/s, as "
                  "llama-bench does.",
         .opts = opts,
@@ -267,6 +575,8 @@ int cmd_bench(int argc, char **argv)
         return cli_usage_error(&cmd, "a model is required (-m FILE)");
     if ((rc = cli_kv_params(&cmd, kv_both, kv_k, kv_v, kv_window, kv_keep, &kv)))
         return rc;
+    if (roofline_anon && !roofline)
+        return cli_usage_error(&cmd, "--roofline-anon goes with --roofline");
     warmup = !no_warmup;
 
     /* File facts for the table: tensor bytes (what llama-bench calls the
@@ -302,12 +612,43 @@ int cmd_bench(int argc, char **argv)
     base = strrchr(model, '/');
     base = base ? base + 1 : model;
 
+    if (roofline) {
+        roof.file_gbs = file_rate(model, threads, &roof.file_bytes) / 1e9;
+        roof.anon_bytes = roof.file_bytes < ROOF_ANON_MAX ? roof.file_bytes : ROOF_ANON_MAX;
+        if (roofline_anon && roof.file_gbs > 0)
+            roof.anon_gbs = anon_rate(roof.anon_bytes, threads) / 1e9;
+        if (roof.file_gbs <= 0 || (roofline_anon && roof.anon_gbs <= 0)) {
+            rc = 1;
+            goto done;
+        }
+        roof.weight_bytes = plumb_model_active_bytes(m);
+        roof.pos_bytes = (uint64_t)mi->n_layer * (uint64_t)mi->n_head_kv *
+                         (kv_row_bytes(kv.kv_type, mi->head_dim) +
+                          kv_row_bytes(kv.kv_type_v ? kv.kv_type_v : kv.kv_type, mi->head_dim));
+        if (!json) {
+            char fsize[32], asize[32];
+            size_text(fsize, sizeof fsize, roof.file_bytes);
+            size_text(asize, sizeof asize, roof.anon_bytes);
+            printf("roofline: %.2f GB/s reading the pages of %s (%s in 1 MiB chunks in a "
+                   "random order, %d threads, best of %d passes)\n",
+                   roof.file_gbs, base, fsize, threads, ROOF_PASSES);
+            if (roofline_anon)
+                printf("roofline: %.2f GB/s reading %s of anonymous memory (likewise)\n",
+                       roof.anon_gbs, asize);
+            printf("roofline: a decoded token reads %.4f GB of weights and %llu bytes of "
+                   "key/value cache per position it attends to\n\n",
+                   (double)roof.weight_bytes / 1e9, (unsigned long long)roof.pos_bytes);
+        }
+    }
+
     if (!json) {
-        printf("| %-28s | %10s | %-7s | %-6s | %7s | %16s | %20s |\n", "model", "size", "type",
+        printf("| %-28s | %10s | %-7s | %-6s | %7s | %16s | %20s |", "model", "size", "type",
                "cpu", "threads", "test", "t/s");
-        printf("| %.28s | %.9s: | %.7s | %.6s | %.6s: | %.15s: | %.19s: |\n",
+        printf(roofline ? " %22s |\n" : "\n", "of roofline t/s");
+        printf("| %.28s | %.9s: | %.7s | %.6s | %.6s: | %.15s: | %.19s: |",
                "------------------------------", "----------", "-------", "------", "-------",
                "----------------", "--------------------");
+        printf(roofline ? " %.21s: |\n" : "\n", "-----------------------");
         if (cli_check_stdout("bench")) {
             rc = 1;
             goto done;
@@ -335,6 +676,12 @@ int cmd_bench(int argc, char **argv)
             }
             mean_sd(res.ts, res.n, &avg, &sd);
             mean_sd(res.ns, res.n, &avg_ns, &sd_ns);
+            /* the ceiling of a decode test: bandwidth / bytes a token reads */
+            double tok_bytes = 0, ceil_ts = 0;
+            if (roofline && t.n_gen) {
+                tok_bytes = (double)roof.weight_bytes + (double)roof.pos_bytes * mean_attended(&t);
+                ceil_ts = roof.file_gbs * 1e9 / tok_bytes;
+            }
             if (json) {
                 test_name(&t, name, sizeof name, 0);
                 printf("{\"model\": ");
@@ -355,18 +702,33 @@ int cmd_bench(int argc, char **argv)
                        fill ? "random" : "model", res.n, avg_ns, sd_ns, (unsigned long long)res.kv_bytes, avg, sd);
                 for (i = 0; i < res.n; i++)
                     printf("%s%.6f", i ? ", " : "", res.ts[i]);
-                printf("]}\n");
+                printf("]");
+                if (roofline) {
+                    printf(", \"roofline_gbs\": %.3f, \"roofline_anon_gbs\": ", roof.file_gbs);
+                    printf(roofline_anon ? "%.3f" : "null", roof.anon_gbs);
+                    if (ceil_ts > 0)
+                        printf(", \"bytes_per_token\": %.0f, \"roofline_ts\": %.6f, "
+                               "\"roofline_frac\": %.6f", tok_bytes, ceil_ts, avg / ceil_ts);
+                    else
+                        printf(", \"bytes_per_token\": null, \"roofline_ts\": null, "
+                               "\"roofline_frac\": null");
+                }
+                printf("}\n");
             } else {
                 test_name(&t, name, sizeof name, 1);
-                if (model_bytes < 1024ull * 1024 * 1024)
-                    snprintf(size, sizeof size, "%.2f MiB", (double)model_bytes / 1048576.0);
-                else
-                    snprintf(size, sizeof size, "%.2f GiB", (double)model_bytes / 1073741824.0);
+                size_text(size, sizeof size, model_bytes);
                 char ts[64];
                 /* "±" is two bytes and one column: pad one byte more. */
                 snprintf(ts, sizeof ts, "%.2f ± %.2f", avg, sd);
-                printf("| %-28.28s | %10s | %-7s | %-6s | %7d | %16s | %21s |\n", base, size,
+                printf("| %-28.28s | %10s | %-7s | %-6s | %7d | %16s | %21s |", base, size,
                        type_name, mi->cpu_tier ? mi->cpu_tier : "?", threads, name, ts);
+                if (roofline && ceil_ts > 0) {
+                    char share[64];
+                    snprintf(share, sizeof share, "%.1f%% of %.2f", 100.0 * avg / ceil_ts, ceil_ts);
+                    printf(" %22s |\n", share);
+                } else {
+                    printf(roofline ? " %22s |\n" : "\n", "-");
+                }
             }
             if (cli_check_stdout("bench")) {
                 rc = 1;
