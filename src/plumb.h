@@ -177,17 +177,16 @@ PLUMB_API void plumb_sampler_params_default(PlumbSamplerParams *p);
 /* ------------------------------------------------------------- sessions */
 /* Element type of the key/value cache (keys and values each). */
 typedef enum PlumbKVType {
-    PLUMB_KV_DEFAULT = 0, /* Q8_0 */
+    PLUMB_KV_DEFAULT = 0, /* F16 */
     PLUMB_KV_F16 = 1,     /* 16-bit floats: what llama.cpp keeps by default */
     PLUMB_KV_F32 = 2,     /* exact copies of the projections (tests, references) */
     PLUMB_KV_Q8_0 = 3,    /* 8-bit blocks of 32 (34 bytes per 32 values) */
-    PLUMB_KV_Q4_0 = 4     /* 4-bit blocks of 32 (18 bytes per 32 values); keys are
-                             rotated by a Walsh-Hadamard transform first */
+    PLUMB_KV_Q4_0 = 4     /* 4-bit blocks of 32 (18 bytes per 32 values) */
 } PlumbKVType;
 
 /* How keys are rotated before they are stored (queries likewise). */
 typedef enum PlumbKVRotate {
-    PLUMB_KV_ROTATE_AUTO = 0, /* Hadamard for Q4_0 keys, none otherwise */
+    PLUMB_KV_ROTATE_AUTO = 0, /* Hadamard for Q8_0 and Q4_0 keys, none otherwise */
     PLUMB_KV_ROTATE_NONE = 1,
     PLUMB_KV_ROTATE_HADAMARD = 2
 } PlumbKVRotate;
@@ -195,7 +194,7 @@ typedef enum PlumbKVRotate {
 typedef struct PlumbSessionParams {
     int32_t n_ctx;         /* context length in tokens; 0 = min(model's, 4096) */
     PlumbKVType kv_type;   /* key cache type, and the value cache's when kv_type_v is 0;
-                              0 = Q8_0 */
+                              0 = F16 */
     PlumbKVType kv_type_v; /* value cache type; 0 = as kv_type */
     PlumbKVRotate kv_rotate; /* key rotation; 0 = automatic */
     int32_t window;        /* 0: attend to every position; else each token attends to the
@@ -207,7 +206,7 @@ typedef struct PlumbSessionParams {
 /* A PlumbKVType from "f32", "f16", "q8_0" or "q4_0" (case-insensitive);
  * PLUMB_EINVAL naming the value otherwise. */
 PLUMB_API int plumb_kv_type_parse(const char *s, PlumbKVType *out, PlumbError *err);
-/* "f32", "f16", "q8_0" or "q4_0" (PLUMB_KV_DEFAULT: "q8_0"). */
+/* "f32", "f16", "q8_0" or "q4_0" (PLUMB_KV_DEFAULT: "f16"). */
 PLUMB_API const char *plumb_kv_type_name(PlumbKVType t);
 
 #define PLUMB_EVAL_ALL_LOGITS 1u /* keep logits of every evaluated position */

@@ -101,7 +101,7 @@ tail -c $((2048 * 4)) "$tmp/all.f32" >"$tmp/tail.f32"
 cmp -s "$tmp/tail.f32" "$tmp/last.f32" || note "--all: last row differs from --logits"
 ls "$tmp" | grep -q 'tmp\.' && note "temporary files left behind: $(ls "$tmp")"
 
-# the key/value cache types: q8_0 by default, the others on request (close, not equal)
+# the key/value cache types: f16 by default, the others on request (close, not equal)
 run eval -m "$models/small-f16.gguf" -f "$prompts/p1.txt" --kv-type f32 --logits "$tmp/kv32.f32"
 expect 0 "--kv-type f32"
 run eval -m "$models/small-f16.gguf" -f "$prompts/p1.txt" --kv-type F16 --logits "$tmp/kv16.f32"
@@ -110,7 +110,8 @@ run eval -m "$models/small-f16.gguf" -f "$prompts/p1.txt" --kv-type q8_0 --logit
 expect 0 "--kv-type q8_0"
 run eval -m "$models/small-f16.gguf" -f "$prompts/p1.txt" -ctk q4_0 -ctv f16 --logits "$tmp/kv4.f32"
 expect 0 "-ctk q4_0 -ctv f16"
-cmp -s "$tmp/kv8.f32" "$tmp/last.f32" || note "the default cache is not q8_0"
+cmp -s "$tmp/kv16.f32" "$tmp/last.f32" || note "the default cache is not f16"
+cmp -s "$tmp/kv8.f32" "$tmp/kv16.f32" && note "--kv-type q8_0 and f16 gave the same logits"
 cmp -s "$tmp/kv16.f32" "$tmp/kv32.f32" && note "--kv-type f32 and f16 gave the same logits"
 cmp -s "$tmp/kv4.f32" "$tmp/kv16.f32" && note "-ctk q4_0 and f16 keys gave the same logits"
 [ "$(size "$tmp/kv32.f32")" = $((2048 * 4)) ] || note "--kv-type f32: $(size "$tmp/kv32.f32") bytes"
@@ -330,14 +331,13 @@ cmp -s "$tmp/ct32.f32" "$tmp/kv32.f32" || note "--kv-type f32 --cache-type-k f32
 run eval -m "$models/small-f16.gguf" -f "$prompts/p1.txt" --kv-type f32 -ctv f16 --logits "$tmp/ct3216.f32"
 expect 0 "eval --kv-type f32 -ctv f16"
 cmp -s "$tmp/ct3216.f32" "$tmp/kv32.f32" && note "--kv-type f32 -ctv f16: the values stayed f32"
-# a head size of 16 (mini-f32) has no room for 32-value blocks: with no type
-# given the cache falls back to f16; a q8_0 half, given or left at the
-# default beside the other, is refused
-for args in "-ctk f16 -ctv f32" "--kv-type f32" ""; do
+# a head size of 16 (mini-f32) has no room for 32-value blocks: float types
+# work, a block type is refused with the reason
+for args in "-ctk f16 -ctv f32" "--kv-type f32" "-ctk f32" ""; do
     run eval -m "$models/mini-f32.gguf" -p 8 $args
     expect 0 "eval mini-f32 $args"
 done
-for args in "-ctk f32" "-ctv q8_0"; do
+for args in "-ctk q4_0" "-ctv q8_0"; do
     for cmd in run eval; do
         run $cmd -m "$models/mini-f32.gguf" -p 8 $args
         expect 1 "$cmd mini-f32 $args"

@@ -87,7 +87,7 @@ done
 
 # a window of 64 with 4 sinks: 600 tokens saved, 100 more loaded and saved
 # again (page 1 is dropped then), 20 more: the logits of a fresh run
-win="--window 64 --keep 4"
+win="--kv-type q8_0 --window 64 --keep 4"
 # shellcheck disable=SC2086 # $win is two options
 run eval -m "$small" --tokens "$(ids 0 599)" $win --kv-save "$tmp/w.kv"
 expect 0 "eval --window --kv-save"
@@ -130,43 +130,43 @@ expect 0 "run -p '' --kv-load"
 
 # ---------------------------------------------------------------- refusals
 f=$tmp/q8_0.kv
-run eval -m "$dense" --tokens 1,2 --kv-load "$f"
+run eval -m "$dense" --tokens 1,2 --kv-type q8_0 --kv-load "$f"
 expect 1 "another model"
 says "kv-load: $f: made with another model (fingerprint differs" "another model"
 run eval -m "$small" --tokens 1,2 --kv-load "$f" --kv-type q4_0
 expect 1 "another cache type"
 says "kv-load: $f: key type q8_0, this session uses q4_0" "another cache type"
-run eval -m "$small" --tokens 1,2 --kv-load "$f" -ctv f16
+run eval -m "$small" --tokens 1,2 --kv-type q8_0 --kv-load "$f" -ctv f16
 expect 1 "another value type"
 says "value type q8_0, this session uses f16" "another value type"
-run eval -m "$small" --tokens 1,2 --kv-load "$f" --window 64
+run eval -m "$small" --tokens 1,2 --kv-type q8_0 --kv-load "$f" --window 64
 expect 1 "a window"
 says "kv-load: $f: window 0, this session's is 64" "a window"
-run run -m "$small" -p hi -n 1 --kv-load "$f" -c 256
+run run -m "$small" -p hi -n 1 --kv-type q8_0 --kv-load "$f" -c 256
 expect 1 "a context too small"
 says "kv-load: $f: holds 300 positions, more than this session's context of 256" "a context too small"
 head -c 5000 "$f" >"$tmp/short.kv"
-run eval -m "$small" --tokens 1,2 --kv-load "$tmp/short.kv"
+run eval -m "$small" --tokens 1,2 --kv-type q8_0 --kv-load "$tmp/short.kv"
 expect 1 "a truncated file"
 says "kv-load: $tmp/short.kv: truncated: the file ends at byte 5000" "a truncated file"
 # one byte of the page data changed
 cp "$f" "$tmp/bad.kv"
 printf '\377' | dd of="$tmp/bad.kv" bs=1 seek=3000 conv=notrunc 2>/dev/null
-run eval -m "$small" --tokens 1,2 --kv-load "$tmp/bad.kv"
+run eval -m "$small" --tokens 1,2 --kv-type q8_0 --kv-load "$tmp/bad.kv"
 expect 1 "a damaged page"
 says "kv-load: $tmp/bad.kv: page 0: " "a damaged page"
 cp "$f" "$tmp/bad.kv"
 printf '\001' | dd of="$tmp/bad.kv" bs=1 seek=200 conv=notrunc 2>/dev/null
-run eval -m "$small" --tokens 1,2 --kv-load "$tmp/bad.kv"
+run eval -m "$small" --tokens 1,2 --kv-type q8_0 --kv-load "$tmp/bad.kv"
 expect 1 "a damaged header"
 says "kv-load: $tmp/bad.kv: bad CRC-32" "a damaged header"
-run eval -m "$small" --tokens 1,2 --kv-load "$tmp/none.kv"
+run eval -m "$small" --tokens 1,2 --kv-type q8_0 --kv-load "$tmp/none.kv"
 expect 1 "a missing file"
 says "kv-load: $tmp/none.kv: No such file" "a missing file"
-run eval -m "$small" --tokens 1,2 --kv-load "$small"
+run eval -m "$small" --tokens 1,2 --kv-type q8_0 --kv-load "$small"
 expect 1 "a model as the file"
 says "not a key/value cache file" "a model as the file"
-run eval -m "$small" --tokens 1,2 --kv-load "$f" --logits "$tmp/l.f32" --all
+run eval -m "$small" --tokens 1,2 --kv-type q8_0 --kv-load "$f" --logits "$tmp/l.f32" --all
 expect 2 "--all with --kv-load"
 
 # symbolic links and directories: refused before the model is loaded, and

@@ -231,6 +231,7 @@ static void run_case(const Case *c, PlumbThreadpool **pools, const int *threads,
                 plumb_threadpool_run(pools[ip], worker, &w);
                 if (ip == 0 && !fused) {
                     e = reference_error(&kv, q, qs, out, n, pos0);
+                    if (getenv("ATTN_SHOW")) fprintf(stderr, "%s n=%d err %.3g\n", label, (int)n, e);
                     CHECK(e <= 2e-4, "%s, %d tokens: error %.3g of the largest output", label, (int)n, e);
                     memcpy(first, out, (size_t)n * NQ * sizeof *out);
                     if (b == 0)

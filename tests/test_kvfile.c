@@ -381,8 +381,8 @@ static void other_options(PlumbModel *m)
         { { PLUMB_KV_Q4_0, 0, 0, 0, 0, 1024 }, "key type q8_0, this session uses q4_0" },
         { { PLUMB_KV_F16, 0, 0, 0, 0, 1024 }, "key type q8_0, this session uses f16" },
         { { PLUMB_KV_Q8_0, PLUMB_KV_F32, 0, 0, 0, 1024 }, "value type q8_0, this session uses f32" },
-        { { PLUMB_KV_Q8_0, 0, PLUMB_KV_ROTATE_HADAMARD, 0, 0, 1024 },
-          "key rotation none, this session uses hadamard" },
+        { { PLUMB_KV_Q8_0, 0, PLUMB_KV_ROTATE_NONE, 0, 0, 1024 },
+          "key rotation hadamard, this session uses none" },
         { { PLUMB_KV_Q8_0, 0, 0, 256, 4, 1024 }, "window 0, this session's is 256" },
         { { PLUMB_KV_Q8_0, 0, 0, 0, 0, 512 }, "holds 600 positions, more than this session's context of 512" },
     };

@@ -22,8 +22,10 @@
  *  - q8_0: median cosine >= 0.999, mean KL divergence <= Q8_KLD and top-1
  *    agreement >= Q8_TOP1.  Not 99 %: the model's output head is random, so
  *    its two most likely tokens are often nearly tied and tiny changes swap
- *    them (F16 itself agrees at 99.85 %, q8_0 at 95.4 %); cosine and KL
- *    divergence carry the comparison;
+ *    them (F16 itself agrees at 99.85 %, q8_0 with its keys rotated at 97.6 %,
+ *    95.4 % without); cosine and KL divergence carry the comparison.  The
+ *    library's default cache type is f16 because q8_0 misses 99 %;
+ *  - f16, the default: median cosine >= 0.999 and top-1 >= 99 %;
  *  - q4_0 rotated: median cosine >= 0.99 (0.985 over the shorter sequence);
  *  - q4_0 not rotated: median 1 - cosine at least NOROT_RATIO times the
  *    rotated one's (outlier channels spoil whole blocks without rotation;
@@ -64,8 +66,8 @@
 #define N_FLAT 512     /* tokens of the flat control */
 #define N_BATCH 256    /* tokens per eval */
 #define SEED 20260601u /* of the token sequence */
-#define Q8_KLD 1.5e-4  /* nats; measured 5.4e-5 */
-#define Q8_TOP1 0.92   /* measured 95.4 %, 93.8 % over N_SEQ_QUICK */
+#define Q8_KLD 1.5e-4  /* nats; measured 1.7e-5 (5.4e-5 with the keys not rotated) */
+#define Q8_TOP1 0.94   /* measured 97.6 % (95.9 % over N_SEQ_QUICK); 95.4 % with the keys not rotated */
 /* q4_0 rotated, median cosine: over N_SEQ_QUICK tokens the early positions,
  * where fewer keys compete and errors weigh more, are a larger share
  * (measured 0.9924 over N_SEQ, 0.9879 over N_SEQ_QUICK) */
@@ -318,6 +320,9 @@ int main(void)
     CHECK(1 - st[V_Q4].median >= NOROT_RATIO * (1 - st[V_Q4H].median),
           "q4_0 not rotated (1 - cos %.3e) not %.1fx worse than rotated (%.3e)",
           1 - st[V_Q4].median, NOROT_RATIO, 1 - st[V_Q4H].median);
+    /* the default type meets the bar a default must meet */
+    CHECK(st[V_F16].median >= 0.999 && st[V_F16].top1 >= 0.99,
+          "f16 (the default): median cosine %.6f, top-1 %.2f %%", st[V_F16].median, 100 * st[V_F16].top1);
     CHECK(st[V_F16].median >= st[V_Q8].median && st[V_F16].top1 >= st[V_Q8].top1,
           "f16 (cos %.6f, top-1 %.4f) worse than q8_0 (%.6f, %.4f)", st[V_F16].median,
           st[V_F16].top1, st[V_Q8].median, st[V_Q8].top1);

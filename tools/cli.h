@@ -46,9 +46,9 @@
 #define CLI_KV_TYPES "f32|f16|q8_0|q4_0"
 #define CLI_OPT_KV_TYPES(both, k, v)                                                      \
     { .names = "--kv-type", .kind = CLI_CHOICE, .dest = (both), .choices = CLI_KV_TYPES,  \
-      .metavar = "TYPE", .def = "q8_0",                                                   \
-      .help = "key/value cache type, keys and values both (q4_0 keys are rotated by a "   \
-              "Hadamard transform)" },                                                    \
+      .metavar = "TYPE", .def = "f16",                                                    \
+      .help = "key/value cache type, keys and values both (q8_0 and q4_0 keys are "       \
+              "rotated by a Hadamard transform)" },                                       \
     { .names = "-ctk, --cache-type-k", .kind = CLI_CHOICE, .dest = (k),                   \
       .choices = CLI_KV_TYPES, .metavar = "TYPE", .def = "--kv-type",                     \
       .help = "key cache type" },                                                         \
