@@ -606,6 +606,14 @@ ATTN_INLINE void attn_any(const PlumbAttnArgs *a, const uint32_t kt)
     if (a->v_type != PLUMB_QTYPE_F32 && a->v_type != PLUMB_QTYPE_F16 && a->v_type != PLUMB_QTYPE_Q8_0 &&
         a->v_type != PLUMB_QTYPE_Q4_0)
         return;
+    if (a->nk < 1) { /* no rows: what the reference leaves */
+        for (int64_t i = 0; i < a->nq; i++) {
+            a->m[i] = -INFINITY;
+            a->l[i] = 0.0f;
+        }
+        memset(a->acc, 0, (size_t)(a->nq * a->hd) * sizeof(float));
+        return;
+    }
     prep_queries(&c, a, kt, u.qf);
     /* rows of a padded head go to a local accumulator, copied out at the end */
     float *acc = c.hd == c.hdp ? a->acc : accl;
