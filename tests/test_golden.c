@@ -647,7 +647,7 @@ static void check_session_api(void)
     char path[4096];
     PlumbModel *m = NULL;
     PlumbSession *s = NULL;
-    PlumbSessionParams sp = { 4, PLUMB_KV_DEFAULT };
+    PlumbSessionParams sp = { .n_ctx = 4, .kv_type = PLUMB_KV_DEFAULT };
     PlumbError err = { 0 };
     int32_t ids[5] = { 1, 2, 3, 4, 5 }, bad = 1024;
     int rc;
@@ -709,7 +709,8 @@ static void check_session_api(void)
          * (the F16 rows are really rounded), an unknown type is refused */
         const size_t V = (size_t)plumb_model_info(m)->n_vocab;
         PlumbSession *s2 = NULL;
-        PlumbSessionParams p16 = { 4, PLUMB_KV_F16 }, p32 = { 4, PLUMB_KV_F32 }, pbad = { 4, (PlumbKVType)7 };
+        PlumbSessionParams p16 = { .n_ctx = 4, .kv_type = PLUMB_KV_F16 }, p32 = { .n_ctx = 4, .kv_type = PLUMB_KV_F32 },
+                           pbad = { .n_ctx = 4, .kv_type = (PlumbKVType)7 };
         PlumbKVType kt = PLUMB_KV_DEFAULT;
         plumb_session_close(s);
         s = NULL;
