@@ -88,19 +88,11 @@ typedef struct Header {
     uint32_t n_used;   /* positions held */
 } Header;
 
-/* The model's fingerprint: SHA-256 of its GGUF bytes before the tensor data. */
-static void model_fingerprint(const PlumbModel *m, unsigned char out[PLUMB_SHA256_BYTES])
-{
-    const PlumbGGUF *g = m->gguf;
-    const uint64_t n = g->data_offset < g->size ? g->data_offset : g->size;
-    plumb_sha256(g->map, (size_t)n, out);
-}
-
 static void header_of(PlumbSession *s, Header *h)
 {
     const PlumbKVCache *kv = plumb_session_kv(s);
     memset(h, 0, sizeof *h);
-    model_fingerprint(plumb_session_model(s), h->fingerprint);
+    plumb_model_fingerprint(plumb_session_model(s), h->fingerprint);
     h->p = kv->p;
     h->rope = plumb_session_model(s)->rope;
     h->n_used = (uint32_t)kv->n_used;
@@ -567,7 +559,7 @@ static int check_header(PlumbSession *s, const char *path, const Header *f, Plum
                         kv->p.head_dim, err);
     if ((rc = check_rope(path, &f->rope, &m->rope, err)) < 0)
         return rc;
-    model_fingerprint(m, fp);
+    plumb_model_fingerprint(m, fp);
     if (memcmp(fp, f->fingerprint, sizeof fp) != 0)
         return plumb_err(err, PLUMB_EINVAL,
                          "kv-load: %s: made with another model (fingerprint differs from %s's)",

@@ -14,6 +14,7 @@
 #include "err.h"
 #include "model.h"
 #include "qtypes.h"
+#include "sha256.h"
 
 /* ------------------------------------------------------------- metadata */
 
@@ -488,6 +489,11 @@ int plumb_model_open(PlumbModel **out, const char *path, const PlumbModelParams 
         free(m);
         m = NULL;
     }
+    if (m && pthread_mutex_init(&m->fp_lock, NULL) != 0) {
+        pthread_mutex_destroy(&m->run_lock);
+        free(m);
+        m = NULL;
+    }
     if (!m)
         return plumb_err(err, PLUMB_ENOMEM, "%s: out of memory", path);
     if (!(m->path = strdup(path))) {
@@ -574,6 +580,7 @@ void plumb_model_close(PlumbModel *m)
         return;
     plumb_threadpool_close(m->tp);
     pthread_mutex_destroy(&m->run_lock);
+    pthread_mutex_destroy(&m->fp_lock);
     plumb_tok_close(m->tok);
     plumb_gguf_close(m->gguf);
     free(m->layers);
@@ -590,6 +597,20 @@ int plumb_model_runtime(PlumbModel *m, PlumbError *err)
         rc = plumb_threadpool_open(&m->tp, m->n_threads, err);
     pthread_mutex_unlock(&m->run_lock);
     return rc;
+}
+
+void plumb_model_fingerprint(const PlumbModel *cm, unsigned char out[32])
+{
+    /* the model is never defined const: these fields are a cache */
+    PlumbModel *m = (PlumbModel *)cm;
+    pthread_mutex_lock(&m->fp_lock);
+    if (!m->fp_done) {
+        const PlumbGGUF *g = m->gguf;
+        plumb_sha256(g->map, (size_t)(g->data_offset < g->size ? g->data_offset : g->size), m->fp);
+        m->fp_done = 1;
+    }
+    memcpy(out, m->fp, sizeof m->fp);
+    pthread_mutex_unlock(&m->fp_lock);
 }
 
 const PlumbModelInfo *plumb_model_info(const PlumbModel *m)

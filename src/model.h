@@ -119,10 +119,17 @@ struct PlumbModel {
     const float *output_norm; /* [n_embd] */
     PlumbLayer *layers;    /* [n_layer], owned */
     float *norm_buf;       /* all norm and bias vectors as float32, owned */
+    pthread_mutex_t fp_lock; /* guards the two fields below */
+    int fp_done;             /* fp holds the fingerprint */
+    unsigned char fp[32];    /* SHA-256 of the GGUF bytes before the tensor data */
 };
 
 /* Start the model's thread pool if it has none yet (thread-safe; the first
  * session does it, so programs that only tokenise start no threads). */
 int plumb_model_runtime(PlumbModel *m, PlumbError *err);
+
+/* The model's fingerprint, SHA-256 of its file's bytes before the tensor
+ * data (metadata and tensor table), computed once on first use; thread-safe. */
+void plumb_model_fingerprint(const PlumbModel *m, unsigned char out[32]);
 
 #endif

@@ -67,11 +67,16 @@ static int eval(PlumbSession *s, const int32_t *ids, size_t n, int one_by_one, f
 
 static void threads_same_bits(void)
 {
+    /* more threads than cores is the hard case natively, and hopeless under
+     * an emulator (each spinning thread is emulated): the short run (as
+     * under qemu) stops at 3 */
     static const int threads[] = { 1, 2, 3, 7 };
     static const PlumbKVType types[] = { PLUMB_KV_F32, PLUMB_KV_F16, PLUMB_KV_Q8_0, PLUMB_KV_Q4_0 };
+    const char *quick = getenv("PLUMB_GOLDEN_QUICK");
+    const size_t n_threads = quick && *quick && *quick != '0' ? 3 : 4;
     float *ref = malloc((size_t)n_vocab * 6 * sizeof *ref), *got = malloc((size_t)n_vocab * 6 * sizeof *got);
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++)
-        for (size_t i = 0; i < sizeof threads / sizeof threads[0]; i++) {
+        for (size_t i = 0; i < n_threads; i++) {
             PlumbModel *m = open_model(threads[i]);
             PlumbSession *s = m ? open_session(m, types[ti], 0, 0) : NULL;
             float *dst = i ? got : ref;

@@ -27,6 +27,13 @@ done
 jobs=$(nproc 2>/dev/null || echo 2)
 passed=0
 failed=0
+t0=$(date +%s)
+t_stage=$t0
+took() { # $1: what ended; prints its time and the total so far
+    now=$(date +%s)
+    echo "== $1: $((now - t_stage)) s (total $((now - t0)) s)"
+    t_stage=$now
+}
 
 tally() { # $1: build dir; counts automake .trs results
     for f in $(find "$1" -name '*.trs'); do
@@ -86,6 +93,7 @@ fi
 [ -x "$top/configure" ] || (cd "$top" && autoreconf -fi) || { echo "0 passed, 1 failed"; exit 1; }
 
 suite native
+took "native suite"
 # The AVX-512 tiers, when this CPU lacks them: checkdsp over emulated intrinsics.
 if ! grep -q avx512f /proc/cpuinfo 2>/dev/null; then
     echo "== AVX-512 tiers under emulation (tests/checkdsp/emu512.sh)"
@@ -95,6 +103,7 @@ if ! grep -q avx512f /proc/cpuinfo 2>/dev/null; then
     77) ;;
     *) failed=$((failed + 1)); echo "FAILED: tests/checkdsp/emu512.sh" >&2 ;;
     esac
+    took "AVX-512 emulation"
 fi
 if [ $asan = yes ]; then
     # Under the sanitizers the golden runs take minutes: their shorter form
@@ -103,6 +112,7 @@ if [ $asan = yes ]; then
     export PLUMB_GOLDEN_QUICK
     suite asan --enable-sanitizers
     unset PLUMB_GOLDEN_QUICK
+    took "sanitizers"
 fi
 if [ $tsan = yes ]; then
     # only the test with threads of its own: the rest adds minutes, no races
@@ -116,6 +126,7 @@ if [ $tsan = yes ]; then
     else
         failed=$((failed + 1)); echo "FAILED: $dir: tests/test_generate" >&2
     fi
+    took "thread sanitizer"
 fi
 if [ $arm = yes ]; then
     echo "== aarch64 (qemu)"
@@ -123,6 +134,7 @@ if [ $arm = yes ]; then
     rc=$?
     printf '%s\n' "$out"
     tally_lines "$out" $rc
+    took "aarch64"
 fi
 if [ $fuzz = yes ]; then
     dir=$builds/fuzz
@@ -139,6 +151,7 @@ if [ $fuzz = yes ]; then
         printf '%s\n' "$out"
         tally_lines "$out" $rc
     fi
+    took "fuzzing"
 fi
 echo "$passed passed, $failed failed"
 [ $failed -eq 0 ]
