@@ -5,9 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dsp.h"
 #include "err.h"
 #include "gguf.h"
 #include "gguf_write.h"
+#include "model.h"
 #include "qtypes.h"
 #include "quant_ref.h"
 #include "repack.h"
@@ -26,6 +28,24 @@ static uint32_t out_type(const PlumbGGUFTensor *t, int unpack)
         strcmp(t->name, "token_embd.weight") != 0)
         return ops->to;
     return t->type;
+}
+
+uint64_t plumb_repack_gain(const PlumbModel *m, uint64_t *bytes)
+{
+    PlumbDsp ref;
+    uint64_t n = 0, b = 0;
+    plumb_dsp_init_c(&ref);
+    for (uint64_t i = 0; i < m->gguf->n_tensors; i++) {
+        const PlumbGGUFTensor *t = &m->gguf->tensors[i];
+        const uint32_t to = out_type(t, 0);
+        if (to == t->type || to >= PLUMB_QTYPE_COUNT || !m->dsp.gemm[to] || m->dsp.gemm[to] == ref.gemm[to])
+            continue;
+        n++;
+        b += t->nbytes;
+    }
+    if (bytes)
+        *bytes = b;
+    return n;
 }
 
 typedef struct Job {

@@ -47,4 +47,12 @@ int plumb_repack_file(const char *in, const char *out, unsigned flags,
                       const volatile sig_atomic_t *stop, PlumbRepackStats *stats,
                       PlumbError *err);
 
+/* What a repacked copy of the open model would change on the CPU tier it
+ * runs on: the matrices plumb_repack_file would convert whose interleaved
+ * type has a vectorised tiled product on this tier (not the portable C
+ * one), and their bytes.  0 when the model has none, is repacked already, or
+ * the tier has no kernels for the interleaved types (a copy would be
+ * slower there). */
+uint64_t plumb_repack_gain(const PlumbModel *m, uint64_t *bytes);
+
 #endif

@@ -3,8 +3,8 @@
 # (prompt ids, greedy ids, logits file sizes), atomic logits files, bad input
 # (usage errors exit 2, other errors 1, always with a `plumb: ` message and
 # never a signal), `plumb --version`, unknown commands, and the determinism
-# of `plumb run`, `plumb repack` (round trip, refusals), and `plumb tokenize
-# --jsonl` (escapes, bad lines).
+# of `plumb run`, `plumb repack` (round trip, refusals, the hint of run and
+# bench), and `plumb tokenize --jsonl` (escapes, bad lines).
 set -u
 PLUMB=${PLUMB:-./plumb}
 PLUMB_DATA=${PLUMB_DATA:-tests/data}
@@ -510,6 +510,33 @@ grep -q "Q4_K_R8" "$tmp/out" || note "repack of Q4_K_M: no Q4_K_R8 tensor"
 run repack --unpack "$tmp/k8.gguf" "$tmp/kback.gguf"
 expect 0 "repack --unpack of Q4_K_R8"
 cmp -s "$tmp/kback.gguf" "$models/small-Q4_K_M.gguf" || note "Q4_K round trip: not the original file"
+# run and bench say, on stderr, when a repacked copy would be faster on this
+# CPU's tier (every tier with kernels for the interleaved types: all but c),
+# naming the command; never for a repacked file, a file with nothing to
+# repack, the C tier, or with PLUMB_HINTS=0
+tier=${PLUMB_CPU:-$("$PLUMB" --version | sed -n 's/^kernel tier: //p')}
+src4=$models/small-Q4_0.gguf
+for cmd in run bench; do
+    if [ $cmd = run ]; then run run -m "$src4" -p Hi -n 1; else run bench -m "$src4" -p 0 -n 1 -r 1; fi
+    expect 0 "$cmd of a Q4_0 model"
+    hint=$(grep '^plumb: hint: ' "$tmp/err")
+    case $tier in
+    c) [ -z "$hint" ] || note "$cmd on tier c: a repack hint: $hint" ;;
+    *) case $hint in
+        "plumb: hint: small-Q4_0.gguf: "*"$tier kernels"*"plumb repack $src4 $models/small-Q4_0-R8.gguf") ;;
+        *) note "$cmd on tier $tier: no repack hint naming the command: '$hint'" ;;
+        esac ;;
+    esac
+done
+[ "$(grep -c . "$tmp/err")" -le 1 ] || note "bench: more than the hint on stderr: $(cat "$tmp/err")"
+run run -m "$r8" -p Hi -n 1
+grep -q '^plumb: hint' "$tmp/err" && note "run of a repacked model: a hint: $(cat "$tmp/err")"
+run run -m "$models/small-f16.gguf" -p Hi -n 1
+grep -q '^plumb: hint' "$tmp/err" && note "run of an F16 model: a hint: $(cat "$tmp/err")"
+run run --cpu c -m "$src4" -p Hi -n 1
+grep -q '^plumb: hint' "$tmp/err" && note "run on tier c: a hint: $(cat "$tmp/err")"
+PLUMB_HINTS=0 "$PLUMB" run -m "$src4" -p Hi -n 1 >"$tmp/out" 2>"$tmp/err" || note "PLUMB_HINTS=0 run failed"
+grep -q '^plumb: hint' "$tmp/err" && note "PLUMB_HINTS=0: a hint: $(cat "$tmp/err")"
 run repack "$tmp/missing.gguf" "$tmp/none.gguf"
 expect 1 "repack of a missing file"
 grep -q "missing.gguf" "$tmp/err" || note "repack of a missing file: message does not name it"

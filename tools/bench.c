@@ -599,6 +599,7 @@ int cmd_bench(int argc, char **argv)
     mp.n_threads = (int)threads;
     if (cli_model_open(&m, model, &mp, &err))
         return cli_fail(&err);
+    cli_repack_hint(m, model);
     mi = plumb_model_info(m);
     if (!threads)
         threads = plumb_cpu_physical_cores();

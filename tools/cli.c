@@ -17,6 +17,7 @@
 #include "cli.h"
 #include "err.h"
 #include "outfile.h"
+#include "repack.h"
 
 void cli_error(const char *fmt, ...)
 {
@@ -558,6 +559,27 @@ fail:
     if (f != stdin)
         fclose(f);
     return NULL;
+}
+
+void cli_repack_hint(const PlumbModel *m, const char *path)
+{
+    const char *env = getenv("PLUMB_HINTS"), *base;
+    uint64_t bytes = 0, n;
+    size_t len = strlen(path);
+    if (env && strcmp(env, "0") == 0)
+        return;
+    if (!(n = plumb_repack_gain(m, &bytes)))
+        return;
+    base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    if (len >= 5 && strcmp(path + len - 5, ".gguf") == 0)
+        len -= 5;
+    const int gib = bytes >= ((uint64_t)1 << 30);
+    fprintf(stderr,
+            "plumb: hint: %s: %llu matrices (%.1f %s) have a faster layout for this CPU's %s kernels; "
+            "make a copy once with: plumb repack %s %.*s-R8.gguf\n",
+            base, (unsigned long long)n, (double)bytes / (gib ? 1073741824.0 : 1048576.0), gib ? "GiB" : "MiB",
+            plumb_model_info(m)->cpu_tier, path, (int)len, path);
 }
 
 int cli_model_open(PlumbModel **out, const char *path, PlumbModelParams *mp, PlumbError *err)

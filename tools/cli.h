@@ -182,6 +182,10 @@ int cli_finish(const char *cmd, int rc);
  * is unset, $PLUMB_EXPERT_ADVICE (0 or 1) when mp->expert_advice is 0.  An
  * error caused by $PLUMB_CPU says so. */
 int cli_model_open(PlumbModel **out, const char *path, PlumbModelParams *mp, PlumbError *err);
+/* One line on standard error when a copy made by `plumb repack` would run
+ * faster on this CPU tier than the file at path (plumb_repack_gain), naming
+ * the command; nothing when $PLUMB_HINTS is 0. */
+void cli_repack_hint(const PlumbModel *m, const char *path);
 
 /* Subcommands: argc/argv start at the subcommand name. */
 int cmd_inspect(int argc, char **argv);

@@ -238,6 +238,7 @@ int cmd_run(int argc, char **argv)
         rc = cli_fail(&err);
         goto done;
     }
+    cli_repack_hint(model, model_path);
     info = plumb_model_info(model);
     ssp.n_ctx = (int32_t)n_ctx;
     if (ssp.window && !kv_keep && chat && system) {
