@@ -257,6 +257,42 @@ static PlumbGGUF *open_built(const char *label, int mut, uint64_t val)
     return rc == PLUMB_OK ? g : NULL;
 }
 
+/* A file of 80 MiB (the synthetic file, its tail a hole of zeros) is
+ * mapped at a 2 MiB boundary, whole: the tensors read as written and the
+ * last byte as 0. */
+static void test_large_mapping(void)
+{
+    Buf b = { 0 };
+    PlumbGGUF *g = NULL;
+    PlumbError err = { 0 };
+    const char *path;
+    const uint64_t size = (uint64_t)80 << 20;
+    int fd;
+    build(&b, M_NONE, 0);
+    path = write_tmp("large", b.p, b.n);
+    free(b.p);
+    fd = open(path, O_WRONLY);
+    CHECK(fd >= 0 && ftruncate(fd, (off_t)size) == 0, "%s: extend to 80 MiB", path);
+    if (fd >= 0)
+        close(fd);
+    CHECK(plumb_gguf_open(&g, path, &err) == PLUMB_OK && g, "80 MiB file: %s", err.msg);
+    unlink(path);
+    if (!g)
+        return;
+    CHECK(g->size == size, "size %" PRIu64, g->size);
+    CHECK(((uintptr_t)g->map & (((uintptr_t)2 << 20) - 1)) == 0, "80 MiB file mapped at %p, not on 2 MiB",
+          (const void *)g->map);
+    {
+        const PlumbGGUFTensor *t = plumb_gguf_tensor(g, "b");
+        float f = -1.0f;
+        if (t)
+            memcpy(&f, t->data, sizeof f);
+        CHECK(t && f == 100.0f, "tensor b of the 80 MiB file: %g", (double)f);
+    }
+    CHECK(((const unsigned char *)g->map)[size - 1] == 0, "the last byte of the 80 MiB file");
+    plumb_gguf_close(g);
+}
+
 /* ------------------------------------------------------------------ the synthetic file */
 
 static void test_synthetic_ok(void)
@@ -736,6 +772,7 @@ int main(void)
 
     test_models();
     test_synthetic_ok();
+    test_large_mapping();
     limit_memory();
     test_hostile();
     test_truncation("models/mini-f32.gguf");
