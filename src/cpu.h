@@ -26,7 +26,8 @@ extern const size_t plumb_cpu_n_tiers;
 unsigned plumb_cpu_detect(void);
 /* Features compiled into this build (tiers with kernels). */
 unsigned plumb_cpu_built(void);
-/* Tier flags for a name: "c", "avx2", "avx512", "avx512vnni", "neon", "dotprod".
+/* Tier flags for a name: "c", "avx2", "avxvnni", "avx512", "avx512vnni", "neon",
+ * "dotprod".
  * Fails with PLUMB_EINVAL for an unknown name and PLUMB_ECPU when the CPU or
  * the build lacks it. */
 int plumb_cpu_select(const char *name, unsigned *flags, PlumbError *err);
