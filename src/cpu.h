@@ -3,8 +3,10 @@
  *
  * Features are detected once (cpuid + XCR0 OS-support check on x86, HWCAP on
  * Linux/aarch64) and grouped into tiers.  A tier implies every tier below it
- * on the same architecture.  Forcing a tier the CPU lacks is an error
- * (PLUMB_ECPU), never a SIGILL later.
+ * on the same architecture, except avxvnni and avx512, which both build on
+ * avx2 alone (Alder Lake has the first, Skylake-SP the second); where a CPU
+ * has both, the AVX-512 tiers are chosen.  Forcing a tier the CPU lacks is
+ * an error (PLUMB_ECPU), never a SIGILL later.
  */
 #ifndef PLUMB_CPU_H
 #define PLUMB_CPU_H

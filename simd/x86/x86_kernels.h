@@ -1,8 +1,9 @@
 /*
- * x86_kernels.h — helpers shared by the x86 tier files (AVX2, AVX-512, AVX-512
- * VNNI).  Included only by files under simd/x86/, each compiled with its own
- * -m flags; everything is `static inline`, so each tier gets its own copy and
- * no instruction of a higher tier leaks into a lower one.  The AVX2 helpers
+ * x86_kernels.h — helpers shared by the x86 tier files (AVX2, AVX-VNNI,
+ * AVX-512, AVX-512 VNNI).  Included only by files under simd/x86/, each
+ * compiled with its own -m flags; everything is `static inline`, so each
+ * tier gets its own copy and no instruction of a higher tier leaks into a
+ * lower one.  The AVX2 helpers
  * need -mavx2 -mfma -mf16c, which every x86 tier has; the 512-bit helpers are
  * compiled only when the file has AVX-512 (F, BW, DQ, VL).
  *
