@@ -154,11 +154,9 @@ static inline __m256i pair_dot(Pair w, const int8_t *ai, const int8_t *aj, int b
 {
     const __m256i a0 = _mm256_loadu2_m128i((const __m128i *)aj, (const __m128i *)ai);
     const __m256i a1 = _mm256_loadu2_m128i((const __m128i *)(aj + 16), (const __m128i *)(ai + 16));
-    const __m256i p = x86_dpbusd256x2(_mm256_setzero_si256(), w.lo, a0, w.hi, a1);
     if (!bias)
-        return p;
-    const __m256i b = _mm256_set1_epi8((char)bias);
-    return _mm256_sub_epi32(p, x86_dpbusd256x2(_mm256_setzero_si256(), b, a0, b, a1));
+        return x86_dpbusd256x2(_mm256_setzero_si256(), w.lo, a0, w.hi, a1);
+    return x86_dpbusd256x2_bias(_mm256_setzero_si256(), w.lo, a0, w.hi, a1, _mm256_set1_epi8((char)bias));
 }
 
 /* d_i in float lanes 0..3, d_j in lanes 4..7. */

@@ -154,6 +154,23 @@ static inline __m256i x86_dpbusd256x2(__m256i acc, __m256i u0, __m256i s0, __m25
 #endif
 }
 
+/* acc + four-way sums of (u0 - b) * s0 plus those of (u1 - b) * s1, for
+ * unsigned weights u0, u1 stored with the bias b: the biased sums less
+ * b * (s0 + s1).  The AVX2 sequence subtracts in int16 before its one madd,
+ * exact within x86_dpbusd256x2's domain (u, b <= 31, |s| <= 127). */
+static inline __m256i x86_dpbusd256x2_bias(__m256i acc, __m256i u0, __m256i s0, __m256i u1, __m256i s1,
+                                           __m256i b)
+{
+#if X86_VNNI256
+    const __m256i z = _mm256_setzero_si256();
+    return _mm256_sub_epi32(x86_dpbusd256x2(acc, u0, s0, u1, s1), x86_dpbusd256x2(z, b, s0, b, s1));
+#else
+    const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(u0, s0), _mm256_maddubs_epi16(u1, s1));
+    const __m256i q = _mm256_add_epi16(_mm256_maddubs_epi16(b, s0), _mm256_maddubs_epi16(b, s1));
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_sub_epi16(p, q), _mm256_set1_epi16(1)));
+#endif
+}
+
 /* acc + pairwise int32 sums of a * b (int16 lanes): exact in both forms
  * (vpmaddwd saturates only for a pair of -32768 * -32768, which no kernel
  * here forms: its int16 operands are maddubs sums and small scales). */
