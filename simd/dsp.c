@@ -315,6 +315,10 @@ void plumb_dsp_init(PlumbDsp *dsp, unsigned flags)
         plumb_dsp_init_avx2_attn(dsp);
     }
 #endif
+#if PLUMB_HAVE_AVXVNNI
+    if (flags & PLUMB_CPU_AVXVNNI)
+        plumb_dsp_init_avxvnni(dsp);
+#endif
 #if PLUMB_HAVE_AVX512
     if (flags & PLUMB_CPU_AVX512) {
         plumb_dsp_init_avx512(dsp);

@@ -119,11 +119,18 @@ void plumb_dsp_init_avx2_gemm(PlumbDsp *dsp);
 void plumb_dsp_init_avx2_attn(PlumbDsp *dsp);
 void plumb_dsp_init_avx512_attn(PlumbDsp *dsp);
 void plumb_dsp_init_avx512vnni_attn(PlumbDsp *dsp);
+/* The AVX-VNNI tier (simd/x86/quant_avxvnni.c), installed after the AVX2
+ * tier's initialisers; its row-major tiled products (gemm_avxvnni.c). */
+void plumb_dsp_init_avxvnni(PlumbDsp *dsp);
+void plumb_dsp_init_avxvnni_gemm(PlumbDsp *dsp);
 void plumb_dsp_init_avx512(PlumbDsp *dsp);
 void plumb_dsp_init_avx512vnni(PlumbDsp *dsp);
 /* The AVX-512 VNNI tiled products of the interleaved types
- * (simd/x86/gemm_avx512vnni.c), installed by plumb_dsp_init_avx512vnni(). */
+ * (simd/x86/gemm_avx512vnni.c) and the row-major ones of gemm_avx2.c
+ * compiled for the tier (gemm_rows_avx512vnni.c), installed by
+ * plumb_dsp_init_avx512vnni(). */
 void plumb_dsp_init_avx512vnni_gemm(PlumbDsp *dsp);
+void plumb_dsp_init_avx512vnni_rows(PlumbDsp *dsp);
 void plumb_dsp_init_neon(PlumbDsp *dsp);
 void plumb_dsp_init_dotprod(PlumbDsp *dsp);
 

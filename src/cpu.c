@@ -44,6 +44,12 @@ static unsigned detect(void)
     int vnni = (c >> 11) & 1;
     if (avx_os && avx2 && fma && f16c)
         flags |= PLUMB_CPU_AVX2;
+    if ((flags & PLUMB_CPU_AVX2) && __get_cpuid_max(0, NULL) >= 7) {
+        unsigned a1, b1, c1, d1;
+        __cpuid_count(7, 1, a1, b1, c1, d1);
+        if ((a1 >> 4) & 1) /* AVX-VNNI: needs only the YMM state checked above */
+            flags |= PLUMB_CPU_AVXVNNI;
+    }
     if ((flags & PLUMB_CPU_AVX2) && avx512_os && f && dq && bw && vl)
         flags |= PLUMB_CPU_AVX512;
     if ((flags & PLUMB_CPU_AVX512) && vnni)
@@ -95,6 +101,9 @@ unsigned plumb_cpu_built(void)
 #if PLUMB_HAVE_AVX2
     f |= PLUMB_CPU_AVX2;
 #endif
+#if PLUMB_HAVE_AVXVNNI
+    f |= PLUMB_CPU_AVXVNNI;
+#endif
 #if PLUMB_HAVE_AVX512
     f |= PLUMB_CPU_AVX512;
 #endif
@@ -110,10 +119,13 @@ unsigned plumb_cpu_built(void)
     return f;
 }
 
-/* Tiers in ladder order; each implies the ones before it on its architecture. */
+/* Tiers in ladder order; each implies the ones before it on its architecture,
+ * except that avxvnni and avx512 are side by side above avx2 (a CPU may have
+ * either): the AVX-512 tiers come later and win a tie (plumb_cpu_choose). */
 const PlumbCpuTier plumb_cpu_tiers[] = {
     { "c", 0 },
     { "avx2", PLUMB_CPU_AVX2 },
+    { "avxvnni", PLUMB_CPU_AVX2 | PLUMB_CPU_AVXVNNI },
     { "avx512", PLUMB_CPU_AVX2 | PLUMB_CPU_AVX512 },
     { "avx512vnni", PLUMB_CPU_AVX2 | PLUMB_CPU_AVX512 | PLUMB_CPU_AVX512VNNI },
     { "neon", PLUMB_CPU_NEON },
@@ -156,7 +168,7 @@ int plumb_cpu_choose(const char *name, unsigned *flags, PlumbError *err)
     *flags = 0;
     for (i = 0; i < plumb_cpu_n_tiers; i++)
         if ((plumb_cpu_tiers[i].flags & usable) == plumb_cpu_tiers[i].flags &&
-            __builtin_popcount(plumb_cpu_tiers[i].flags) > __builtin_popcount(*flags))
+            __builtin_popcount(plumb_cpu_tiers[i].flags) >= __builtin_popcount(*flags))
             *flags = plumb_cpu_tiers[i].flags;
     return PLUMB_OK;
 }
@@ -179,7 +191,8 @@ void plumb_cpu_describe(unsigned flags, char *buf, size_t cap)
         unsigned bit;
         const char *name;
     } names[] = {
-        { PLUMB_CPU_AVX2, "avx2" },       { PLUMB_CPU_AVX512, "avx512" },
+        { PLUMB_CPU_AVX2, "avx2" },       { PLUMB_CPU_AVXVNNI, "avxvnni" },
+        { PLUMB_CPU_AVX512, "avx512" },
         { PLUMB_CPU_AVX512VNNI, "avx512vnni" }, { PLUMB_CPU_NEON, "neon" },
         { PLUMB_CPU_DOTPROD, "dotprod" }, { PLUMB_CPU_I8MM, "i8mm" },
     };

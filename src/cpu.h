@@ -3,8 +3,10 @@
  *
  * Features are detected once (cpuid + XCR0 OS-support check on x86, HWCAP on
  * Linux/aarch64) and grouped into tiers.  A tier implies every tier below it
- * on the same architecture.  Forcing a tier the CPU lacks is an error
- * (PLUMB_ECPU), never a SIGILL later.
+ * on the same architecture, except avxvnni and avx512, which both build on
+ * avx2 alone (Alder Lake has the first, Skylake-SP the second); where a CPU
+ * has both, the AVX-512 tiers are chosen.  Forcing a tier the CPU lacks is
+ * an error (PLUMB_ECPU), never a SIGILL later.
  */
 #ifndef PLUMB_CPU_H
 #define PLUMB_CPU_H
@@ -26,7 +28,8 @@ extern const size_t plumb_cpu_n_tiers;
 unsigned plumb_cpu_detect(void);
 /* Features compiled into this build (tiers with kernels). */
 unsigned plumb_cpu_built(void);
-/* Tier flags for a name: "c", "avx2", "avx512", "avx512vnni", "neon", "dotprod".
+/* Tier flags for a name: "c", "avx2", "avxvnni", "avx512", "avx512vnni", "neon",
+ * "dotprod".
  * Fails with PLUMB_EINVAL for an unknown name and PLUMB_ECPU when the CPU or
  * the build lacks it. */
 int plumb_cpu_select(const char *name, unsigned *flags, PlumbError *err);

@@ -67,6 +67,7 @@ needs() {
     case $1 in
     c) echo "" ;;
     avx2) echo "avx2" ;;
+    avxvnni) echo "avx2 avxvnni" ;;
     avx512) echo "avx2 avx512" ;;
     avx512vnni) echo "avx2 avx512 avx512vnni" ;;
     neon) echo "neon" ;;
@@ -96,7 +97,7 @@ refused() {
 }
 
 ran=0
-for tier in c avx2 avx512 avx512vnni neon dotprod; do
+for tier in c avx2 avxvnni avx512 avx512vnni neon dotprod; do
     need=$(needs $tier)
     if has "$built" $tier && has "$features" $need; then
         quick=${PLUMB_GOLDEN_QUICK-}

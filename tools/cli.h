@@ -27,7 +27,7 @@
 #define CLI_LIST_MAX 16    /* values of one CLI_LIST option */
 /* The tier names --cpu takes; whether this host has the tier is
  * plumb_cpu_select()'s question, answered when the model is opened. */
-#define CLI_CPU_TIERS "c|avx2|avx512|avx512vnni|neon|dotprod"
+#define CLI_CPU_TIERS "c|avx2|avxvnni|avx512|avx512vnni|neon|dotprod"
 
 /* Table entries the model commands share, so each option means the same in
  * every command: --cpu, -t, and the cache type (--kv-type for both halves,

@@ -5,7 +5,8 @@
  * Every kernel works on tiles of 4 weight rows times a few tokens, so a
  * weight block is unpacked once for several tokens and an activation block
  * loaded once for four rows.  The quantised kernels multiply unsigned weight
- * bytes with signed activation bytes (maddubs), keep the sums exact in
+ * bytes with signed activation bytes (maddubs, or vpdpbusd / vpdpwssd
+ * through x86_kernels.h when compiled for a VNNI tier), keep the sums exact in
  * int32, and fold the 4 rows' sums by horizontal adds into one register
  * [row0..row3 | row0..row3] (the two halves hold different blocks, or two
  * halves of one super-block) before one float conversion and FMA per token.
@@ -90,7 +91,7 @@ typedef struct Q4Prep {
 
 static void q8_0_prep(const PlumbBlockQ8_0 *a, int64_t nb, int64_t n_pairs, Q4Prep *p)
 {
-    const __m256i one8 = _mm256_set1_epi8(1), one16 = _mm256_set1_epi16(1);
+    const __m256i one8 = _mm256_set1_epi8(1);
     for (int64_t k = 0; k < n_pairs; k++) {
         int32_t sum[2] = { 0, 0 };
         float d[2] = { 0.0f, 0.0f };
@@ -98,8 +99,8 @@ static void q8_0_prep(const PlumbBlockQ8_0 *a, int64_t nb, int64_t n_pairs, Q4Pr
             const int64_t b = 2 * k + j;
             if (b >= nb)
                 continue;
-            sum[j] = x86_hsum_epi32_256(_mm256_madd_epi16(
-                _mm256_maddubs_epi16(one8, _mm256_loadu_si256((const __m256i *)a[b].qs)), one16));
+            sum[j] = x86_hsum_epi32_256(
+                x86_dpbusd256(_mm256_setzero_si256(), one8, _mm256_loadu_si256((const __m256i *)a[b].qs)));
             d[j] = x86_fp16(a[b].d);
         }
         p[k].corr = _mm256_setr_epi32(8 * sum[0], 8 * sum[0], 8 * sum[0], 8 * sum[0], 8 * sum[1],
@@ -125,15 +126,12 @@ static inline __m256 q4_0_scales(const PlumbBlockQ4_0 *const *x, int64_t b)
 static inline __m256i q4_0_fold(const __m256i *lo, const __m256i *hi, const PlumbBlockQ8_0 *a,
                                 int64_t b, __m256i corr)
 {
-    const __m256i ones = _mm256_set1_epi16(1);
     const __m256i alo = load_2x128(a[b].qs, a[b + 1].qs);
     const __m256i ahi = load_2x128(a[b].qs + 16, a[b + 1].qs + 16);
     __m256i i32[TILE_ROWS];
     UNROLL
     for (int s = 0; s < TILE_ROWS; s++)
-        i32[s] = _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(lo[s], alo),
-                                                    _mm256_maddubs_epi16(hi[s], ahi)),
-                                   ones);
+        i32[s] = x86_dpbusd256x2(_mm256_setzero_si256(), lo[s], alo, hi[s], ahi);
     return _mm256_sub_epi32(fold_rows(i32[0], i32[1], i32[2], i32[3]), corr);
 }
 
@@ -668,11 +666,9 @@ GEMM_INLINE void q4_K_row(const PlumbBlockQ4_K *b, const PlumbBlockQ8_K *const *
         UNROLL
         for (int t = 0; t < T; t++) {
             const int8_t *q = a[t][i].qs + 64 * c;
-            const __m256i pl = _mm256_madd_epi16(
-                _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)q)), sl);
-            const __m256i ph = _mm256_madd_epi16(
-                _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q + 32))), sh);
-            isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(pl, ph));
+            const __m256i pl = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)q));
+            const __m256i ph = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q + 32)));
+            isum[t] = x86_dpwssd256(x86_dpwssd256(isum[t], pl, sl), ph, sh);
         }
     }
 }
@@ -750,9 +746,9 @@ GEMM_INLINE void q6_K_row(const PlumbBlockQ6_K *b, const PlumbBlockQ8_K *const *
             const __m256i sp = scales_pair16(half[h], 2 * j);
             UNROLL
             for (int t = 0; t < T; t++)
-                isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(
+                isum[t] = x86_dpwssd256(isum[t],
                     _mm256_maddubs_epi16(q[j], _mm256_loadu_si256((const __m256i *)(a[t][i].qs + 128 * h + 32 * j))),
-                    sp));
+                    sp);
         }
     }
     UNROLL
@@ -919,18 +915,27 @@ static void gemm_f16_f16(int64_t n, const void *w, uint64_t w_stride, int64_t r0
     gemm_fl(n, w, w_stride, r0, r1, a, y, nt, 1);
 }
 
-void plumb_dsp_init_avx2_gemm(PlumbDsp *dsp)
+/* The row-major quantised products: the ones whose integer multiply-adds
+ * go through x86_dpbusd256 / x86_dpwssd256, installed alone by the VNNI
+ * tiers that compile this file again (gemm_avxvnni.c,
+ * gemm_rows_avx512vnni.c). */
+static void install_row_gemms(PlumbDsp *dsp)
 {
-    dsp->gemm[PLUMB_QTYPE_F32] = gemm_f32_f32;
-    dsp->gemm[PLUMB_QTYPE_F16] = gemm_f16_f16;
     dsp->gemm[PLUMB_QTYPE_Q4_0] = gemm_q4_0_q8_0;
     dsp->gemm[PLUMB_QTYPE_Q4_K] = gemm_q4_K_q8_K;
     dsp->gemm[PLUMB_QTYPE_Q6_K] = gemm_q6_K_q8_K;
-    dsp->gemm[PLUMB_QTYPE_Q4_0_R8] = gemm_q4_0_r8;
-    dsp->gemm[PLUMB_QTYPE_Q4_K_R8] = gemm_q4_K_r8;
-    dsp->gemm[PLUMB_QTYPE_Q6_K_R8] = gemm_q6_K_r8;
     /* for a single token the Q4_K dot is as fast as the tile (measured with
      * the weights in DRAM); Q6_K's tile is faster there thanks to the
      * prefetch */
     dsp->gemm_min_tokens[PLUMB_QTYPE_Q4_K] = 2;
+}
+
+void plumb_dsp_init_avx2_gemm(PlumbDsp *dsp)
+{
+    dsp->gemm[PLUMB_QTYPE_F32] = gemm_f32_f32;
+    dsp->gemm[PLUMB_QTYPE_F16] = gemm_f16_f16;
+    install_row_gemms(dsp);
+    dsp->gemm[PLUMB_QTYPE_Q4_0_R8] = gemm_q4_0_r8;
+    dsp->gemm[PLUMB_QTYPE_Q4_K_R8] = gemm_q4_K_r8;
+    dsp->gemm[PLUMB_QTYPE_Q6_K_R8] = gemm_q6_K_r8;
 }

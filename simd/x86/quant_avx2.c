@@ -49,6 +49,15 @@ static inline void scale_halves(__m256i sc16, __m256i bc[2])
     bc[1] = _mm256_permute2x128_si256(sc16, sc16, 0x11);
 }
 
+/* The int32 sums of the four bit pairs' maddubs results p0..p3, each
+ * times its scales (scale_pair of bc): two chains of two multiply-adds. */
+static inline __m256i scaled4(__m256i p0, __m256i p1, __m256i p2, __m256i p3, __m256i bc)
+{
+    const __m256i z = _mm256_setzero_si256();
+    return _mm256_add_epi32(x86_dpwssd256(x86_dpwssd256(z, p0, scale_pair(bc, 0)), p1, scale_pair(bc, 1)),
+                            x86_dpwssd256(x86_dpwssd256(z, p2, scale_pair(bc, 2)), p3, scale_pair(bc, 3)));
+}
+
 /* 32 signed bytes -> 32 floats at y, each (float)q * d. */
 static inline void store_i8_mul(float *y, __m256i q, __m256 d)
 {
@@ -145,12 +154,9 @@ static inline __m256i pair_dot(Pair w, const int8_t *ai, const int8_t *aj, int b
 {
     const __m256i a0 = _mm256_loadu2_m128i((const __m128i *)aj, (const __m128i *)ai);
     const __m256i a1 = _mm256_loadu2_m128i((const __m128i *)(aj + 16), (const __m128i *)(ai + 16));
-    __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(w.lo, a0), _mm256_maddubs_epi16(w.hi, a1));
-    if (bias) {
-        const __m256i b = _mm256_set1_epi8((char)bias);
-        p = _mm256_sub_epi16(p, _mm256_add_epi16(_mm256_maddubs_epi16(b, a0), _mm256_maddubs_epi16(b, a1)));
-    }
-    return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+    if (!bias)
+        return x86_dpbusd256x2(_mm256_setzero_si256(), w.lo, a0, w.hi, a1);
+    return x86_dpbusd256x2_bias(_mm256_setzero_si256(), w.lo, a0, w.hi, a1, _mm256_set1_epi8((char)bias));
 }
 
 /* d_i in float lanes 0..3, d_j in lanes 4..7. */
@@ -274,16 +280,12 @@ static void vec_dot_q2_K_q8_K(int64_t n, float *s, const void *w, const void *a)
             const __m256i q1 = _mm256_and_si256(_mm256_srli_epi16(bits, 2), m3);
             const __m256i q2 = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m3);
             const __m256i q3 = _mm256_and_si256(_mm256_srli_epi16(bits, 6), m3);
-            __m256i p0 = _mm256_maddubs_epi16(q0, _mm256_loadu_si256((const __m256i *)(q8 + 0)));
-            __m256i p1 = _mm256_maddubs_epi16(q1, _mm256_loadu_si256((const __m256i *)(q8 + 32)));
-            __m256i p2 = _mm256_maddubs_epi16(q2, _mm256_loadu_si256((const __m256i *)(q8 + 64)));
-            __m256i p3 = _mm256_maddubs_epi16(q3, _mm256_loadu_si256((const __m256i *)(q8 + 96)));
+            const __m256i p0 = _mm256_maddubs_epi16(q0, _mm256_loadu_si256((const __m256i *)(q8 + 0)));
+            const __m256i p1 = _mm256_maddubs_epi16(q1, _mm256_loadu_si256((const __m256i *)(q8 + 32)));
+            const __m256i p2 = _mm256_maddubs_epi16(q2, _mm256_loadu_si256((const __m256i *)(q8 + 64)));
+            const __m256i p3 = _mm256_maddubs_epi16(q3, _mm256_loadu_si256((const __m256i *)(q8 + 96)));
             q8 += 128;
-            p0 = _mm256_madd_epi16(p0, scale_pair(bc[h], 0));
-            p1 = _mm256_madd_epi16(p1, scale_pair(bc[h], 1));
-            p2 = _mm256_madd_epi16(p2, scale_pair(bc[h], 2));
-            p3 = _mm256_madd_epi16(p3, scale_pair(bc[h], 3));
-            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(_mm256_add_epi32(p0, p1), _mm256_add_epi32(p2, p3)));
+            sumi = _mm256_add_epi32(sumi, scaled4(p0, p1, p2, p3, bc[h]));
         }
         const float dall = y[i].d * x86_fp16(x[i].d);
         const float dmin = y[i].d * x86_fp16(x[i].dmin);
@@ -332,16 +334,12 @@ static void vec_dot_q3_K_q8_K(int64_t n, float *s, const void *w, const void *a)
                                                _mm256_and_si256(bit_to(hm, 4 * h + 2, 2), m4));
             const __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(bits, 6), m3),
                                                _mm256_and_si256(bit_to(hm, 4 * h + 3, 2), m4));
-            __m256i p0 = _mm256_maddubs_epi16(q0, _mm256_loadu_si256((const __m256i *)(q8 + 0)));
-            __m256i p1 = _mm256_maddubs_epi16(q1, _mm256_loadu_si256((const __m256i *)(q8 + 32)));
-            __m256i p2 = _mm256_maddubs_epi16(q2, _mm256_loadu_si256((const __m256i *)(q8 + 64)));
-            __m256i p3 = _mm256_maddubs_epi16(q3, _mm256_loadu_si256((const __m256i *)(q8 + 96)));
+            const __m256i p0 = _mm256_maddubs_epi16(q0, _mm256_loadu_si256((const __m256i *)(q8 + 0)));
+            const __m256i p1 = _mm256_maddubs_epi16(q1, _mm256_loadu_si256((const __m256i *)(q8 + 32)));
+            const __m256i p2 = _mm256_maddubs_epi16(q2, _mm256_loadu_si256((const __m256i *)(q8 + 64)));
+            const __m256i p3 = _mm256_maddubs_epi16(q3, _mm256_loadu_si256((const __m256i *)(q8 + 96)));
             q8 += 128;
-            p0 = _mm256_madd_epi16(p0, scale_pair(bc[h], 0));
-            p1 = _mm256_madd_epi16(p1, scale_pair(bc[h], 1));
-            p2 = _mm256_madd_epi16(p2, scale_pair(bc[h], 2));
-            p3 = _mm256_madd_epi16(p3, scale_pair(bc[h], 3));
-            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(_mm256_add_epi32(p0, p1), _mm256_add_epi32(p2, p3)));
+            sumi = _mm256_add_epi32(sumi, scaled4(p0, p1, p2, p3, bc[h]));
         }
         sumi = _mm256_sub_epi32(sumi, corr);
         const float d = x86_fp16(x[i].d) * y[i].d;
@@ -379,11 +377,10 @@ static inline float dot_q45_K(int64_t nb, const uint8_t *base, size_t stride, si
                 hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16(hb, 3), b4));
                 hb = _mm256_srli_epi16(hb, 2);
             }
-            __m256i pl = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(q8 + 64 * c)));
-            __m256i ph = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q8 + 64 * c + 32)));
-            pl = _mm256_madd_epi16(pl, _mm256_shuffle_epi8(sc, SEL16(2 * c)));
-            ph = _mm256_madd_epi16(ph, _mm256_shuffle_epi8(sc, SEL16(2 * c + 1)));
-            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
+            const __m256i pl = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(q8 + 64 * c)));
+            const __m256i ph = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q8 + 64 * c + 32)));
+            sumi = x86_dpwssd256(x86_dpwssd256(sumi, pl, _mm256_shuffle_epi8(sc, SEL16(2 * c))), ph,
+                                 _mm256_shuffle_epi8(sc, SEL16(2 * c + 1)));
         }
         const float d = x86_fp16(x86_load_u16(dd)) * y[i].d;
         const float dmin = x86_fp16(x86_load_u16(dd + 1)) * y[i].d;
@@ -433,16 +430,12 @@ static void vec_dot_q6_K_q8_K(int64_t n, float *s, const void *w, const void *a)
             const __m256i q2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(hh, m30));
             const __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
                                                _mm256_and_si256(_mm256_srli_epi16(hh, 2), m30));
-            __m256i p0 = _mm256_maddubs_epi16(q0, _mm256_loadu_si256((const __m256i *)(q8 + 0)));
-            __m256i p1 = _mm256_maddubs_epi16(q1, _mm256_loadu_si256((const __m256i *)(q8 + 32)));
-            __m256i p2 = _mm256_maddubs_epi16(q2, _mm256_loadu_si256((const __m256i *)(q8 + 64)));
-            __m256i p3 = _mm256_maddubs_epi16(q3, _mm256_loadu_si256((const __m256i *)(q8 + 96)));
+            const __m256i p0 = _mm256_maddubs_epi16(q0, _mm256_loadu_si256((const __m256i *)(q8 + 0)));
+            const __m256i p1 = _mm256_maddubs_epi16(q1, _mm256_loadu_si256((const __m256i *)(q8 + 32)));
+            const __m256i p2 = _mm256_maddubs_epi16(q2, _mm256_loadu_si256((const __m256i *)(q8 + 64)));
+            const __m256i p3 = _mm256_maddubs_epi16(q3, _mm256_loadu_si256((const __m256i *)(q8 + 96)));
             q8 += 128;
-            p0 = _mm256_madd_epi16(p0, scale_pair(bc[h], 0));
-            p1 = _mm256_madd_epi16(p1, scale_pair(bc[h], 1));
-            p2 = _mm256_madd_epi16(p2, scale_pair(bc[h], 2));
-            p3 = _mm256_madd_epi16(p3, scale_pair(bc[h], 3));
-            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(_mm256_add_epi32(p0, p1), _mm256_add_epi32(p2, p3)));
+            sumi = _mm256_add_epi32(sumi, scaled4(p0, p1, p2, p3, bc[h]));
         }
         sumi = _mm256_sub_epi32(sumi, corr);
         const float d = x86_fp16(x[i].d) * y[i].d;
@@ -482,8 +475,8 @@ static void vec_dot_iq4_xs_q8_K(int64_t n, float *s, const void *w, const void *
                 (char)(2 * ib + 2), (char)(2 * ib + 3), (char)(2 * ib + 2), (char)(2 * ib + 3), (char)(2 * ib + 2),
                 (char)(2 * ib + 3), (char)(2 * ib + 2), (char)(2 * ib + 3), (char)(2 * ib + 2), (char)(2 * ib + 3),
                 (char)(2 * ib + 2), (char)(2 * ib + 3), (char)(2 * ib + 2), (char)(2 * ib + 3)));
-            sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(p0, scl));
-            sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(p1, scl));
+            sum0 = x86_dpwssd256(sum0, p0, scl);
+            sum1 = x86_dpwssd256(sum1, p1, scl);
         }
         const float d = x86_fp16(x[i].d) * y[i].d;
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_add_epi32(sum0, sum1)), acc);

@@ -3,8 +3,10 @@
  * x86_kernels.h compiled with -mavx512vnni, where the integer multiply-adds
  * become vpdpbusd (the 32-element formats: one instruction per 64 products
  * instead of maddubs + madd + add) and vpdpwssd (the sub-block scales of the
- * K-quants and IQ4_XS: madd + add fused), and the tiled products of the
- * interleaved types (gemm_avx512vnni.c).  Everything else comes from the
+ * K-quants and IQ4_XS: madd + add fused), the tiled products of the
+ * interleaved types (gemm_avx512vnni.c) and the row-major ones of
+ * gemm_avx2.c with the 256-bit EVEX vpdpbusd / vpdpwssd
+ * (gemm_rows_avx512vnni.c).  Everything else comes from the
  * AVX-512 tier below it on the ladder.
  */
 #include "config.h"
@@ -16,4 +18,5 @@ void plumb_dsp_init_avx512vnni(PlumbDsp *dsp)
 {
     x86_install_dots512(dsp);
     plumb_dsp_init_avx512vnni_gemm(dsp);
+    plumb_dsp_init_avx512vnni_rows(dsp);
 }

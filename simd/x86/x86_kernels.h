@@ -1,8 +1,9 @@
 /*
- * x86_kernels.h — helpers shared by the x86 tier files (AVX2, AVX-512, AVX-512
- * VNNI).  Included only by files under simd/x86/, each compiled with its own
- * -m flags; everything is `static inline`, so each tier gets its own copy and
- * no instruction of a higher tier leaks into a lower one.  The AVX2 helpers
+ * x86_kernels.h — helpers shared by the x86 tier files (AVX2, AVX-VNNI,
+ * AVX-512, AVX-512 VNNI).  Included only by files under simd/x86/, each
+ * compiled with its own -m flags; everything is `static inline`, so each
+ * tier gets its own copy and no instruction of a higher tier leaks into a
+ * lower one.  The AVX2 helpers
  * need -mavx2 -mfma -mf16c, which every x86 tier has; the 512-bit helpers are
  * compiled only when the file has AVX-512 (F, BW, DQ, VL).
  *
@@ -106,11 +107,88 @@ static inline __m256i x86_bits_to_bytes32(uint32_t bits)
     return _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
 }
 
+/*
+ * 256-bit integer multiply-adds.  With AVX-VNNI (__AVXVNNI__, the VEX
+ * encoding of Alder Lake and later) or AVX-512 VNNI with VL (the EVEX
+ * encoding) they are one vpdpbusd / vpdpwssd each; otherwise the AVX2
+ * sequence gives the same integers inside the domain stated per helper.
+ * Each tier file compiles them with its own flags, so the AVX2 tier keeps
+ * its instructions and the VNNI tiers get the fused ones from the same
+ * kernel source.
+ */
+#if defined(__AVXVNNI__) || (defined(__AVX512VNNI__) && defined(__AVX512VL__))
+#define X86_VNNI256 1
+#else
+#define X86_VNNI256 0
+#endif
+
+/* acc + four-way int32 sums of u * s (u unsigned bytes, s signed bytes).
+ * vpdpbusd is exact for all inputs; the AVX2 sequence (maddubs, madd with
+ * ones, add) saturates each pair u0*s0 + u1*s1 to int16, so it is exact
+ * only where no pair passes 32767 in magnitude: u <= 128 and |s| <= 127
+ * (the sign trick: |w| <= 128 against activations in [-127, 127]) keep
+ * every pair within 2 * 128 * 127 = 32512. */
+static inline __m256i x86_dpbusd256(__m256i acc, __m256i u, __m256i s)
+{
+#if defined(__AVXVNNI__)
+    return _mm256_dpbusd_avx_epi32(acc, u, s);
+#elif defined(__AVX512VNNI__) && defined(__AVX512VL__)
+    return _mm256_dpbusd_epi32(acc, u, s);
+#else
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+#endif
+}
+
+/* acc + four-way sums of u0 * s0 plus those of u1 * s1.  The AVX2 sequence
+ * adds the two maddubs results in int16 before widening (one madd for
+ * both), so it is exact only where every pair-of-pairs sum fits int16: the
+ * 32-element formats' nibbles and five-bit values (u <= 31) against
+ * |s| <= 127 give at most 2 * 2 * 31 * 127 = 15748. */
+static inline __m256i x86_dpbusd256x2(__m256i acc, __m256i u0, __m256i s0, __m256i u1, __m256i s1)
+{
+#if X86_VNNI256
+    return x86_dpbusd256(x86_dpbusd256(acc, u0, s0), u1, s1);
+#else
+    const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(u0, s0), _mm256_maddubs_epi16(u1, s1));
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+#endif
+}
+
+/* acc + four-way sums of (u0 - b) * s0 plus those of (u1 - b) * s1, for
+ * unsigned weights u0, u1 stored with the bias b: the biased sums less
+ * b * (s0 + s1).  The AVX2 sequence subtracts in int16 before its one madd,
+ * exact within x86_dpbusd256x2's domain (u, b <= 31, |s| <= 127). */
+static inline __m256i x86_dpbusd256x2_bias(__m256i acc, __m256i u0, __m256i s0, __m256i u1, __m256i s1,
+                                           __m256i b)
+{
+#if X86_VNNI256
+    const __m256i z = _mm256_setzero_si256();
+    return _mm256_sub_epi32(x86_dpbusd256x2(acc, u0, s0, u1, s1), x86_dpbusd256x2(z, b, s0, b, s1));
+#else
+    const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(u0, s0), _mm256_maddubs_epi16(u1, s1));
+    const __m256i q = _mm256_add_epi16(_mm256_maddubs_epi16(b, s0), _mm256_maddubs_epi16(b, s1));
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_sub_epi16(p, q), _mm256_set1_epi16(1)));
+#endif
+}
+
+/* acc + pairwise int32 sums of a * b (int16 lanes): exact in both forms
+ * (vpmaddwd saturates only for a pair of -32768 * -32768, which no kernel
+ * here forms: its int16 operands are maddubs sums and small scales). */
+static inline __m256i x86_dpwssd256(__m256i acc, __m256i a, __m256i b)
+{
+#if defined(__AVXVNNI__)
+    return _mm256_dpwssd_avx_epi32(acc, a, b);
+#elif defined(__AVX512VNNI__) && defined(__AVX512VL__)
+    return _mm256_dpwssd_epi32(acc, a, b);
+#else
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b));
+#endif
+}
+
 /* Four-way int32 sums of w * a for signed w and signed a (a != -128). */
 static inline __m256i x86_dot_s8s8_i32(__m256i w, __m256i a)
 {
-    const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
-    return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+    return x86_dpbusd256(_mm256_setzero_si256(), _mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
 }
 
 /* Q4_K / Q5_K: the 8 scales (low 8 bytes) and 8 mins (high 8 bytes) of the

@@ -2,7 +2,7 @@
  * checkdsp — every kernel of the dispatch table (simd/dsp.h) against its C
  * reference, for each tier this CPU and build have, and a benchmark of them.
  *
- * For each tier (c, avx2, avx512, avx512vnni, neon, dotprod) the table is
+ * For each tier (c, avx2, avxvnni, avx512, avx512vnni, neon, dotprod) the table is
  * filled with plumb_dsp_init(); every non-NULL entry that differs from the C
  * tier's is run on seeded random inputs and edge cases, with inputs and
  * outputs placed at several misalignments and outputs framed by canaries.
@@ -30,8 +30,8 @@
  * --bench times each kernel (ticks per call, the minimum over repeated
  * batches) at the model's sizes and prints the speed-up over C.
  *
- * On an x86 CPU without AVX-512, tests/checkdsp/emu512.sh builds this
- * program with the AVX-512 tiers' intrinsics emulated and runs them too.
+ * On an x86 CPU without AVX-512 or AVX-VNNI, tests/checkdsp/emu512.sh builds
+ * this program with those tiers' intrinsics emulated and runs them too.
  */
 #include "config.h"
 
@@ -1893,7 +1893,7 @@ static void usage(FILE *f)
             "usage: checkdsp [--seed N] [--tier NAME] [--kernel SUBSTR] [--bench] [--help]\n"
             "Check every kernel of each CPU tier against the C references; exit 0 when all pass.\n"
             "  --seed N         seed of the random inputs (default %" PRIu64 ")\n"
-            "  --tier NAME      only this tier: c, avx2, avx512, avx512vnni, neon, dotprod\n"
+            "  --tier NAME      only this tier: c, avx2, avxvnni, avx512, avx512vnni, neon, dotprod\n"
             "  --kernel SUBSTR  only kernels whose name contains SUBSTR (e.g. \"vec_dot Q4_K\")\n"
             "  --bench          also time each kernel and print the speed-up over C\n"
             "  --help           this text\n",

@@ -1,9 +1,12 @@
 /*
- * emu512.h — lets the AVX-512 tier files (simd/x86/*_avx512*.c) run on a CPU
- * without AVX-512, for checkdsp: the _mm512_* / masked intrinsics become
- * SIMDe's portable versions (Debian package libsimde-dev), compiled for
- * AVX2.  Used only by tests/checkdsp/emu512.sh, included before a tier file;
- * never part of the library.
+ * emu512.h — lets the AVX-512 tier files (simd/x86/*_avx512*.c) and the
+ * AVX-VNNI tier files (simd/x86/*_avxvnni.c) run on a CPU without AVX-512 or
+ * AVX-VNNI, for checkdsp: the _mm512_* / masked intrinsics become SIMDe's
+ * portable versions (Debian package libsimde-dev), compiled for AVX2, and
+ * the 256-bit vpdpbusd / vpdpwssd (both encodings) are written out below.
+ * Used only by tests/checkdsp/emu512.sh, included before a tier file; never
+ * part of the library.  With EMU_AVXVNNI defined first it announces
+ * __AVXVNNI__ and none of the AVX-512 features, as -mavxvnni does.
  *
  * SIMDe 0.7.4 lacks some intrinsics the tiers use and gets two wrong
  * (_mm512_madd_epi16's alias takes four arguments; _mm512_roundscale_ps
@@ -24,11 +27,15 @@
 
 #include <sleef.h>
 
-/* what the tier files test to enable their 512-bit code */
+/* what the tier files test to enable their 512-bit or VNNI code */
+#if defined(EMU_AVXVNNI)
+#define __AVXVNNI__ 1
+#else
 #define __AVX512F__ 1
 #define __AVX512BW__ 1
 #define __AVX512DQ__ 1
 #define __AVX512VL__ 1
+#endif
 
 #define EMU_LANES(T, n, v, a) \
     T a[n];                   \
@@ -255,6 +262,50 @@ static inline __m256i emu_mask_blend_epi8(uint32_t k, __m256i a, __m256i b)
 #define _mm256_test_epi8_mask emu_test_epi8_mask
 #undef _mm256_mask_blend_epi8
 #define _mm256_mask_blend_epi8 emu_mask_blend_epi8
+
+/* ---------------------------------------------------------- 256-bit VNNI */
+/* vpdpbusd: each int32 lane of acc plus the four products of its unsigned
+ * bytes of u with the signed bytes of s at the same places, wrapping, no
+ * saturation (Intel's definition). */
+static inline __m256i emu_dpbusd256(__m256i acc, __m256i u, __m256i s)
+{
+    int32_t d[8];
+    uint8_t x[32];
+    int8_t y[32];
+    _mm256_storeu_si256((__m256i *)d, acc);
+    _mm256_storeu_si256((__m256i *)x, u);
+    _mm256_storeu_si256((__m256i *)y, s);
+    for (int i = 0; i < 8; i++) {
+        int32_t sum = 0;
+        for (int j = 0; j < 4; j++)
+            sum += (int32_t)x[4 * i + j] * (int32_t)y[4 * i + j];
+        d[i] = (int32_t)((uint32_t)d[i] + (uint32_t)sum);
+    }
+    return _mm256_loadu_si256((const __m256i *)d);
+}
+/* vpdpwssd: each int32 lane of acc plus the two products of its int16
+ * halves of a and b, wrapping. */
+static inline __m256i emu_dpwssd256(__m256i acc, __m256i a, __m256i b)
+{
+    int32_t d[8];
+    int16_t x[16], y[16];
+    _mm256_storeu_si256((__m256i *)d, acc);
+    _mm256_storeu_si256((__m256i *)x, a);
+    _mm256_storeu_si256((__m256i *)y, b);
+    for (int i = 0; i < 8; i++) {
+        const uint32_t p = (uint32_t)((int32_t)x[2 * i] * y[2 * i]) + (uint32_t)((int32_t)x[2 * i + 1] * y[2 * i + 1]);
+        d[i] = (int32_t)((uint32_t)d[i] + p);
+    }
+    return _mm256_loadu_si256((const __m256i *)d);
+}
+#undef _mm256_dpbusd_avx_epi32
+#define _mm256_dpbusd_avx_epi32 emu_dpbusd256
+#undef _mm256_dpwssd_avx_epi32
+#define _mm256_dpwssd_avx_epi32 emu_dpwssd256
+#undef _mm256_dpbusd_epi32
+#define _mm256_dpbusd_epi32 emu_dpbusd256
+#undef _mm256_dpwssd_epi32
+#define _mm256_dpwssd_epi32 emu_dpwssd256
 
 /* ---------------------------------------------------------- SLEEF */
 static inline simde__m512 emu_expf16(simde__m512 v)
