@@ -308,6 +308,10 @@ static void test_signal(int sig)
     if (pid == 0) {
         PlumbOutFile f = { 0 };
         PlumbError err = { 0 };
+        /* as in a program started in the foreground: a shell runs background
+         * jobs with SIGINT and SIGQUIT ignored, and the cleanup leaves an
+         * ignored signal ignored */
+        signal(sig, SIG_DFL);
         if (plumb_outfile_cleanup_signals(&err) != 0 ||
             plumb_outfile_open(&f, at(name), 0, NULL, 0, &err) != 0 ||
             write_str(&f, "partial", &err) != 0)
