@@ -10,7 +10,10 @@
  * extension (__ARM_FEATURE_DOTPROD), otherwise a widening multiply and a
  * pairwise widening add.  Both give, per call, exact 32-bit sums of 16
  * int8 x int8 products spread over four lanes; the kernels only ever
- * reduce whole vectors, so the lane layout does not matter.
+ * reduce whole vectors, so the lane layout does not matter.  The tiled
+ * products of the row-interleaved types (gemm_r8_neon.c, compiled again as
+ * gemm_r8_dotprod.c) rest likewise on arm_dot_lane_s8(), SDOT by lane or
+ * its widening-multiply form.
  *
  * Arithmetic contract (see quant/quant_ref.c): every kernel sums exact
  * integer products per block or sub-block.  The 32-element formats, Q2_K
@@ -41,6 +44,11 @@ void plumb_dsp_init_neon_vec(struct PlumbDsp *dsp);
  * by plumb_dsp_init_neon() and plumb_dsp_init_dotprod(). */
 void plumb_dsp_init_neon_attn(struct PlumbDsp *dsp);
 void plumb_dsp_init_dotprod_attn(struct PlumbDsp *dsp);
+/* The tiled products of the row-interleaved types of each ARM tier
+ * (gemm_r8_neon.c, gemm_r8_dotprod.c), called by plumb_dsp_init_neon() and
+ * plumb_dsp_init_dotprod(). */
+void plumb_dsp_init_neon_r8(struct PlumbDsp *dsp);
+void plumb_dsp_init_dotprod_r8(struct PlumbDsp *dsp);
 
 /* ------------------------------------------------------------ helpers */
 
@@ -66,6 +74,67 @@ static inline int32x4_t arm_dot_s8(int32x4_t acc, int8x16_t a, int8x16_t b)
     const int16x8_t lo = vmull_s8(vget_low_s8(a), vget_low_s8(b));
     const int16x8_t hi = vmull_high_s8(a, b);
     return vpadalq_s16(vpadalq_s16(acc, lo), hi);
+#endif
+}
+
+/*
+ * Dot by lane, for the row-interleaved types: a vector w holds 4 columns of
+ * 4 rows (row r in bytes 4r .. 4r+3), and arm_dot_lane_s8() adds to row r's
+ * sum the dot of those 4 bytes with group g of a (bytes 4g .. 4g+3; g a
+ * constant 0..3).  With the dot-product extension that is one SDOT by lane
+ * into one vector of the 4 rows' sums.  Without it the group is broadcast
+ * (DUP), multiplied by rows 0-1 and 2-3 in SMULL / SMULL2 and the int16
+ * products added in pairs into int32 by SADALP, so each row keeps two
+ * partial sums (columns 0-1 and 2-3 of the groups) until arm_lane_sum()
+ * adds them (ADDP).  Both are exact for any int8 input, so the kernels built
+ * on them give the same bits in the two tiers.
+ */
+#if defined(__ARM_FEATURE_DOTPROD)
+typedef struct { int32x4_t r; } ArmLaneAcc;             /* rows 0..3 */
+#else
+typedef struct { int32x4_t r01, r23; } ArmLaneAcc;      /* rows 0, 0, 1, 1 and 2, 2, 3, 3 */
+#endif
+
+static inline ArmLaneAcc arm_lane_zero(void)
+{
+#if defined(__ARM_FEATURE_DOTPROD)
+    return (ArmLaneAcc){ vdupq_n_s32(0) };
+#else
+    return (ArmLaneAcc){ vdupq_n_s32(0), vdupq_n_s32(0) };
+#endif
+}
+
+static ARM_INLINE ArmLaneAcc arm_dot_lane_s8(ArmLaneAcc acc, int8x16_t w, int8x16_t a, const int g)
+{
+#if defined(__ARM_FEATURE_DOTPROD)
+    switch (g) { /* the lane must be an immediate: g folds away when inlined */
+    case 0: acc.r = vdotq_laneq_s32(acc.r, w, a, 0); break;
+    case 1: acc.r = vdotq_laneq_s32(acc.r, w, a, 1); break;
+    case 2: acc.r = vdotq_laneq_s32(acc.r, w, a, 2); break;
+    default: acc.r = vdotq_laneq_s32(acc.r, w, a, 3); break;
+    }
+#else
+    const int32x4_t a32 = vreinterpretq_s32_s8(a);
+    int8x16_t b;
+    switch (g) {
+    case 0: b = vreinterpretq_s8_s32(vdupq_laneq_s32(a32, 0)); break;
+    case 1: b = vreinterpretq_s8_s32(vdupq_laneq_s32(a32, 1)); break;
+    case 2: b = vreinterpretq_s8_s32(vdupq_laneq_s32(a32, 2)); break;
+    default: b = vreinterpretq_s8_s32(vdupq_laneq_s32(a32, 3)); break;
+    }
+    acc.r01 = vpadalq_s16(acc.r01, vmull_s8(vget_low_s8(w), vget_low_s8(b)));
+    acc.r23 = vpadalq_s16(acc.r23, vmull_high_s8(w, b));
+#endif
+    return acc;
+}
+
+/* The 4 rows' sums of acc. */
+static inline int32x4_t arm_lane_sum(ArmLaneAcc acc)
+{
+#if defined(__ARM_FEATURE_DOTPROD)
+    return acc.r;
+#else
+    return vpaddq_s32(acc.r01, acc.r23);
 #endif
 }
 

@@ -1,6 +1,8 @@
 /*
  * quant_neon.c — AArch64 AdvSIMD (NEON) quant kernels: dequantisation of
- * every weight type, the activation quantisers, and the dot products.
+ * every weight type, the activation quantisers, and the dot products;
+ * plumb_dsp_init_neon() also installs the tiled products of the
+ * row-interleaved types (gemm_r8_neon.c).
  *
  * Invariants:
  *  - to_float and from_float are bit-exact with quant/quant_ref.c: the same
@@ -502,6 +504,7 @@ void plumb_dsp_init_neon(PlumbDsp *dsp)
     dsp->vec_dot[PLUMB_QTYPE_F16] = plumb_vec_dot_f16_f16_neon;
     dsp->vec_dot[PLUMB_QTYPE_BF16] = plumb_vec_dot_bf16_bf16_neon;
     ARM_SET_INT_DOTS(dsp, neon);
+    plumb_dsp_init_neon_r8(dsp);
 
     plumb_dsp_init_neon_vec(dsp);
     plumb_dsp_init_neon_attn(dsp);
