@@ -20,7 +20,7 @@
 #   JOBS          tests and make jobs run at once (default: number of CPUs)
 #   QEMU_SYSROOT  qemu -L prefix (default: none when the arm64 libc6 of
 #                 multiarch is installed, else /usr/aarch64-linux-gnu)
-#   TEST_TIMEOUT  seconds per test run (default: 1200)
+#   TEST_TIMEOUT  seconds per test run (default: 1200; twice that for tiers.sh)
 #   PLUMB_GOLDEN_QUICK  passed to test_golden (default 1: its shorter run)
 set -u
 
@@ -42,6 +42,9 @@ if [ "${1:-}" = --run-one ]; then
     wrap=$A64_BUILD/qemu-$cpu
     args=
     [ "$name" = checkdsp ] && [ "$tier" != - ] && args="--tier $tier"
+    # tiers.sh runs the golden and attention tests once per tier in one run
+    limit=$A64_TIMEOUT
+    [ "$name" = tiers.sh ] && limit=$((2 * A64_TIMEOUT))
     start=$(date +%s)
     (
         cd "$A64_BUILD" || exit 1
@@ -49,9 +52,9 @@ if [ "${1:-}" = --run-one ]; then
         top_builddir=$wrap PLUMB=$wrap/plumb
         export top_builddir PLUMB
         if [ "$kind" = sh ]; then
-            exec timeout --foreground -k 30 "$A64_TIMEOUT" sh "$A64_SRC/$t"
+            exec timeout --foreground -k 30 "$limit" sh "$A64_SRC/$t"
         else
-            exec timeout --foreground -k 30 "$A64_TIMEOUT" "$wrap/$t" $args
+            exec timeout --foreground -k 30 "$limit" "$wrap/$t" $args
         fi
     ) >"$log" 2>&1
     rc=$?
