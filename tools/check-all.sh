@@ -94,8 +94,8 @@ fi
 
 suite native
 took "native suite"
-# The AVX-512 and AVX-VNNI tiers, when this CPU lacks one: checkdsp over
-# emulated intrinsics.
+# The AVX-512 and AVX-VNNI tiers, when this CPU lacks one: checkdsp and
+# test_golden (quick form) over emulated intrinsics.
 if ! grep -q avx512f /proc/cpuinfo 2>/dev/null || ! grep -q avx_vnni /proc/cpuinfo 2>/dev/null; then
     echo "== AVX-512 and AVX-VNNI tiers under emulation (tests/checkdsp/emu512.sh)"
     "$top/tests/checkdsp/emu512.sh" "$builds/native"
