@@ -279,10 +279,13 @@ static int rd_u64(Rd *r, uint64_t *v, const char *field)
  * "key", "name", "string". */
 static int rd_str(Rd *r, const uint8_t **s, uint64_t *len, const char *field)
 {
-    char lenfield[64];
     int rc;
-    snprintf(lenfield, sizeof lenfield, "%s length", field);
-    if ((rc = rd_u64(r, len, lenfield)))
+    if (r->size - r->pos < 8) { /* the length is cut: name it in the message */
+        char lenfield[64];
+        snprintf(lenfield, sizeof lenfield, "%s length", field);
+        return rd_u64(r, len, lenfield);
+    }
+    if ((rc = rd_u64(r, len, field)))
         return rc;
     if (*len > PLUMB_GGUF_MAX_STRING)
         return fail(r, PLUMB_EFORMAT, "%s length %" PRIu64 " exceeds the %u MiB limit", field, *len,

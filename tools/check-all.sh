@@ -104,7 +104,7 @@ if ! grep -q avx512f /proc/cpuinfo 2>/dev/null || ! grep -q avx_vnni /proc/cpuin
     77) ;;
     *) failed=$((failed + 1)); echo "FAILED: tests/checkdsp/emu512.sh" >&2 ;;
     esac
-    took "AVX-512 emulation"
+    took "AVX-512 and AVX-VNNI emulation"
 fi
 if [ $asan = yes ]; then
     # Under the sanitizers the golden runs take minutes: their shorter form
