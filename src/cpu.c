@@ -44,7 +44,7 @@ static unsigned detect(void)
     int vnni = (c >> 11) & 1;
     if (avx_os && avx2 && fma && f16c)
         flags |= PLUMB_CPU_AVX2;
-    if ((flags & PLUMB_CPU_AVX2) && __get_cpuid_max(0, NULL) >= 7) {
+    if ((flags & PLUMB_CPU_AVX2) && a >= 1) { /* leaf 7 has subleaf 1 */
         unsigned a1, b1, c1, d1;
         __cpuid_count(7, 1, a1, b1, c1, d1);
         if ((a1 >> 4) & 1) /* AVX-VNNI: needs only the YMM state checked above */

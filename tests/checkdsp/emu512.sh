@@ -99,8 +99,8 @@ echo "emu512.sh: AVX-512 and AVX-VNNI tiers emulated on AVX2"
 status=$?
 
 # test_golden on each emulated tier (the library's dispatch picks the tier
-# from PLUMB_CPU as it does on a real CPU), in its quick form and on the
-# models GOLDEN_MODELS names: emulated, a tier runs ~10x slower than AVX2
+# from PLUMB_CPU as it does on a real CPU), in its quick form: emulated, a
+# tier runs about 10x slower than AVX2
 PLUMB_DATA=${PLUMB_DATA:-$src/tests/data}
 export PLUMB_DATA
 tiers="avx512 avx512vnni"
