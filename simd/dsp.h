@@ -131,6 +131,15 @@ void plumb_dsp_init_avx512vnni(PlumbDsp *dsp);
  * plumb_dsp_init_avx512vnni(). */
 void plumb_dsp_init_avx512vnni_gemm(PlumbDsp *dsp);
 void plumb_dsp_init_avx512vnni_rows(PlumbDsp *dsp);
+/* gemm_avx2.c's interleaved products compiled for AVX-512 VNNI (one panel of
+ * eight rows at a time, 256-bit), which the tier's 512-bit tiles use for a
+ * single token (gemm_rows_avx512vnni.c). */
+void plumb_avx512vnni_q4_0_r8_panel(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,
+                                    const void *const *a, float *const *y, int64_t nt);
+void plumb_avx512vnni_q4_K_r8_panel(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,
+                                    const void *const *a, float *const *y, int64_t nt);
+void plumb_avx512vnni_q6_K_r8_panel(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,
+                                    const void *const *a, float *const *y, int64_t nt);
 void plumb_dsp_init_neon(PlumbDsp *dsp);
 void plumb_dsp_init_dotprod(PlumbDsp *dsp);
 

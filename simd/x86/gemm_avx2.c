@@ -308,8 +308,18 @@ GEMM_INLINE __m256i r8_sums16(const R8W *w, const int8_t *q)
 
 GEMM_INLINE __m256 r8_block(const R8W *w, __m256 dw, const PlumbBlockQ8_0X *a, __m256 acc)
 {
+#if X86_VNNI256
+    /* the same exact int32 sums by vpdpbusd, two chains of four groups */
+#define R8_DP(acc, wg, g) x86_dpbusd256(acc, wg, _mm256_set1_epi32(load_i32(a->qs + 4 * (g))))
+    const __m256i z = _mm256_setzero_si256();
+    const __m256i e = R8_DP(R8_DP(R8_DP(R8_DP(z, w->w0, 0), w->w2, 2), w->w4, 4), w->w6, 6);
+    const __m256i o = R8_DP(R8_DP(R8_DP(R8_DP(z, w->w1, 1), w->w3, 3), w->w5, 5), w->w7, 7);
+#undef R8_DP
+    const __m256i s32 = _mm256_sub_epi32(_mm256_add_epi32(e, o), _mm256_set1_epi32(a->s8));
+#else
     const __m256i ones = _mm256_set1_epi16(1);
     const __m256i s32 = _mm256_sub_epi32(_mm256_madd_epi16(r8_sums16(w, a->qs), ones), _mm256_set1_epi32(a->s8));
+#endif
     return _mm256_fmadd_ps(_mm256_cvtepi32_ps(s32), _mm256_mul_ps(dw, _mm256_set1_ps(a->d)), acc);
 }
 
@@ -930,12 +940,20 @@ static void install_row_gemms(PlumbDsp *dsp)
     dsp->gemm_min_tokens[PLUMB_QTYPE_Q4_K] = 2;
 }
 
+/* The interleaved products: one panel of eight rows at a time.  The VNNI
+ * tiers that compile this file again install them too (Q4_0_R8's sums then
+ * by vpdpbusd); the AVX-512 VNNI tier hands them its single tokens. */
+static void install_r8_gemms(PlumbDsp *dsp)
+{
+    dsp->gemm[PLUMB_QTYPE_Q4_0_R8] = gemm_q4_0_r8;
+    dsp->gemm[PLUMB_QTYPE_Q4_K_R8] = gemm_q4_K_r8;
+    dsp->gemm[PLUMB_QTYPE_Q6_K_R8] = gemm_q6_K_r8;
+}
+
 void plumb_dsp_init_avx2_gemm(PlumbDsp *dsp)
 {
     dsp->gemm[PLUMB_QTYPE_F32] = gemm_f32_f32;
     dsp->gemm[PLUMB_QTYPE_F16] = gemm_f16_f16;
     install_row_gemms(dsp);
-    dsp->gemm[PLUMB_QTYPE_Q4_0_R8] = gemm_q4_0_r8;
-    dsp->gemm[PLUMB_QTYPE_Q4_K_R8] = gemm_q4_K_r8;
-    dsp->gemm[PLUMB_QTYPE_Q6_K_R8] = gemm_q6_K_r8;
+    install_r8_gemms(dsp);
 }

@@ -276,10 +276,14 @@ GEMM_INLINE void v_tile_q6_K(const PlumbBlockQ6_Kx8 *x0, const PlumbBlockQ6_Kx8 
  * each pair's tile run for up to VT_TOKENS tokens at a time; the first
  * token tile of a pair requests the pair PF_TILES pairs ahead, `steps`
  * prefetch steps per block of `elems` columns. */
-#define V_DRIVER(name, WBlock, ABlock, elems, steps, tile)                                            \
+#define V_DRIVER(name, WBlock, ABlock, elems, steps, tile, one)                                       \
     static void name(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,             \
                      const void *const *a, float *const *y, int64_t nt)                               \
     {                                                                                                 \
+        if (nt == 1) {                                                                                \
+            one(n, w, w_stride, r0, r1, a, y, nt);                                                    \
+            return;                                                                                   \
+        }                                                                                             \
         const int64_t nb = n / (elems), p1 = r1 / PLUMB_R8;                                           \
         const uint64_t panel = PLUMB_R8 * w_stride;                                                   \
         for (int64_t p = r0 / PLUMB_R8; p < p1; p += 2) {                                             \
@@ -311,9 +315,9 @@ GEMM_INLINE void v_tile_q6_K(const PlumbBlockQ6_Kx8 *x0, const PlumbBlockQ6_Kx8 
         }                                                                                             \
     }
 
-V_DRIVER(gemm_q4_0_r8, PlumbBlockQ4_0x8, PlumbBlockQ8_0X, PLUMB_QK, 1, v_tile_q4_0)
-V_DRIVER(gemm_q4_K_r8, PlumbBlockQ4_Kx8, PlumbBlockQ8_K, PLUMB_QK_K, PLUMB_QK_K / 32, v_tile_q4_K)
-V_DRIVER(gemm_q6_K_r8, PlumbBlockQ6_Kx8, PlumbBlockQ8_K, PLUMB_QK_K, PLUMB_QK_K / 32, v_tile_q6_K)
+V_DRIVER(gemm_q4_0_r8, PlumbBlockQ4_0x8, PlumbBlockQ8_0X, PLUMB_QK, 1, v_tile_q4_0, plumb_avx512vnni_q4_0_r8_panel)
+V_DRIVER(gemm_q4_K_r8, PlumbBlockQ4_Kx8, PlumbBlockQ8_K, PLUMB_QK_K, PLUMB_QK_K / 32, v_tile_q4_K, plumb_avx512vnni_q4_K_r8_panel)
+V_DRIVER(gemm_q6_K_r8, PlumbBlockQ6_Kx8, PlumbBlockQ8_K, PLUMB_QK_K, PLUMB_QK_K / 32, v_tile_q6_K, plumb_avx512vnni_q6_K_r8_panel)
 
 void plumb_dsp_init_avx512vnni_gemm(PlumbDsp *dsp)
 {

@@ -2,9 +2,10 @@
  * gemm_avxvnni.c — the row-major tiled products of gemm_avx2.c (Q4_0 x
  * Q8_0, Q4_K and Q6_K x Q8_K) compiled with -mavxvnni: their multiply-adds
  * become vpdpbusd / vpdpwssd (x86_kernels.h), the integer sums and so the
- * results stay the AVX2 tier's.  plumb_dsp_init_avxvnni_gemm(), called by
- * plumb_dsp_init_avxvnni(), installs only those; the float and interleaved
- * products keep the AVX2 tier's.
+ * results stay the AVX2 tier's; the same for the interleaved products
+ * (Q4_0_R8's block sums by vpdpbusd).  plumb_dsp_init_avxvnni_gemm(), called
+ * by plumb_dsp_init_avxvnni(), installs those; the float products keep the
+ * AVX2 tier's.
  */
 #if !defined(__AVXVNNI__)
 #error "gemm_avxvnni.c must be compiled with -mavxvnni"
@@ -17,4 +18,5 @@
 void plumb_dsp_init_avxvnni_gemm(PlumbDsp *dsp)
 {
     install_row_gemms(dsp);
+    install_r8_gemms(dsp);
 }
