@@ -1,6 +1,7 @@
 /* moe.c — the mixture-of-experts feed-forward block (see moe.h). */
 #include "config.h"
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 
 #include "err.h"
 #include "moe.h"
+#include "qtypes.h"
 
 /* Smallest weight sum llama.cpp divides by (the smallest normal float16). */
 #define MOE_MIN_WSUM 6.103515625e-5f
@@ -175,6 +177,8 @@ typedef struct MoeRun {
     const void *arouter;  /* decode: the token quantised for the router */
     const void *agate;    /* decode: the token quantised for gate_exps */
     const void *aup;      /* decode: the token quantised for up_exps */
+    atomic_int next_hid;  /* decode: next (expert, chunk) of gate/up rows to take */
+    atomic_int next_out;  /* decode: next chunk of output rows to take */
 } MoeRun;
 
 static void sync_threads(PlumbThreadpool *tp, int nth)
@@ -245,14 +249,23 @@ static void moe_worker(void *arg, int ith, int nth)
     }
 }
 
+/* Rows of one decode work item: gate/up rows of one expert (rounded up to
+ * whole blocks of the down projection's activation type, so a chunk of the
+ * hidden row quantises to the bytes of the whole row), output rows of the
+ * down projection.  Items are taken from a shared counter, so a thread
+ * that the memory or the scheduler slowed down takes fewer; a row's
+ * operations do not depend on who computes it. */
+#define MOE_HID_CHUNK 256
+#define MOE_OUT_CHUNK 128
+
 /* One token (decode): every thread computes the router and the routing
  * itself (the same operations on the same data, so the same choice) and
- * needs no barrier for it; thread ith then runs the gate, up, SwiGLU and
- * quantisation of its share of the chosen experts, and after one barrier
- * its share of the down rows of all of them and of the weighted sum. */
+ * needs no barrier for it; the threads then take (expert, row chunk) items
+ * of gate, up, SwiGLU and quantisation, and after one barrier chunks of
+ * output rows: the down rows of every chosen expert and their weighted sum. */
 static void moe_decode_worker(void *arg, int ith, int nth)
 {
-    const MoeRun *r = arg;
+    MoeRun *r = arg;
     const PlumbModel *m = r->m;
     const PlumbLayer *L = r->L;
     PlumbMoE *s = r->s;
@@ -260,37 +273,45 @@ static void moe_decode_worker(void *arg, int ith, int nth)
     const int32_t NE = m->info.n_expert, K = m->info.n_expert_used;
     const int64_t E = m->info.n_embd, FF = m->info.n_ff_exp;
     const uint64_t qd = plumb_matmul_act_bytes(&L->down_exps);
+    const PlumbQTraits *qt = plumb_qtype_traits(L->down_exps.act);
+    const int64_t blk = qt && qt->blck > 0 ? qt->blck : FF;
+    const uint64_t bsize = qt ? qt->size : 0;
+    const PlumbFromFloatFn quant = dsp->from_float[L->down_exps.act];
     float probs[PLUMB_MAX_EXPERTS], w[PLUMB_MAX_EXPERTS_USED];
     int32_t sel[PLUMB_MAX_EXPERTS_USED];
     float *py = probs;
-    int64_t lo, hi;
+    int64_t hc = (MOE_HID_CHUNK + blk - 1) / blk * blk, n_hc, n_oc, it;
 
     plumb_matmul_rows(dsp, &L->gate_inp, 0, &r->arouter, &py, 1, 0, NE);
     route_token(dsp, probs, NE, K, sel, w);
     if (ith == 0 && s->advise)
         advise_experts(L, sel, K);
 
-    plumb_matmul_split(K, 1, ith, nth, &lo, &hi);
-    for (int64_t j = lo; j < hi; j++) {
+    /* a chunk must hold whole activation blocks; otherwise whole experts */
+    if (hc % 8 != 0 || FF % blk != 0 || hc >= FF)
+        hc = FF;
+    n_hc = (FF + hc - 1) / hc;
+    while ((it = atomic_fetch_add_explicit(&r->next_hid, 1, memory_order_relaxed)) < K * n_hc) {
+        const int64_t j = it / n_hc, c0 = it % n_hc * hc, c1 = c0 + hc < FF ? c0 + hc : FF;
         float *g = s->gate + j * FF, *u = s->up + j * FF, *h = s->hid + j * FF;
-        void *qh = (char *)s->qdown + (uint64_t)j * qd;
-        plumb_matmul_rows(dsp, &L->gate_exps, sel[j], &r->agate, &g, 1, 0, FF);
-        plumb_matmul_rows(dsp, &L->up_exps, sel[j], &r->aup, &u, 1, 0, FF);
-        dsp->swiglu(h, g, u, FF);
-        plumb_matmul_quantize(dsp, &L->down_exps, h, FF, 1, qh, qd);
+        char *qh = (char *)s->qdown + (uint64_t)j * qd + (uint64_t)(c0 / blk) * bsize;
+        /* y holds row pointers: row c lands at g[c] */
+        plumb_matmul_rows(dsp, &L->gate_exps, sel[j], &r->agate, &g, 1, c0, c1);
+        plumb_matmul_rows(dsp, &L->up_exps, sel[j], &r->aup, &u, 1, c0, c1);
+        dsp->swiglu(h + c0, g + c0, u + c0, c1 - c0);
+        quant(h + c0, qh, c1 - c0);
     }
     sync_threads(r->tp, nth);
 
-    plumb_matmul_split(E, 8, ith, nth, &lo, &hi);
-    if (lo >= hi)
-        return;
-    for (int32_t j = 0; j < K; j++) {
-        const void *qh = (const char *)s->qdown + (uint64_t)j * qd;
-        float *d = s->down + (int64_t)j * E;
-        plumb_matmul_rows(dsp, &L->down_exps, sel[j], &qh, &d, 1, lo, hi);
-    }
-    {
+    n_oc = (E + MOE_OUT_CHUNK - 1) / MOE_OUT_CHUNK;
+    while ((it = atomic_fetch_add_explicit(&r->next_out, 1, memory_order_relaxed)) < n_oc) {
+        const int64_t lo = it * MOE_OUT_CHUNK, hi = lo + MOE_OUT_CHUNK < E ? lo + MOE_OUT_CHUNK : E;
         float *o = r->out + lo;
+        for (int32_t j = 0; j < K; j++) {
+            const void *qh = (const char *)s->qdown + (uint64_t)j * qd;
+            float *d = s->down + (int64_t)j * E;
+            plumb_matmul_rows(dsp, &L->down_exps, sel[j], &qh, &d, 1, lo, hi);
+        }
         memset(o, 0, (size_t)(hi - lo) * sizeof *o);
         for (int32_t j = 0; j < K; j++)
             dsp->axpy(o, w[j], s->down + (int64_t)j * E + lo, hi - lo);
@@ -326,6 +347,8 @@ void plumb_moe_forward(const PlumbModel *m, const PlumbLayer *L, PlumbMoE *s,
         r.arouter = ms->q;
         r.agate = s->qgate;
         r.aup = qup;
+        atomic_init(&r.next_hid, 0);
+        atomic_init(&r.next_out, 0);
         plumb_threadpool_run(tp, moe_decode_worker, &r);
         return;
     }
