@@ -258,9 +258,9 @@ static void moe_worker(void *arg, int ith, int nth)
 #define MOE_HID_CHUNK 256
 #define MOE_OUT_CHUNK 128
 
-/* One token (decode): every thread computes the router and the routing
- * itself (the same operations on the same data, so the same choice) and
- * needs no barrier for it; the threads then take (expert, row chunk) items
+/* One token (decode): the threads compute a share of the router's rows
+ * each, then after a barrier every thread routes the token itself (the
+ * same operations on the same data, so the same choice); the threads then take (expert, row chunk) items
  * of gate, up, SwiGLU and quantisation, and after one barrier chunks of
  * output rows: the down rows of every chosen expert and their weighted sum. */
 static void moe_decode_worker(void *arg, int ith, int nth)
@@ -279,10 +279,15 @@ static void moe_decode_worker(void *arg, int ith, int nth)
     const PlumbFromFloatFn quant = dsp->from_float[L->down_exps.act];
     float probs[PLUMB_MAX_EXPERTS], w[PLUMB_MAX_EXPERTS_USED];
     int32_t sel[PLUMB_MAX_EXPERTS_USED];
-    float *py = probs;
-    int64_t hc = (MOE_HID_CHUNK + blk - 1) / blk * blk, n_hc, n_oc, it;
+    float *py = s->probs;
+    int64_t hc = (MOE_HID_CHUNK + blk - 1) / blk * blk, n_hc, n_oc, it, lo, hi;
 
-    plumb_matmul_rows(dsp, &L->gate_inp, 0, &r->arouter, &py, 1, 0, NE);
+    /* the router's rows split between the threads (eight at a time), then
+     * every thread routes from the whole row */
+    plumb_matmul_split(NE, 8, ith, nth, &lo, &hi);
+    plumb_matmul_rows(dsp, &L->gate_inp, 0, &r->arouter, &py, 1, lo, hi);
+    sync_threads(r->tp, nth);
+    memcpy(probs, s->probs, (size_t)NE * sizeof *probs);
     route_token(dsp, probs, NE, K, sel, w);
     if (ith == 0 && s->advise)
         advise_experts(L, sel, K);
@@ -305,16 +310,16 @@ static void moe_decode_worker(void *arg, int ith, int nth)
 
     n_oc = (E + MOE_OUT_CHUNK - 1) / MOE_OUT_CHUNK;
     while ((it = atomic_fetch_add_explicit(&r->next_out, 1, memory_order_relaxed)) < n_oc) {
-        const int64_t lo = it * MOE_OUT_CHUNK, hi = lo + MOE_OUT_CHUNK < E ? lo + MOE_OUT_CHUNK : E;
-        float *o = r->out + lo;
+        const int64_t o0 = it * MOE_OUT_CHUNK, o1 = o0 + MOE_OUT_CHUNK < E ? o0 + MOE_OUT_CHUNK : E;
+        float *o = r->out + o0;
         for (int32_t j = 0; j < K; j++) {
             const void *qh = (const char *)s->qdown + (uint64_t)j * qd;
             float *d = s->down + (int64_t)j * E;
-            plumb_matmul_rows(dsp, &L->down_exps, sel[j], &qh, &d, 1, lo, hi);
+            plumb_matmul_rows(dsp, &L->down_exps, sel[j], &qh, &d, 1, o0, o1);
         }
-        memset(o, 0, (size_t)(hi - lo) * sizeof *o);
+        memset(o, 0, (size_t)(o1 - o0) * sizeof *o);
         for (int32_t j = 0; j < K; j++)
-            dsp->axpy(o, w[j], s->down + (int64_t)j * E + lo, hi - lo);
+            dsp->axpy(o, w[j], s->down + (int64_t)j * E + o0, o1 - o0);
     }
 }
 
