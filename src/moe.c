@@ -260,9 +260,10 @@ static void moe_worker(void *arg, int ith, int nth)
 
 /* One token (decode): the threads compute a share of the router's rows
  * each, then after a barrier every thread routes the token itself (the
- * same operations on the same data, so the same choice); the threads then take (expert, row chunk) items
- * of gate, up, SwiGLU and quantisation, and after one barrier chunks of
- * output rows: the down rows of every chosen expert and their weighted sum. */
+ * same operations on the same data, so the same choice); the threads then
+ * take (expert, row chunk) items of gate, up, SwiGLU and quantisation, and
+ * after a second barrier chunks of output rows: the down rows of every
+ * chosen expert and their weighted sum. */
 static void moe_decode_worker(void *arg, int ith, int nth)
 {
     MoeRun *r = arg;
@@ -275,7 +276,6 @@ static void moe_decode_worker(void *arg, int ith, int nth)
     const uint64_t qd = plumb_matmul_act_bytes(&L->down_exps);
     const PlumbQTraits *qt = plumb_qtype_traits(L->down_exps.act);
     const int64_t blk = qt && qt->blck > 0 ? qt->blck : FF;
-    const uint64_t bsize = qt ? qt->size : 0;
     const PlumbFromFloatFn quant = dsp->from_float[L->down_exps.act];
     float probs[PLUMB_MAX_EXPERTS], w[PLUMB_MAX_EXPERTS_USED];
     int32_t sel[PLUMB_MAX_EXPERTS_USED];
@@ -299,7 +299,7 @@ static void moe_decode_worker(void *arg, int ith, int nth)
     while ((it = atomic_fetch_add_explicit(&r->next_hid, 1, memory_order_relaxed)) < K * n_hc) {
         const int64_t j = it / n_hc, c0 = it % n_hc * hc, c1 = c0 + hc < FF ? c0 + hc : FF;
         float *g = s->gate + j * FF, *u = s->up + j * FF, *h = s->hid + j * FF;
-        char *qh = (char *)s->qdown + (uint64_t)j * qd + (uint64_t)(c0 / blk) * bsize;
+        char *qh = (char *)s->qdown + (uint64_t)j * qd + plumb_qtype_row_size(L->down_exps.act, (uint64_t)c0);
         /* y holds row pointers: row c lands at g[c] */
         plumb_matmul_rows(dsp, &L->gate_exps, sel[j], &r->agate, &g, 1, c0, c1);
         plumb_matmul_rows(dsp, &L->up_exps, sel[j], &r->aup, &u, 1, c0, c1);

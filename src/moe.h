@@ -14,8 +14,8 @@
  * PlumbMoE is scratch owned by the forward state, sized for a batch of
  * n_batch tokens at init; nothing is allocated per call.
  *
- * Threads: for one token (decode) one pool run with one barrier (see
- * moe_decode_worker in moe.c).  For a batch, one pool run per layer in three
+ * Threads: for one token (decode) one pool run with two barriers, work
+ * handed out by counter (see moe_decode_worker in moe.c).  For a batch, one pool run per layer in three
  * phases separated by barriers.
  * (1) every thread computes the same share of the gate and up rows of every
  * chosen expert (so a skewed routing still splits evenly); (2) SwiGLU and
