@@ -126,8 +126,8 @@ if [ -n "$need" ] && [ $install = yes ]; then
     [ "$(id -u)" -eq 0 ] || SUDO=sudo
     say "installing:$need"
     dpkg --print-foreign-architectures | grep -qx arm64 || $SUDO dpkg --add-architecture arm64
-    $SUDO apt-get update -qq &&
-        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $host_pkgs $arm_pkgs >/dev/null ||
+    $SUDO timeout 900 apt-get update -qq &&
+        $SUDO env DEBIAN_FRONTEND=noninteractive timeout 1800 apt-get install -y -qq $host_pkgs $arm_pkgs >/dev/null ||
         say "apt-get install failed"
     need=$(missing)
 fi

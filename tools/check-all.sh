@@ -131,10 +131,12 @@ if [ $tsan = yes ]; then
 fi
 if [ $arm = yes ]; then
     echo "== aarch64 (qemu)"
-    out=$(BUILDDIR="$builds/aarch64" "$top/tools/check-aarch64.sh" --install "$top" 2>&1)
-    rc=$?
-    printf '%s\n' "$out"
-    tally_lines "$out" $rc
+    # printed as it runs (a line per test run), so a stall shows where
+    mkdir -p "$builds"
+    log=$builds/aarch64.log
+    { BUILDDIR="$builds/aarch64" "$top/tools/check-aarch64.sh" --install "$top" 2>&1
+        echo $? >"$log.rc"; } | tee "$log"
+    tally_lines "$(cat "$log")" "$(cat "$log.rc" 2>/dev/null || echo 1)"
     took "aarch64"
 fi
 if [ $fuzz = yes ]; then
