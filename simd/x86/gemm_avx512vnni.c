@@ -107,7 +107,17 @@ GEMM_INLINE VW v_unpack6(const uint8_t *ql0, const uint8_t *qh0, const uint8_t *
     return w;
 }
 
+#if defined(PLUMB_EMU512_H)
 #define V_GROUP(acc, k) _mm512_dpbusd_epi32(acc, w->g[k], _mm512_set1_epi32(load_i32(q + 4 * (k))))
+#else
+typedef int32_t __attribute__((may_alias)) v_i32a;
+static inline __m512i v_dpbusd_bcst(__m512i acc, __m512i w, const int8_t *p)
+{
+    __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(w), "m"(*(const v_i32a *)p));
+    return acc;
+}
+#define V_GROUP(acc, k) v_dpbusd_bcst(acc, w->g[k], q + 4 * (k))
+#endif
 
 /* Per row, the sum of weight * activation over column groups g0..g0+3. */
 GEMM_INLINE __m512i v_dot16(const VW *w, const int8_t *q, int g0)
