@@ -1736,6 +1736,22 @@ static void bench_tier(unsigned flags, int is_c)
         c.nt = 1;
         bench_one(name, &c, d.gemm[t] && (is_c || d.gemm[t] != ref.gemm[t]));
         c.nt = 4;
+        {
+            /* one token over 256 rows, the size of a decode work item */
+            uint8_t *bw = xmalloc(256 * rs);
+            float *by = xmalloc(256 * sizeof *by), *byp[1] = { by };
+            for (int i = 0; i < 16; i++)
+                memcpy(bw + (size_t)i * 16 * rs, gw, 16 * rs);
+            Call b1 = c;
+            b1.in0 = bw;
+            b1.out = byp;
+            b1.r1 = 256;
+            b1.nt = 1;
+            snprintf(name, sizeof name, "gemm %s 2048 256x1", tr->name);
+            bench_one(name, &b1, d.gemm[t] && (is_c || d.gemm[t] != ref.gemm[t]));
+            free(bw);
+            free(by);
+        }
         /* what a caller without the tier's gemm does: the tier's vec_dot per (row, token) */
         if (d.vec_dot[t]) {
             snprintf(name, sizeof name, "gemm %s as vec_dots", tr->name);
