@@ -132,7 +132,6 @@ fi
 if [ $arm = yes ]; then
     echo "== aarch64 (qemu)"
     # printed as it runs (a line per test run), so a stall shows where
-    mkdir -p "$builds"
     log=$builds/aarch64.log
     { BUILDDIR="$builds/aarch64" "$top/tools/check-aarch64.sh" --install "$top" 2>&1
         echo $? >"$log.rc"; } | tee "$log"

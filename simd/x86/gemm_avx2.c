@@ -89,9 +89,15 @@ typedef struct Q4Prep {
 #define PREP_BYTES 49152 /* stack for the prepared activations of a token chunk */
 #define CHUNK_TOKENS 16  /* most tokens prepared at once */
 
+/* The exact sum of a Q8_0 block's 32 bytes. */
+static inline int32_t q8_0_sum(const PlumbBlockQ8_0 *a)
+{
+    return x86_hsum_epi32_256(
+        x86_dpbusd256(_mm256_setzero_si256(), _mm256_set1_epi8(1), _mm256_loadu_si256((const __m256i *)a->qs)));
+}
+
 static void q8_0_prep(const PlumbBlockQ8_0 *a, int64_t nb, int64_t n_pairs, Q4Prep *p)
 {
-    const __m256i one8 = _mm256_set1_epi8(1);
     for (int64_t k = 0; k < n_pairs; k++) {
         int32_t sum[2] = { 0, 0 };
         float d[2] = { 0.0f, 0.0f };
@@ -99,8 +105,7 @@ static void q8_0_prep(const PlumbBlockQ8_0 *a, int64_t nb, int64_t n_pairs, Q4Pr
             const int64_t b = 2 * k + j;
             if (b >= nb)
                 continue;
-            sum[j] = x86_hsum_epi32_256(
-                x86_dpbusd256(_mm256_setzero_si256(), one8, _mm256_loadu_si256((const __m256i *)a[b].qs)));
+            sum[j] = q8_0_sum(&a[b]);
             d[j] = x86_fp16(a[b].d);
         }
         p[k].corr = _mm256_setr_epi32(8 * sum[0], 8 * sum[0], 8 * sum[0], 8 * sum[0], 8 * sum[1],

@@ -5,9 +5,10 @@
  * x86_dpwssd256 (x86_kernels.h) are the EVEX 256-bit vpdpbusd / vpdpwssd.
  * gemm_avx512vnni.c has the interleaved types only; these take the place of
  * the AVX2 tier's row-major products, with the same integer sums and so the
- * same bits.  plumb_dsp_init_avx512vnni_rows() installs them.  Its
- * interleaved products (one panel of eight rows at a time) serve the
- * 512-bit tiles of gemm_avx512vnni.c for a single token.
+ * same bits.  plumb_dsp_init_avx512vnni_rows() installs them, with a
+ * 512-bit kernel of its own for one token against Q4_0 (decode; the tile's
+ * bits).  Its interleaved products (one panel of eight rows at a time)
+ * serve the 512-bit tiles of gemm_avx512vnni.c for a single token.
  */
 #if !defined(__AVX512VNNI__) || !defined(__AVX512VL__)
 #error "gemm_rows_avx512vnni.c must be compiled with -mavx512vnni -mavx512vl"
@@ -45,15 +46,13 @@ typedef struct OnePrep {
 
 static void one_prep(const PlumbBlockQ8_0 *a, int64_t nb, OnePrep *p)
 {
-    const __m256i one8 = _mm256_set1_epi8(1);
     const int64_t padded = (nb + 3) & ~(int64_t)3;
     for (int64_t b = 0; b < padded; b++) {
         int8_t *lo = p->q[b & ~(int64_t)3][0] + 16 * (b & 3);
         int32_t c = 0;
         float d = 0.0f;
         if (b < nb) {
-            c = 8 * x86_hsum_epi32_256(
-                x86_dpbusd256(_mm256_setzero_si256(), one8, _mm256_loadu_si256((const __m256i *)a[b].qs)));
+            c = 8 * q8_0_sum(&a[b]);
             d = x86_fp16(a[b].d);
             memcpy(lo, a[b].qs, 16);
             memcpy(lo + 64, a[b].qs + 16, 16);
