@@ -163,7 +163,8 @@ roofline_bytes() {
 }
 # json_num FIELD LINE: the number (or null) of FIELD in a JSON line
 json_num() { printf '%s\n' "$2" | sed -n "s/.*\"$1\": \\([-0-9.enul]*\\).*/\\1/p"; }
-# check_roofline LABEL WANT_BYTES: the tg line of $tmp/out against WANT_BYTES
+# check_roofline LABEL WANT_BYTES N_SAMPLES: the tg line of $tmp/out against
+# WANT_BYTES, with N_SAMPLES bandwidth samples (repetitions + 1)
 check_roofline() {
     pp=$(grep '"test": "pp' "$tmp/out") tg=$(grep '"test": "tg' "$tmp/out")
     [ -n "$pp" ] && [ -n "$tg" ] || { note "$1: pp or tg line missing: $(cat "$tmp/out")"; return; }
@@ -178,16 +179,25 @@ check_roofline() {
         d1 = g * 1e9 / b / c - 1; d2 = a / c / f - 1
         exit !(g > 0 && c > 0 && f > 0 && d1 < 1e-3 && d1 > -1e-3 && d2 < 1e-3 && d2 > -1e-3) }' ||
         note "$1: roofline_ts is not roofline_gbs over bytes_per_token, or roofline_frac not avg_ts over it: $tg"
+    # a tg test's bandwidth: the mean of a sample before each repetition and
+    # one after the last; a pp test has none
+    printf '%s\n' "$pp" | grep -q '"roofline_samples_gbs": \[\]' ||
+        note "$1: pp test has bandwidth samples: $pp"
+    printf '%s\n' "$tg" | sed -n 's/.*"roofline_samples_gbs": \[\([^]]*\)\].*/\1/p' | tr ',' '\n' |
+        awk -v g="$(json_num roofline_gbs "$tg")" -v want="$3" '
+        { if ($1 + 0 <= 0) bad = 1; sum += $1; n++ }
+        END { d = n ? sum / n / g - 1 : 1; exit !(n == want && !bad && d < 2e-3 && d > -2e-3) }' ||
+        note "$1: roofline_gbs is not the mean of $3 positive samples: $tg"
 }
 run bench -m "$models/small-Q4_0.gguf" -p 8 -n 4 -r 1 -d 300 -t 2 --roofline --roofline-anon --json
 expect 0 "bench --roofline --roofline-anon --json"
-check_roofline "bench --roofline" "$(roofline_bytes 34 34 302.5)"
+check_roofline "bench --roofline" "$(roofline_bytes 34 34 302.5)" 2
 awk -v x="$(json_num roofline_anon_gbs "$(head -n 1 "$tmp/out")")" 'BEGIN { exit !(x > 0) }' ||
     note "bench --roofline-anon: no roofline_anon_gbs: $(head -n 1 "$tmp/out")"
-run bench -m "$models/small-Q4_0.gguf" -p 8 -n 4 -r 1 -d 300 -t 1 --roofline --json \
+run bench -m "$models/small-Q4_0.gguf" -p 8 -n 4 -r 3 -d 300 -t 1 --roofline --json \
     -ctk f16 -ctv q4_0 --window 256 --fill-random
 expect 0 "bench --roofline -ctk f16 -ctv q4_0 --window 256 --json"
-check_roofline "bench --roofline --window 256" "$(roofline_bytes 64 18 260)"
+check_roofline "bench --roofline --window 256" "$(roofline_bytes 64 18 260)" 4
 [ "$(json_num roofline_anon_gbs "$(head -n 1 "$tmp/out")")" = null ] ||
     note "bench --roofline without -anon: roofline_anon_gbs is not null: $(head -n 1 "$tmp/out")"
 run bench -m "$models/small-Q4_0.gguf" -p 8 -n 4 -r 1 --roofline

@@ -28,7 +28,10 @@
  * in, then the best of ROOF_PASSES timed passes.  A decoded token reads
  * plumb_model_active_bytes() of weights plus the cache rows of the positions
  * it attends to; the bandwidth divided by that is the test's ceiling, and
- * each tg test is reported as a fraction of it.  --roofline-anon measures
+ * each tg test is reported as a fraction of it.  The host's bandwidth can
+ * move within a minute, so a tg test takes its own yardstick too: the best
+ * of ROOF_TEST_PASSES passes before each repetition and after the last, the
+ * mean of which is that test's bandwidth.  --roofline-anon measures
  * anonymous memory (huge pages advised) the same way, for comparison.
  */
 #include "config.h"
@@ -66,17 +69,23 @@ typedef struct Result {
     double *ns;   /* [reps] nanoseconds of each repetition */
     int n;        /* repetitions done */
     uint64_t kv_bytes; /* key/value cache held at the end of the test */
+    double *gbs;  /* [reps + 1] a tg test's bandwidth samples (before each repetition,
+                     after the last), 1e9 bytes/s; n_gbs of them */
+    int n_gbs;
 } Result;
 
 /* ------------------------------------------------------------- roofline */
 
 #define ROOF_CHUNK (1u << 20)            /* bytes a thread reads at a time */
 #define ROOF_PASSES 3                    /* timed passes; the fastest counts */
+#define ROOF_TEST_PASSES 2               /* the same around each tg repetition */
 #define ROOF_ANON_MAX (1ull << 30)       /* most anonymous memory --roofline-anon reads */
 #define ROOF_HUGE (2ull << 20)           /* alignment for transparent huge pages */
 
 typedef struct Roofline {
     double file_gbs;       /* best streaming read of the model file's pages, 1e9 bytes/s */
+    const unsigned char *map; /* the file's second mapping, kept for the tg tests' samples */
+    int n_threads;         /* threads reading */
     double anon_gbs;       /* the same over anonymous memory, 0 when not measured */
     uint64_t file_bytes;   /* size of the file read */
     uint64_t anon_bytes;   /* anonymous memory read: the file's size, at most ROOF_ANON_MAX */
@@ -173,10 +182,11 @@ static void *stream_main(void *arg)
     return NULL;
 }
 
-/* Bytes per second of the best of ROOF_PASSES timed passes over [base,
- * base + size) by n_threads threads, after one untimed pass; 0 with a
- * message on failure. */
-static double stream_rate(const unsigned char *base, uint64_t size, int n_threads, const char *what)
+/* Bytes per second of the best of `passes` timed passes over [base,
+ * base + size) by n_threads threads, after one untimed pass if `untimed`;
+ * 0 with a message on failure. */
+static double stream_rate(const unsigned char *base, uint64_t size, int n_threads, const char *what,
+                          int untimed, int passes)
 {
     Stream st;
     StreamWorker *w = NULL;
@@ -188,7 +198,7 @@ static double stream_rate(const unsigned char *base, uint64_t size, int n_thread
     st.size = size;
     st.n_chunks = (size + ROOF_CHUNK - 1) / ROOF_CHUNK;
     st.n_threads = n_threads;
-    st.passes = 1 + ROOF_PASSES;
+    st.passes = (untimed ? 1 : 0) + passes;
     if (st.n_chunks == 0 || st.n_chunks > UINT32_MAX) {
         cli_error("bench: roofline: %s: %llu bytes cannot be read in chunks", what,
                   (unsigned long long)size);
@@ -238,7 +248,7 @@ static double stream_rate(const unsigned char *base, uint64_t size, int n_thread
                 t0 = w[i].t0 < t0 ? w[i].t0 : t0;
                 t1 = w[i].t1 > t1 ? w[i].t1 : t1;
             }
-            if (pass > 0 && t1 > t0 && (double)size / (t1 - t0) > best)
+            if ((pass > 0 || !untimed) && t1 > t0 && (double)size / (t1 - t0) > best)
                 best = (double)size / (t1 - t0);
         }
     }
@@ -258,13 +268,15 @@ static double stream_rate(const unsigned char *base, uint64_t size, int n_thread
     return e ? 0 : best;
 }
 
-/* The best streaming read of the file's pages, in bytes per second. */
-static double file_rate(const char *path, int n_threads, uint64_t *bytes)
+/* The best streaming read of the file's pages, in bytes per second; the
+ * mapping is left in *map (to be unmapped by the caller) for later samples. */
+static double file_rate(const char *path, int n_threads, uint64_t *bytes, const unsigned char **map_out)
 {
     struct stat sb;
     void *map;
     double r;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
+    *map_out = NULL;
     if (fd < 0 || fstat(fd, &sb) < 0) {
         cli_error("bench: roofline: %s: %s", path, strerror(errno));
         if (fd >= 0)
@@ -284,9 +296,18 @@ static double file_rate(const char *path, int n_threads, uint64_t *bytes)
         cli_error("bench: roofline: %s: mmap: %s", path, strerror(errno));
         return 0;
     }
-    r = stream_rate(map, (uint64_t)sb.st_size, n_threads, path);
-    munmap(map, (size_t)sb.st_size);
+    r = stream_rate(map, (uint64_t)sb.st_size, n_threads, path, 1, ROOF_PASSES);
+    if (r > 0)
+        *map_out = map;
+    else
+        munmap(map, (size_t)sb.st_size);
     return r;
+}
+
+/* One sample of the file's bandwidth next to a tg repetition, 1e9 bytes/s. */
+static double roof_sample(const Roofline *roof, const char *path)
+{
+    return stream_rate(roof->map, roof->file_bytes, roof->n_threads, path, 0, ROOF_TEST_PASSES) / 1e9;
 }
 
 /* The same over `bytes` of anonymous memory, written first (pages never
@@ -306,7 +327,7 @@ static double anon_rate(uint64_t bytes, int n_threads)
     (void)madvise(base, (size_t)bytes, MADV_HUGEPAGE);
 #endif
     memset(base, 0x5a, (size_t)bytes);
-    r = stream_rate(base, bytes, n_threads, "anonymous memory");
+    r = stream_rate(base, bytes, n_threads, "anonymous memory", 1, ROOF_PASSES);
     munmap(map, len);
     return r;
 }
@@ -422,8 +443,19 @@ static int eval_gen(PlumbSession *s, const PlumbModelInfo *mi, int n, int first,
     return rc;
 }
 
-static int run_test(PlumbModel *m, const Test *t, int reps, int warmup, Result *res,
-                    PlumbError *err)
+static int roof_sample_into(const Roofline *roof, const char *path, Result *res, PlumbError *err)
+{
+    const double g = roof_sample(roof, path);
+    if (g <= 0)
+        return plumb_err(err, PLUMB_EIO, "roofline: the bandwidth sample failed");
+    res->gbs[res->n_gbs++] = g;
+    return PLUMB_OK;
+}
+
+/* The test's repetitions; with `roof` a tg test also samples the file's
+ * bandwidth before each repetition and after the last. */
+static int run_test(PlumbModel *m, const Test *t, int reps, int warmup, const Roofline *roof,
+                    const char *path, Result *res, PlumbError *err)
 {
     const PlumbModelInfo *mi = plumb_model_info(m);
     PlumbSession *s = NULL;
@@ -456,6 +488,8 @@ static int run_test(PlumbModel *m, const Test *t, int reps, int warmup, Result *
         double ns = 0;
         if ((rc = plumb_session_truncate(s, (size_t)t->depth, err)))
             goto done;
+        if (roof && !t->n_prompt && (rc = roof_sample_into(roof, path, res, err)))
+            goto done;
         if (t->n_prompt)
             rc = eval_prompt(s, mi, buf, t->n_prompt, t->depth == 0, &ns, err);
         else
@@ -466,6 +500,8 @@ static int run_test(PlumbModel *m, const Test *t, int reps, int warmup, Result *
         res->ts[r] = (double)(t->n_prompt + t->n_gen) * 1e9 / (res->ns[r] > 0 ? res->ns[r] : 1);
         res->n = r + 1;
     }
+    if (roof && !t->n_prompt && (rc = roof_sample_into(roof, path, res, err)))
+        goto done;
     res->kv_bytes = plumb_session_kv_bytes(s);
 done:
     plumb_session_close(s);
@@ -521,7 +557,7 @@ int cmd_bench(int argc, char **argv)
     PlumbGGUF *g = NULL;
     PlumbError err = { 0 };
     const PlumbModelInfo *mi;
-    Result res = { NULL, NULL, 0, 0 };
+    Result res = { NULL, NULL, 0, 0, NULL, 0 };
     uint64_t model_bytes = 0, q;
     uint32_t ftype = 9999;
     char ftype_buf[32];
@@ -546,8 +582,9 @@ int cmd_bench(int argc, char **argv)
                   "the same memory and bytes read per token, minutes instead of hours at "
                   "depths like 131072 (the logits mean nothing)" },
         { .names = "--roofline", .kind = CLI_FLAG, .dest = &roofline,
-          .help = "first measure how fast the threads read the model file's pages, and report "
-                  "each tg test as a share of the speed that bandwidth allows" },
+          .help = "measure, before the tests and around each tg test's repetitions, how fast the "
+                  "threads read the model file's pages, and report each tg test as a share of "
+                  "the speed that bandwidth allows" },
         { .names = "--roofline-anon", .kind = CLI_FLAG, .dest = &roofline_anon,
           .help = "with --roofline, also measure reading anonymous memory (as much as the "
                   "file, at most 1 GiB)" },
@@ -605,7 +642,8 @@ int cmd_bench(int argc, char **argv)
         threads = plumb_cpu_physical_cores();
     res.ts = calloc((size_t)reps, sizeof *res.ts);
     res.ns = calloc((size_t)reps, sizeof *res.ns);
-    if (!res.ts || !res.ns) {
+    res.gbs = calloc((size_t)reps + 1, sizeof *res.gbs);
+    if (!res.ts || !res.ns || !res.gbs) {
         cli_error("bench: out of memory");
         rc = 1;
         goto done;
@@ -614,7 +652,8 @@ int cmd_bench(int argc, char **argv)
     base = base ? base + 1 : model;
 
     if (roofline) {
-        roof.file_gbs = file_rate(model, threads, &roof.file_bytes) / 1e9;
+        roof.n_threads = threads;
+        roof.file_gbs = file_rate(model, threads, &roof.file_bytes, &roof.map) / 1e9;
         roof.anon_bytes = roof.file_bytes < ROOF_ANON_MAX ? roof.file_bytes : ROOF_ANON_MAX;
         if (roofline_anon && roof.file_gbs > 0)
             roof.anon_gbs = anon_rate(roof.anon_bytes, threads) / 1e9;
@@ -637,17 +676,20 @@ int cmd_bench(int argc, char **argv)
                 printf("roofline: %.2f GB/s reading %s of anonymous memory (likewise)\n",
                        roof.anon_gbs, asize);
             printf("roofline: a decoded token reads %.4f GB of weights and %llu bytes of "
-                   "key/value cache per position it attends to\n\n",
-                   (double)roof.weight_bytes / 1e9, (unsigned long long)roof.pos_bytes);
+                   "key/value cache per position it attends to; a tg test's ceiling takes the "
+                   "mean bandwidth of reads before each repetition and after the last (best of %d "
+                   "passes each)\n\n",
+                   (double)roof.weight_bytes / 1e9, (unsigned long long)roof.pos_bytes,
+                   ROOF_TEST_PASSES);
         }
     }
 
     if (!json) {
-        printf("| %-28s | %10s | %-7s | %-6s | %7s | %16s | %20s |", "model", "size", "type",
+        printf("| %-28s | %10s | %-7s | %-10s | %7s | %16s | %20s |", "model", "size", "type",
                "cpu", "threads", "test", "t/s");
         printf(roofline ? " %22s |\n" : "\n", "of roofline t/s");
-        printf("| %.28s | %.9s: | %.7s | %.6s | %.6s: | %.15s: | %.19s: |",
-               "------------------------------", "----------", "-------", "------", "-------",
+        printf("| %.28s | %.9s: | %.7s | %.10s | %.6s: | %.15s: | %.19s: |",
+               "------------------------------", "----------", "-------", "----------", "-------",
                "----------------", "--------------------");
         printf(roofline ? " %.21s: |\n" : "\n", "-----------------------");
         if (cli_check_stdout("bench")) {
@@ -669,7 +711,8 @@ int cmd_bench(int argc, char **argv)
                 continue;
             rng_state = 1; /* each test sees the same token stream */
             res.n = 0;
-            if (run_test(m, &t, (int)reps, warmup, &res, &err)) {
+            res.n_gbs = 0;
+            if (run_test(m, &t, (int)reps, warmup, roofline ? &roof : NULL, model, &res, &err)) {
                 test_name(&t, name, sizeof name, 0);
                 cli_error("bench: %s: %s", name, err.msg[0] ? err.msg : plumb_strerror(err.code));
                 rc = 1;
@@ -678,10 +721,12 @@ int cmd_bench(int argc, char **argv)
             mean_sd(res.ts, res.n, &avg, &sd);
             mean_sd(res.ns, res.n, &avg_ns, &sd_ns);
             /* the ceiling of a decode test: bandwidth / bytes a token reads */
-            double tok_bytes = 0, ceil_ts = 0;
+            /* ... with the bandwidth sampled around the test's repetitions */
+            double tok_bytes = 0, ceil_ts = 0, test_gbs = roof.file_gbs, gbs_sd;
             if (roofline && t.n_gen) {
+                mean_sd(res.gbs, res.n_gbs, &test_gbs, &gbs_sd);
                 tok_bytes = (double)roof.weight_bytes + (double)roof.pos_bytes * mean_attended(&t);
-                ceil_ts = roof.file_gbs * 1e9 / tok_bytes;
+                ceil_ts = test_gbs * 1e9 / tok_bytes;
             }
             if (json) {
                 test_name(&t, name, sizeof name, 0);
@@ -705,7 +750,10 @@ int cmd_bench(int argc, char **argv)
                     printf("%s%.6f", i ? ", " : "", res.ts[i]);
                 printf("]");
                 if (roofline) {
-                    printf(", \"roofline_gbs\": %.3f, \"roofline_anon_gbs\": ", roof.file_gbs);
+                    printf(", \"roofline_gbs\": %.3f, \"roofline_samples_gbs\": [", test_gbs);
+                    for (i = 0; i < (t.n_gen ? res.n_gbs : 0); i++)
+                        printf("%s%.3f", i ? ", " : "", res.gbs[i]);
+                    printf("], \"roofline_anon_gbs\": ");
                     printf(roofline_anon ? "%.3f" : "null", roof.anon_gbs);
                     if (ceil_ts > 0)
                         printf(", \"bytes_per_token\": %.0f, \"roofline_ts\": %.6f, "
@@ -721,7 +769,7 @@ int cmd_bench(int argc, char **argv)
                 char ts[64];
                 /* "±" is two bytes and one column: pad one byte more. */
                 snprintf(ts, sizeof ts, "%.2f ± %.2f", avg, sd);
-                printf("| %-28.28s | %10s | %-7s | %-6s | %7d | %16s | %21s |", base, size,
+                printf("| %-28.28s | %10s | %-7s | %-10s | %7d | %16s | %21s |", base, size,
                        type_name, mi->cpu_tier ? mi->cpu_tier : "?", threads, name, ts);
                 if (roofline && ceil_ts > 0) {
                     char share[64];
@@ -742,6 +790,9 @@ int cmd_bench(int argc, char **argv)
 done:
     free(res.ts);
     free(res.ns);
+    free(res.gbs);
+    if (roof.map)
+        munmap((void *)roof.map, (size_t)roof.file_bytes);
     plumb_model_close(m);
     return rc;
 }
