@@ -1,6 +1,7 @@
 /*
  * gemm_avx2.c — AVX2 tiled products of weight rows with several activation
- * rows (dsp->gemm, see dsp.h): Q4_0 x Q8_0, Q4_K and Q6_K x Q8_K, F32 x F32.
+ * rows (dsp->gemm, see dsp.h): Q4_0 and Q8_0 x Q8_0, Q4_K, Q5_K and Q6_K x
+ * Q8_K, F32 x F32.
  *
  * Every kernel works on tiles of 4 weight rows times a few tokens, so a
  * weight block is unpacked once for several tokens and an activation block
@@ -25,6 +26,7 @@
  */
 #include "config.h"
 
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -69,25 +71,34 @@ static inline void store_tile(const __m256 *acc, int T, float *const *y, const i
     }
 }
 
-/* ------------------------------------------------------------ Q4_0 x Q8_0 */
+/* ------------------------------------------------------------ Q4_0 and Q8_0 x Q8_0 */
 
 /*
  * Q4_0 weights are nibbles q in [0, 15] standing for q - 8; maddubs takes
  * them as they are and 8 * sum(a) per block comes off the folded int32 sums.
- * Per token and block pair the activation side is prepared once per call
- * (Q4Prep): that correction and the activation scales, laid out as the
- * folded sums are.  Blocks are taken four at a time (two pairs): the first
- * pair's scaled sums are added to the second's by one FMA and the result to
- * the accumulator, so the loop-carried chain is one add per four blocks.
- * A row's last 1-3 blocks go through the same step from zero-padded copies.
+ * Q8_0 weights are signed bytes: on the VNNI tiers (vpdpbusd does not
+ * saturate) they are taken as w + 128, unsigned, and 128 * sum(a) comes
+ * off; AVX2's maddubs would saturate on those, so there the sign trick
+ * (|w| against a with w's sign) gives the same exact sums with no
+ * correction.  Per token and block pair the activation side is prepared
+ * once per call (Q4Prep): that correction and the activation scales, laid
+ * out as the folded sums are.  Blocks are taken four at a time (two pairs):
+ * the first pair's scaled sums are added to the second's by one FMA and
+ * the result to the accumulator, so the loop-carried chain is one add per
+ * four blocks.  A row's last 1-3 blocks go through the same step from
+ * zero-padded copies.  q8 (a constant once inlined) picks the weight type.
  */
 typedef struct Q4Prep {
-    __m256i corr;  /* [8*sum(a_A) x4 | 8*sum(a_B) x4] int32 */
+    __m256i corr;  /* [k*sum(a_A) x4 | k*sum(a_B) x4] int32, k the weights' offset */
     __m256 scale;  /* [d_A x4 | d_B x4] activation scales */
 } Q4Prep;
 
 #define PREP_BYTES 49152 /* stack for the prepared activations of a token chunk */
 #define CHUNK_TOKENS 16  /* most tokens prepared at once */
+
+/* What the weights' stored form adds per unit of sum(a): Q4_0's 8, Q8_0's
+ * 128 with vpdpbusd, none with the sign trick. */
+#define Q8_0_OFFSET (X86_VNNI256 ? 128 : 0)
 
 /* The exact sum of a Q8_0 block's 32 bytes. */
 static inline int32_t q8_0_sum(const PlumbBlockQ8_0 *a)
@@ -96,7 +107,7 @@ static inline int32_t q8_0_sum(const PlumbBlockQ8_0 *a)
         x86_dpbusd256(_mm256_setzero_si256(), _mm256_set1_epi8(1), _mm256_loadu_si256((const __m256i *)a->qs)));
 }
 
-static void q8_0_prep(const PlumbBlockQ8_0 *a, int64_t nb, int64_t n_pairs, Q4Prep *p)
+static void q8_0_prep(const PlumbBlockQ8_0 *a, int64_t nb, int64_t n_pairs, int32_t offset, Q4Prep *p)
 {
     for (int64_t k = 0; k < n_pairs; k++) {
         int32_t sum[2] = { 0, 0 };
@@ -105,105 +116,128 @@ static void q8_0_prep(const PlumbBlockQ8_0 *a, int64_t nb, int64_t n_pairs, Q4Pr
             const int64_t b = 2 * k + j;
             if (b >= nb)
                 continue;
-            sum[j] = q8_0_sum(&a[b]);
+            sum[j] = offset * q8_0_sum(&a[b]);
             d[j] = x86_fp16(a[b].d);
         }
-        p[k].corr = _mm256_setr_epi32(8 * sum[0], 8 * sum[0], 8 * sum[0], 8 * sum[0], 8 * sum[1],
-                                      8 * sum[1], 8 * sum[1], 8 * sum[1]);
+        p[k].corr = _mm256_setr_epi32(sum[0], sum[0], sum[0], sum[0], sum[1], sum[1], sum[1], sum[1]);
         p[k].scale = _mm256_setr_ps(d[0], d[0], d[0], d[0], d[1], d[1], d[1], d[1]);
     }
 }
 
+/* Bytes of a weight block, and where its quants start (d comes first). */
+#define W_BLOCK(q8) ((q8) ? sizeof(PlumbBlockQ8_0) : sizeof(PlumbBlockQ4_0))
+#define W_QS(q8) ((q8) ? offsetof(PlumbBlockQ8_0, qs) : offsetof(PlumbBlockQ4_0, qs))
+
 /* Weight scales of blocks (b, b+1) of the four rows: [rows' d_b | rows' d_b+1].
  * Assembled in general-purpose registers (independent scalar loads, off the
  * vector ports), then moved over and converted at once. */
-static inline __m256 q4_0_scales(const PlumbBlockQ4_0 *const *x, int64_t b)
+static inline __m256 w_scales(const uint8_t *const *x, int64_t b, size_t bs)
 {
-    const uint64_t lo = (uint64_t)x[0][b].d | (uint64_t)x[1][b].d << 16 |
-                        (uint64_t)x[2][b].d << 32 | (uint64_t)x[3][b].d << 48;
-    const uint64_t hi = (uint64_t)x[0][b + 1].d | (uint64_t)x[1][b + 1].d << 16 |
-                        (uint64_t)x[2][b + 1].d << 32 | (uint64_t)x[3][b + 1].d << 48;
+    const size_t o = (size_t)b * bs;
+    const uint64_t lo = (uint64_t)x86_load_u16(x[0] + o) | (uint64_t)x86_load_u16(x[1] + o) << 16 |
+                        (uint64_t)x86_load_u16(x[2] + o) << 32 | (uint64_t)x86_load_u16(x[3] + o) << 48;
+    const uint64_t hi = (uint64_t)x86_load_u16(x[0] + o + bs) | (uint64_t)x86_load_u16(x[1] + o + bs) << 16 |
+                        (uint64_t)x86_load_u16(x[2] + o + bs) << 32 | (uint64_t)x86_load_u16(x[3] + o + bs) << 48;
     return _mm256_cvtph_ps(_mm_set_epi64x((int64_t)hi, (int64_t)lo));
 }
 
 /* Folded exact sums of the pair (b, b+1) of the four rows with token a,
- * less the correction: [rows of b | rows of b+1]. */
-static inline __m256i q4_0_fold(const __m256i *lo, const __m256i *hi, const PlumbBlockQ8_0 *a,
-                                int64_t b, __m256i corr)
+ * less the correction: [rows of b | rows of b+1].  lo, hi: columns 0-15
+ * and 16-31 of both blocks as w_unpack leaves them. */
+GEMM_INLINE __m256i w_fold(const __m256i *lo, const __m256i *hi, const PlumbBlockQ8_0 *a, int64_t b,
+                           __m256i corr, int q8)
 {
     const __m256i alo = load_2x128(a[b].qs, a[b + 1].qs);
     const __m256i ahi = load_2x128(a[b].qs + 16, a[b + 1].qs + 16);
     __m256i i32[TILE_ROWS];
     UNROLL
-    for (int s = 0; s < TILE_ROWS; s++)
-        i32[s] = x86_dpbusd256x2(_mm256_setzero_si256(), lo[s], alo, hi[s], ahi);
+    for (int s = 0; s < TILE_ROWS; s++) {
+        if (q8 && !X86_VNNI256)
+            i32[s] = x86_dpbusd256(x86_dot_s8s8_i32(lo[s], alo), _mm256_sign_epi8(hi[s], hi[s]),
+                                   _mm256_sign_epi8(ahi, hi[s]));
+        else
+            i32[s] = x86_dpbusd256x2(_mm256_setzero_si256(), lo[s], alo, hi[s], ahi);
+    }
     return _mm256_sub_epi32(fold_rows(i32[0], i32[1], i32[2], i32[3]), corr);
 }
 
-static inline void q4_0_unpack(const PlumbBlockQ4_0 *const *x, int64_t b, __m256i *lo, __m256i *hi)
+/* Blocks (b, b+1) of the four rows: Q4_0's nibbles, Q8_0's bytes (as w +
+ * 128 for vpdpbusd, signed for the sign trick). */
+GEMM_INLINE void w_unpack(const uint8_t *const *x, int64_t b, __m256i *lo, __m256i *hi, int q8)
 {
-    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    const size_t bs = W_BLOCK(q8), o = (size_t)b * bs + W_QS(q8);
+    const __m256i m4 = _mm256_set1_epi8(0x0f), bias = _mm256_set1_epi8((char)0x80);
     UNROLL
     for (int s = 0; s < TILE_ROWS; s++) {
-        const __m256i v = load_2x128(x[s][b].qs, x[s][b + 1].qs);
-        lo[s] = _mm256_and_si256(v, m4);
-        hi[s] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        if (q8) {
+            lo[s] = load_2x128(x[s] + o, x[s] + o + bs);
+            hi[s] = load_2x128(x[s] + o + 16, x[s] + o + bs + 16);
+            if (X86_VNNI256) {
+                lo[s] = _mm256_xor_si256(lo[s], bias);
+                hi[s] = _mm256_xor_si256(hi[s], bias);
+            }
+        } else {
+            const __m256i v = load_2x128(x[s] + o, x[s] + o + bs);
+            lo[s] = _mm256_and_si256(v, m4);
+            hi[s] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        }
     }
 }
 
 /* Blocks b..b+3 of the tile: acc[t] += (pair 0 scaled) + (pair 1 scaled). */
-GEMM_INLINE void q4_0_step(const PlumbBlockQ4_0 *const *x, int64_t b, const PlumbBlockQ8_0 *const *a,
-                           int64_t ab, const Q4Prep *const *prep, int64_t k, __m256 *acc, int T)
+GEMM_INLINE void w_step(const uint8_t *const *x, int64_t b, const PlumbBlockQ8_0 *const *a, int64_t ab,
+                        const Q4Prep *const *prep, int64_t k, __m256 *acc, int T, int q8)
 {
     __m256i lo[TILE_ROWS], hi[TILE_ROWS];
     __m256 part[TILE_TOKENS];
-    const __m256 sw0 = q4_0_scales(x, b), sw1 = q4_0_scales(x, b + 2);
-    q4_0_unpack(x, b, lo, hi);
+    const __m256 sw0 = w_scales(x, b, W_BLOCK(q8)), sw1 = w_scales(x, b + 2, W_BLOCK(q8));
+    w_unpack(x, b, lo, hi, q8);
     UNROLL
     for (int t = 0; t < T; t++)
-        part[t] = _mm256_mul_ps(_mm256_cvtepi32_ps(q4_0_fold(lo, hi, a[t], ab, prep[t][k].corr)),
+        part[t] = _mm256_mul_ps(_mm256_cvtepi32_ps(w_fold(lo, hi, a[t], ab, prep[t][k].corr, q8)),
                                 _mm256_mul_ps(sw0, prep[t][k].scale));
-    q4_0_unpack(x, b + 2, lo, hi);
+    w_unpack(x, b + 2, lo, hi, q8);
     UNROLL
     for (int t = 0; t < T; t++)
         acc[t] = _mm256_add_ps(acc[t], _mm256_fmadd_ps(
-            _mm256_cvtepi32_ps(q4_0_fold(lo, hi, a[t], ab + 2, prep[t][k + 1].corr)),
+            _mm256_cvtepi32_ps(w_fold(lo, hi, a[t], ab + 2, prep[t][k + 1].corr, q8)),
             _mm256_mul_ps(sw1, prep[t][k + 1].scale), part[t]));
 }
 
-GEMM_INLINE void q4_0_tile(int64_t nb, const PlumbBlockQ4_0 *const *x, const PlumbBlockQ8_0 *const *a,
-                           const Q4Prep *const *prep, __m256 *acc, Prefetch pf, int T)
+GEMM_INLINE void w_tile(int64_t nb, const uint8_t *const *x, const PlumbBlockQ8_0 *const *a,
+                        const Q4Prep *const *prep, __m256 *acc, Prefetch pf, int T, int q8)
 {
     const int64_t main = nb & ~(int64_t)3;
+    const size_t bs = W_BLOCK(q8);
     UNROLL
     for (int t = 0; t < T; t++)
         acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < main; b += 4) {
         prefetch_step(&pf);
-        q4_0_step(x, b, a, b, prep, b / 2, acc, T);
+        w_step(x, b, a, b, prep, b / 2, acc, T, q8);
     }
     if (main < nb) {
         /* the last 1-3 blocks, zero-padded to four */
-        PlumbBlockQ4_0 xw[TILE_ROWS][4];
+        uint8_t xw[TILE_ROWS][4 * sizeof(PlumbBlockQ8_0)];
         PlumbBlockQ8_0 aw[TILE_TOKENS][4];
-        const PlumbBlockQ4_0 *xp[TILE_ROWS];
+        const uint8_t *xp[TILE_ROWS];
         const PlumbBlockQ8_0 *ap[TILE_TOKENS];
         memset(xw, 0, sizeof xw);
         memset(aw, 0, sizeof aw);
         for (int s = 0; s < TILE_ROWS; s++) {
-            memcpy(xw[s], x[s] + main, (size_t)(nb - main) * sizeof xw[s][0]);
+            memcpy(xw[s], x[s] + (size_t)main * bs, (size_t)(nb - main) * bs);
             xp[s] = xw[s];
         }
         for (int t = 0; t < T; t++) {
             memcpy(aw[t], a[t] + main, (size_t)(nb - main) * sizeof aw[t][0]);
             ap[t] = aw[t];
         }
-        q4_0_step(xp, 0, ap, 0, prep, main / 2, acc, T);
+        w_step(xp, 0, ap, 0, prep, main / 2, acc, T, q8);
     }
 }
 
-static void gemm_q4_0_q8_0(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,
-                           const void *const *a, float *const *y, int64_t nt)
+GEMM_INLINE void gemm_w_q8_0(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,
+                             const void *const *a, float *const *y, int64_t nt, int q8)
 {
     Q4Prep buf[PREP_BYTES / sizeof(Q4Prep)];
     const int64_t nb = n / PLUMB_QK;
@@ -212,8 +246,13 @@ static void gemm_q4_0_q8_0(int64_t n, const void *w, uint64_t w_stride, int64_t 
     if (chunk < 1) {
         /* rows too long for the stack buffer: the C definition */
         for (int64_t r = r0; r < r1; r++)
-            for (int64_t t = 0; t < nt; t++)
-                plumb_vec_dot_q4_0_q8_0_c(n, &y[t][r], (const char *)w + (uint64_t)r * w_stride, a[t]);
+            for (int64_t t = 0; t < nt; t++) {
+                const void *row = (const char *)w + (uint64_t)r * w_stride;
+                if (q8)
+                    plumb_vec_dot_q8_0_q8_0_c(n, &y[t][r], row, a[t]);
+                else
+                    plumb_vec_dot_q4_0_q8_0_c(n, &y[t][r], row, a[t]);
+            }
         return;
     }
     if (chunk > CHUNK_TOKENS)
@@ -221,14 +260,14 @@ static void gemm_q4_0_q8_0(int64_t n, const void *w, uint64_t w_stride, int64_t 
     for (int64_t c0 = 0; c0 < nt; c0 += chunk) {
         const int64_t nc = nt - c0 < chunk ? nt - c0 : chunk;
         for (int64_t t = 0; t < nc; t++)
-            q8_0_prep(a[c0 + t], nb, n_pairs, buf + t * n_pairs);
+            q8_0_prep(a[c0 + t], nb, n_pairs, q8 ? Q8_0_OFFSET : 8, buf + t * n_pairs);
         for (int64_t r = r0; r < r1; r += TILE_ROWS) {
-            const PlumbBlockQ4_0 *x[TILE_ROWS];
+            const uint8_t *x[TILE_ROWS];
             int64_t row[TILE_ROWS];
             const int n_rows = r1 - r < TILE_ROWS ? (int)(r1 - r) : TILE_ROWS;
             for (int s = 0; s < TILE_ROWS; s++) {
                 row[s] = r + (s < n_rows ? s : n_rows - 1);
-                x[s] = (const PlumbBlockQ4_0 *)((const char *)w + (uint64_t)row[s] * w_stride);
+                x[s] = (const uint8_t *)w + (uint64_t)row[s] * w_stride;
             }
             for (int64_t t0 = 0; t0 < nc; t0 += TILE_TOKENS) {
                 const PlumbBlockQ8_0 *at[TILE_TOKENS];
@@ -243,15 +282,27 @@ static void gemm_q4_0_q8_0(int64_t n, const void *w, uint64_t w_stride, int64_t 
                     pt[t] = buf + (t0 + t) * n_pairs;
                 }
                 switch (T) {
-                case 1: q4_0_tile(nb, x, at, pt, acc, pf, 1); break;
-                case 2: q4_0_tile(nb, x, at, pt, acc, pf, 2); break;
-                case 3: q4_0_tile(nb, x, at, pt, acc, pf, 3); break;
-                default: q4_0_tile(nb, x, at, pt, acc, pf, 4); break;
+                case 1: w_tile(nb, x, at, pt, acc, pf, 1, q8); break;
+                case 2: w_tile(nb, x, at, pt, acc, pf, 2, q8); break;
+                case 3: w_tile(nb, x, at, pt, acc, pf, 3, q8); break;
+                default: w_tile(nb, x, at, pt, acc, pf, 4, q8); break;
                 }
                 store_tile(acc, T, y + c0 + t0, row, n_rows);
             }
         }
     }
+}
+
+static void gemm_q4_0_q8_0(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,
+                           const void *const *a, float *const *y, int64_t nt)
+{
+    gemm_w_q8_0(n, w, w_stride, r0, r1, a, y, nt, 0);
+}
+
+static void gemm_q8_0_q8_0(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,
+                           const void *const *a, float *const *y, int64_t nt)
+{
+    gemm_w_q8_0(n, w, w_stride, r0, r1, a, y, nt, 1);
 }
 
 /* ------------------------------------------------------------ Q4_0_R8 x Q8_0X */
@@ -619,11 +670,12 @@ static inline __m256 halves4(uint16_t h0, uint16_t h1, uint16_t h2, uint16_t h3)
     return _mm256_cvtph_ps(_mm_set1_epi64x((int64_t)v));
 }
 
-/* Q4_K: d of the four rows' super-block i in both halves (*d) and dmin likewise (*dmin). */
-static inline void q4_K_d_dmin(const PlumbBlockQ4_K *const *x, int64_t i, __m256 *d, __m256 *dmin)
+/* Q4_K, Q5_K: d of the four rows' super-block i in both halves (*d) and
+ * dmin likewise (*dmin); both layouts begin with d, dmin. */
+static inline void q45_K_d_dmin(const uint8_t *const *x, int64_t i, size_t bs, __m256 *d, __m256 *dmin)
 {
-    const uint64_t lo = (uint64_t)x86_load_u32(&x[0][i].d) | (uint64_t)x86_load_u32(&x[1][i].d) << 32;
-    const uint64_t hi = (uint64_t)x86_load_u32(&x[2][i].d) | (uint64_t)x86_load_u32(&x[3][i].d) << 32;
+    const uint64_t lo = (uint64_t)x86_load_u32(x[0] + i * bs) | (uint64_t)x86_load_u32(x[1] + i * bs) << 32;
+    const uint64_t hi = (uint64_t)x86_load_u32(x[2] + i * bs) | (uint64_t)x86_load_u32(x[3] + i * bs) << 32;
     /* [d0 m0 d1 m1 d2 m2 d3 m3] */
     const __m256 v = _mm256_cvtph_ps(_mm_set_epi64x((int64_t)hi, (int64_t)lo));
     *d = _mm256_permutevar8x32_ps(v, _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6));
@@ -658,15 +710,21 @@ static inline void q4_K_d_dmin(const PlumbBlockQ4_K *const *x, int64_t i, __m256
         }                                                                                         \
     }
 
-/* Super-block i of one Q4_K row with T tokens: the scaled sums and the
- * mins term, int32 [8 lanes] each. */
-GEMM_INLINE void q4_K_row(const PlumbBlockQ4_K *b, const PlumbBlockQ8_K *const *a, int64_t i,
-                          __m256i *isum, __m256i *imin, int T)
+/* Super-block b (its first byte) of one Q4_K or Q5_K row with T tokens:
+ * the scaled sums and the mins term, int32 [8 lanes] each.  Q5_K (five)
+ * adds the fifth bit from qh: bit 2c of qh[j] is element j of the low
+ * nibbles of 64-column chunk c, bit 2c + 1 that of its high nibbles. */
+GEMM_INLINE void q45_K_row(const uint8_t *b, const PlumbBlockQ8_K *const *a, int64_t i,
+                           __m256i *isum, __m256i *imin, int T, int five)
 {
-    const __m256i m4 = _mm256_set1_epi8(0x0f);
-    const __m128i sm = x86_q4_K_scales_mins(b->scales);
+    const __m256i m4 = _mm256_set1_epi8(0x0f), b4 = _mm256_set1_epi8(0x10);
+    const size_t off_sc = five ? offsetof(PlumbBlockQ5_K, scales) : offsetof(PlumbBlockQ4_K, scales);
+    const uint8_t *qs = b + (five ? offsetof(PlumbBlockQ5_K, qs) : offsetof(PlumbBlockQ4_K, qs));
+    const __m128i sm = x86_q4_K_scales_mins(b + off_sc);
     const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
     const __m256i mins = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm));
+    __m256i hb = five ? _mm256_loadu_si256((const __m256i *)(b + offsetof(PlumbBlockQ5_K, qh)))
+                      : _mm256_setzero_si256();
     UNROLL
     for (int t = 0; t < T; t++) {
         imin[t] = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)a[t][i].bsums), mins);
@@ -674,10 +732,15 @@ GEMM_INLINE void q4_K_row(const PlumbBlockQ4_K *b, const PlumbBlockQ8_K *const *
     }
     UNROLL
     for (int c = 0; c < 4; c++) {
-        const __m256i v = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * c));
-        const __m256i lo = _mm256_and_si256(v, m4);
-        const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        const __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
+        __m256i lo = _mm256_and_si256(v, m4);
+        __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
         const __m256i sl = scale_all16(sc, 2 * c), sh = scale_all16(sc, 2 * c + 1);
+        if (five) {
+            lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16(hb, 4), b4));
+            hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16(hb, 3), b4));
+            hb = _mm256_srli_epi16(hb, 2);
+        }
         UNROLL
         for (int t = 0; t < T; t++) {
             const int8_t *q = a[t][i].qs + 64 * c;
@@ -688,9 +751,11 @@ GEMM_INLINE void q4_K_row(const PlumbBlockQ4_K *b, const PlumbBlockQ8_K *const *
     }
 }
 
-GEMM_INLINE void q4_K_tile(int64_t nsb, const PlumbBlockQ4_K *const *x, const PlumbBlockQ8_K *const *a,
-                           __m256 *acc, Prefetch pf, int T)
+/* The tile of four Q4_K or Q5_K rows (x: their first bytes). */
+GEMM_INLINE void q45_K_tile(int64_t nsb, const uint8_t *const *x, const PlumbBlockQ8_K *const *a,
+                            __m256 *acc, Prefetch pf, int T, int five)
 {
+    const size_t bs = five ? sizeof(PlumbBlockQ5_K) : sizeof(PlumbBlockQ4_K);
     UNROLL
     for (int t = 0; t < T; t++)
         acc[t] = _mm256_setzero_ps();
@@ -700,8 +765,8 @@ GEMM_INLINE void q4_K_tile(int64_t nsb, const PlumbBlockQ4_K *const *x, const Pl
         UNROLL
         for (int pr = 0; pr < 2; pr++) {
             __m256i s0[TILE_TOKENS_K], m0[TILE_TOKENS_K], s1[TILE_TOKENS_K], m1[TILE_TOKENS_K];
-            q4_K_row(&x[2 * pr][i], a, i, s0, m0, T);
-            q4_K_row(&x[2 * pr + 1][i], a, i, s1, m1, T);
+            q45_K_row(x[2 * pr] + i * bs, a, i, s0, m0, T, five);
+            q45_K_row(x[2 * pr + 1] + i * bs, a, i, s1, m1, T, five);
             UNROLL
             for (int t = 0; t < T; t++) {
                 hs[pr][t] = _mm256_hadd_epi32(s0[t], s1[t]);
@@ -710,7 +775,7 @@ GEMM_INLINE void q4_K_tile(int64_t nsb, const PlumbBlockQ4_K *const *x, const Pl
         }
         {
             __m256 d, dmin;
-            q4_K_d_dmin(x, i, &d, &dmin);
+            q45_K_d_dmin(x, i, bs, &d, &dmin);
             UNROLL
             for (int t = 0; t < T; t++) {
                 const __m256 da = _mm256_set1_ps(a[t][i].d);
@@ -723,10 +788,32 @@ GEMM_INLINE void q4_K_tile(int64_t nsb, const PlumbBlockQ4_K *const *x, const Pl
     }
 }
 
+GEMM_INLINE void q4_K_tile(int64_t nsb, const PlumbBlockQ4_K *const *x, const PlumbBlockQ8_K *const *a,
+                           __m256 *acc, Prefetch pf, int T)
+{
+    const uint8_t *xb[TILE_ROWS] = { (const uint8_t *)x[0], (const uint8_t *)x[1], (const uint8_t *)x[2],
+                                     (const uint8_t *)x[3] };
+    q45_K_tile(nsb, xb, a, acc, pf, T, 0);
+}
+
+GEMM_INLINE void q5_K_tile(int64_t nsb, const PlumbBlockQ5_K *const *x, const PlumbBlockQ8_K *const *a,
+                           __m256 *acc, Prefetch pf, int T)
+{
+    const uint8_t *xb[TILE_ROWS] = { (const uint8_t *)x[0], (const uint8_t *)x[1], (const uint8_t *)x[2],
+                                     (const uint8_t *)x[3] };
+    q45_K_tile(nsb, xb, a, acc, pf, T, 1);
+}
+
 static void gemm_q4_K_q8_K(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,
                            const void *const *a, float *const *y, int64_t nt)
 {
     K_GEMM_BODY(PlumbBlockQ4_K, q4_K_tile)
+}
+
+static void gemm_q5_K_q8_K(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,
+                           const void *const *a, float *const *y, int64_t nt)
+{
+    K_GEMM_BODY(PlumbBlockQ5_K, q5_K_tile)
 }
 
 /* Super-block i of one Q6_K row with T tokens: sum of scale * (q - 32) * a,
@@ -937,12 +1024,15 @@ static void gemm_f16_f16(int64_t n, const void *w, uint64_t w_stride, int64_t r0
 static void install_row_gemms(PlumbDsp *dsp)
 {
     dsp->gemm[PLUMB_QTYPE_Q4_0] = gemm_q4_0_q8_0;
+    dsp->gemm[PLUMB_QTYPE_Q8_0] = gemm_q8_0_q8_0;
     dsp->gemm[PLUMB_QTYPE_Q4_K] = gemm_q4_K_q8_K;
+    dsp->gemm[PLUMB_QTYPE_Q5_K] = gemm_q5_K_q8_K;
     dsp->gemm[PLUMB_QTYPE_Q6_K] = gemm_q6_K_q8_K;
-    /* for a single token the Q4_K dot is as fast as the tile (measured with
-     * the weights in DRAM); Q6_K's tile is faster there thanks to the
-     * prefetch */
+    /* for a single token the Q4_K and Q5_K dots are as fast as the tile
+     * (measured with the weights in DRAM); Q6_K's tile is faster there
+     * thanks to the prefetch */
     dsp->gemm_min_tokens[PLUMB_QTYPE_Q4_K] = 2;
+    dsp->gemm_min_tokens[PLUMB_QTYPE_Q5_K] = 2;
 }
 
 /* The interleaved products: one panel of eight rows at a time.  The VNNI

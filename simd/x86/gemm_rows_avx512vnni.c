@@ -1,7 +1,7 @@
 /*
  * gemm_rows_avx512vnni.c — the row-major tiled products of gemm_avx2.c
- * (Q4_0 x Q8_0, Q4_K and Q6_K x Q8_K: prefill of weights that were not
- * repacked) compiled with the AVX-512 VNNI flags, where x86_dpbusd256 /
+ * (Q4_0 and Q8_0 x Q8_0, Q4_K, Q5_K and Q6_K x Q8_K: prefill of weights
+ * that were not repacked) compiled with the AVX-512 VNNI flags, where x86_dpbusd256 /
  * x86_dpwssd256 (x86_kernels.h) are the EVEX 256-bit vpdpbusd / vpdpwssd.
  * gemm_avx512vnni.c has the interleaved types only; these take the place of
  * the AVX2 tier's row-major products, with the same integer sums and so the
