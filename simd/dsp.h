@@ -140,6 +140,13 @@ void plumb_avx512vnni_q4_K_r8_panel(int64_t n, const void *w, uint64_t w_stride,
                                     const void *const *a, float *const *y, int64_t nt);
 void plumb_avx512vnni_q6_K_r8_panel(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,
                                     const void *const *a, float *const *y, int64_t nt);
+/* The row-major Q4_K and Q6_K tiles of gemm_avx2.c compiled for AVX-512
+ * VNNI, where the tier's own products (row-major rows repacked on the fly)
+ * cannot hold a row on their stack. */
+void plumb_avx512vnni_q4_K_rowtile(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,
+                                   const void *const *a, float *const *y, int64_t nt);
+void plumb_avx512vnni_q6_K_rowtile(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,
+                                   const void *const *a, float *const *y, int64_t nt);
 void plumb_dsp_init_neon(PlumbDsp *dsp);
 void plumb_dsp_init_dotprod(PlumbDsp *dsp);
 

@@ -26,6 +26,7 @@
 #include "dsp.h"
 #include "gemm_util.h"
 #include "qtypes.h"
+#include "x86_kernels.h"
 
 #define VT_TOKENS 8 /* tokens per tile: 8 accumulators of 16 rows */
 
@@ -329,9 +330,214 @@ V_DRIVER(gemm_q4_0_r8, PlumbBlockQ4_0x8, PlumbBlockQ8_0X, PLUMB_QK, 1, v_tile_q4
 V_DRIVER(gemm_q4_K_r8, PlumbBlockQ4_Kx8, PlumbBlockQ8_K, PLUMB_QK_K, PLUMB_QK_K / 32, v_tile_q4_K, plumb_avx512vnni_q4_K_r8_panel)
 V_DRIVER(gemm_q6_K_r8, PlumbBlockQ6_Kx8, PlumbBlockQ8_K, PLUMB_QK_K, PLUMB_QK_K / 32, v_tile_q6_K, plumb_avx512vnni_q6_K_r8_panel)
 
+/* ------------------------------------------------------------ Q4_K, repacked on the fly */
+
+/*
+ * Row-major Q4_K (a file that was not repacked) against a batch of tokens:
+ * 16 rows at a time are interleaved into two Q4_K_R8 panels on the stack,
+ * as `plumb repack` would store them, and the 512-bit tile above runs over
+ * every token of the batch.  Unpacking the rows costs about what a few
+ * tokens of the tile do, and the row-major tile is three to four times
+ * slower per row and token than the interleaved one.  Every row and token
+ * takes the interleaved type's float steps (plumb_gemm_q4_K_r8_c's order),
+ * whatever the batch or the rows asked for: a partial panel repeats its
+ * last row and only the real rows are stored.  Rows longer than
+ * RP_MAX_SB super-blocks go to the row-major tile (for every call with that
+ * n, so the bits still depend on nothing else).
+ */
+#define RP_PANEL_BYTES 40320 /* a panel on the stack: 34 Q4_K or 24 Q6_K super-blocks (n <= 8704, 6144) */
+
+/* Eight rows of 16 bytes v[r] to out_lo[k][r] (bytes 0-7) and out_hi[k][r]
+ * (bytes 8-15), 64 bytes each. */
+static inline void rp_transpose_8x16(const __m128i *v, uint8_t *out_lo, uint8_t *out_hi)
+{
+    __m128i p[4], q[4];
+    for (int k = 0; k < 4; k++) {
+        p[k] = _mm_unpacklo_epi8(v[2 * k], v[2 * k + 1]); /* k0: r r+1, k1: r r+1, ... */
+        q[k] = _mm_unpackhi_epi8(v[2 * k], v[2 * k + 1]); /* k8 .. k15 likewise */
+    }
+    for (int h = 0; h < 2; h++) {
+        const __m128i *x = h ? q : p;
+        uint8_t *out = h ? out_hi : out_lo;
+        const __m128i k03a = _mm_unpacklo_epi16(x[0], x[1]), k47a = _mm_unpackhi_epi16(x[0], x[1]);
+        const __m128i k03b = _mm_unpacklo_epi16(x[2], x[3]), k47b = _mm_unpackhi_epi16(x[2], x[3]);
+        _mm_storeu_si128((__m128i *)out, _mm_unpacklo_epi32(k03a, k03b));
+        _mm_storeu_si128((__m128i *)(out + 16), _mm_unpackhi_epi32(k03a, k03b));
+        _mm_storeu_si128((__m128i *)(out + 32), _mm_unpacklo_epi32(k47a, k47b));
+        _mm_storeu_si128((__m128i *)(out + 48), _mm_unpackhi_epi32(k47a, k47b));
+    }
+}
+
+/* Eight rows' 16 bytes v[r] (dwords c = 0..3) to 128 bytes where dword c of
+ * row r is dword 8c + r: the nibble layout of the interleaved types. */
+static inline void rp_interleave_8x16(const __m128i *v, uint8_t *dst)
+{
+    const __m512i idx0 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
+    const __m512i idx1 = _mm512_setr_epi32(2, 6, 10, 14, 18, 22, 26, 30, 3, 7, 11, 15, 19, 23, 27, 31);
+    const __m512i a = _mm512_inserti32x4(_mm512_inserti32x4(_mm512_inserti32x4(
+        _mm512_castsi128_si512(v[0]), v[1], 1), v[2], 2), v[3], 3);
+    const __m512i b = _mm512_inserti32x4(_mm512_inserti32x4(_mm512_inserti32x4(
+        _mm512_castsi128_si512(v[4]), v[5], 1), v[6], 2), v[7], 3);
+    _mm512_storeu_si512((void *)dst, _mm512_permutex2var_epi32(a, idx0, b));
+    _mm512_storeu_si512((void *)(dst + 64), _mm512_permutex2var_epi32(a, idx1, b));
+}
+
+/* A sub-block's 32 values q[j] (0..15) as a row's 16 bytes q[k] | q[16 + k] << 4. */
+static inline __m128i rp_nibbles16(__m256i q)
+{
+    return _mm_or_si128(_mm256_castsi256_si128(q), _mm_slli_epi16(_mm256_extracti128_si256(q, 1), 4));
+}
+
+/* Super-block i of eight Q4_K rows (x[r]: row r's blocks) as a Q4_Kx8. */
+static void rp_q4_K_block(const PlumbBlockQ4_K *const *x, int64_t i, PlumbBlockQ4_Kx8 *out)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    __m128i sm[PLUMB_R8];
+    for (int r = 0; r < PLUMB_R8; r++) {
+        out->d[r] = x[r][i].d;
+        out->dmin[r] = x[r][i].dmin;
+        sm[r] = x86_q4_K_scales_mins(x[r][i].scales);
+    }
+    rp_transpose_8x16(sm, &out->sc[0][0], &out->m[0][0]);
+    /* 32 bytes of qs hold sub-blocks 2c (low nibbles) and 2c + 1 (high);
+     * a sub-block's 32 values q[j] go to a row's 16 bytes q[k] | q[16 + k] << 4 */
+    for (int c = 0; c < 4; c++) {
+        __m128i lo[PLUMB_R8], hi[PLUMB_R8];
+        for (int r = 0; r < PLUMB_R8; r++) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(x[r][i].qs + 32 * c));
+            lo[r] = rp_nibbles16(_mm256_and_si256(v, m4));
+            hi[r] = rp_nibbles16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
+        }
+        rp_interleave_8x16(lo, out->qs[2 * c]);
+        rp_interleave_8x16(hi, out->qs[2 * c + 1]);
+    }
+}
+
+/* Super-block i of eight Q6_K rows as a Q6_Kx8.  Sub-block s = 4h + g of
+ * a row: the low 4 bits from ql[64h + 32(g & 1) + j] (low nibble for g < 2,
+ * high for g >= 2), the high 2 from bits 2g of qh[32h + j]. */
+static void rp_q6_K_block(const PlumbBlockQ6_K *const *x, int64_t i, PlumbBlockQ6_Kx8 *out)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(0x03);
+    const __m256i shl = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
+    /* [r0 h0, r0 h1, r1 h0, ...] to [r0 h0 .. r7 h0, r0 h1 .. r7 h1] */
+    const __m512i hidx = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+    __m128i sc[PLUMB_R8];
+    for (int r = 0; r < PLUMB_R8; r++) {
+        out->d[r] = x[r][i].d;
+        sc[r] = _mm_loadu_si128((const __m128i *)x[r][i].scales);
+    }
+    rp_transpose_8x16(sc, (uint8_t *)&out->sc[0][0], (uint8_t *)&out->sc[8][0]);
+    for (int h = 0; h < 2; h++) {
+        __m128i lo[4][PLUMB_R8], hb[4][PLUMB_R8];
+        for (int r = 0; r < PLUMB_R8; r++) {
+            const __m256i l0 = _mm256_loadu_si256((const __m256i *)(x[r][i].ql + 64 * h));
+            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(x[r][i].ql + 64 * h + 32));
+            const __m256i qh = _mm256_loadu_si256((const __m256i *)(x[r][i].qh + 32 * h));
+            for (int g = 0; g < 4; g++) {
+                const __m256i l = g & 1 ? l1 : l0;
+                const __m256i q = _mm256_and_si256(g < 2 ? l : _mm256_srli_epi16(l, 4), m4);
+                /* the 2-bit values 0..3 of elements 4c + k, moved to bits 2c of
+                 * dword c / 4 of each 16: dwords 0 and 4 of u after the ORs */
+                __m256i u = _mm256_sllv_epi32(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * g), m2), shl);
+                u = _mm256_or_si256(u, _mm256_shuffle_epi32(u, _MM_SHUFFLE(2, 3, 0, 1)));
+                u = _mm256_or_si256(u, _mm256_shuffle_epi32(u, _MM_SHUFFLE(1, 0, 3, 2)));
+                lo[g][r] = rp_nibbles16(q);
+                hb[g][r] = _mm_unpacklo_epi32(_mm256_castsi256_si128(u), _mm256_extracti128_si256(u, 1));
+            }
+        }
+        for (int g = 0; g < 4; g++) {
+            const int s = 4 * h + g;
+            __m128i pr[4];
+            rp_interleave_8x16(lo[g], out->ql[s]);
+            for (int k = 0; k < 4; k++)
+                pr[k] = _mm_unpacklo_epi64(hb[g][2 * k], hb[g][2 * k + 1]);
+            const __m512i z = _mm512_inserti32x4(_mm512_inserti32x4(_mm512_inserti32x4(
+                _mm512_castsi128_si512(pr[0]), pr[1], 1), pr[2], 2), pr[3], 3);
+            _mm512_storeu_si512((void *)out->qh[s], _mm512_permutexvar_epi32(hidx, z));
+        }
+    }
+}
+
+/* Rows row0 .. row0 + n_rows - 1 (n_rows 1..8) as one panel, the last row
+ * repeated. */
+GEMM_INLINE void rp_panel(const void *w, uint64_t w_stride, int64_t row0, int n_rows, int64_t nb, void *out,
+                          int q6)
+{
+    const void *x[PLUMB_R8];
+    for (int r = 0; r < PLUMB_R8; r++)
+        x[r] = (const char *)w + (uint64_t)(row0 + (r < n_rows ? r : n_rows - 1)) * w_stride;
+    for (int64_t i = 0; i < nb; i++) {
+        if (q6)
+            rp_q6_K_block((const PlumbBlockQ6_K *const *)x, i, (PlumbBlockQ6_Kx8 *)out + i);
+        else
+            rp_q4_K_block((const PlumbBlockQ4_K *const *)x, i, (PlumbBlockQ4_Kx8 *)out + i);
+    }
+}
+
+GEMM_INLINE void gemm_k_rows(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,
+                             const void *const *a, float *const *y, int64_t nt, int q6)
+{
+    _Alignas(64) unsigned char buf[2][RP_PANEL_BYTES];
+    const int64_t nb = n / PLUMB_QK_K;
+    for (int64_t r = r0; r < r1; r += 2 * PLUMB_R8) {
+        const int rows = r1 - r < 2 * PLUMB_R8 ? (int)(r1 - r) : 2 * PLUMB_R8;
+        const int full = rows > PLUMB_R8;
+        rp_panel(w, w_stride, r, full ? PLUMB_R8 : rows, nb, buf[0], q6);
+        if (full)
+            rp_panel(w, w_stride, r + PLUMB_R8, rows - PLUMB_R8, nb, buf[1], q6);
+        for (int64_t t0 = 0; t0 < nt; t0 += VT_TOKENS) {
+            float out[VT_TOKENS][2 * PLUMB_R8];
+            float *yo[VT_TOKENS];
+            const PlumbBlockQ8_K *at[VT_TOKENS];
+            const int T = nt - t0 < VT_TOKENS ? (int)(nt - t0) : VT_TOKENS;
+            for (int t = 0; t < T; t++) {
+                at[t] = a[t0 + t];
+                yo[t] = out[t];
+            }
+            switch (T) {
+            case 1: v_tile_k(buf[0], buf[full], nb, at, yo, 0, NULL, 1, full, q6); break;
+            case 2: v_tile_k(buf[0], buf[full], nb, at, yo, 0, NULL, 2, full, q6); break;
+            case 3: v_tile_k(buf[0], buf[full], nb, at, yo, 0, NULL, 3, full, q6); break;
+            case 4: v_tile_k(buf[0], buf[full], nb, at, yo, 0, NULL, 4, full, q6); break;
+            case 5: v_tile_k(buf[0], buf[full], nb, at, yo, 0, NULL, 5, full, q6); break;
+            case 6: v_tile_k(buf[0], buf[full], nb, at, yo, 0, NULL, 6, full, q6); break;
+            case 7: v_tile_k(buf[0], buf[full], nb, at, yo, 0, NULL, 7, full, q6); break;
+            default: v_tile_k(buf[0], buf[full], nb, at, yo, 0, NULL, VT_TOKENS, full, q6); break;
+            }
+            for (int t = 0; t < T; t++)
+                memcpy(y[t0 + t] + r, out[t], (size_t)rows * sizeof(float));
+        }
+    }
+}
+
+static void gemm_q4_K_rows(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,
+                           const void *const *a, float *const *y, int64_t nt)
+{
+    if (n / PLUMB_QK_K > (int64_t)(RP_PANEL_BYTES / sizeof(PlumbBlockQ4_Kx8))) {
+        plumb_avx512vnni_q4_K_rowtile(n, w, w_stride, r0, r1, a, y, nt);
+        return;
+    }
+    gemm_k_rows(n, w, w_stride, r0, r1, a, y, nt, 0);
+}
+
+static void gemm_q6_K_rows(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,
+                           const void *const *a, float *const *y, int64_t nt)
+{
+    if (n / PLUMB_QK_K > (int64_t)(RP_PANEL_BYTES / sizeof(PlumbBlockQ6_Kx8))) {
+        plumb_avx512vnni_q6_K_rowtile(n, w, w_stride, r0, r1, a, y, nt);
+        return;
+    }
+    gemm_k_rows(n, w, w_stride, r0, r1, a, y, nt, 1);
+}
+
 void plumb_dsp_init_avx512vnni_gemm(PlumbDsp *dsp)
 {
     dsp->gemm[PLUMB_QTYPE_Q4_0_R8] = gemm_q4_0_r8;
     dsp->gemm[PLUMB_QTYPE_Q4_K_R8] = gemm_q4_K_r8;
     dsp->gemm[PLUMB_QTYPE_Q6_K_R8] = gemm_q6_K_r8;
+    dsp->gemm[PLUMB_QTYPE_Q4_K] = gemm_q4_K_rows;
+    dsp->gemm[PLUMB_QTYPE_Q6_K] = gemm_q6_K_rows;
+    /* a single token would pay the repacking for one product: its vec_dot */
+    dsp->gemm_min_tokens[PLUMB_QTYPE_Q6_K] = 2;
 }

@@ -187,3 +187,17 @@ void plumb_avx512vnni_q6_K_r8_panel(int64_t n, const void *w, uint64_t w_stride,
 {
     gemm_q6_K_r8(n, w, w_stride, r0, r1, a, y, nt);
 }
+
+/* The row-major Q4_K and Q6_K tiles, for rows too long to repack on the
+ * stack. */
+void plumb_avx512vnni_q4_K_rowtile(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,
+                                   const void *const *a, float *const *y, int64_t nt)
+{
+    gemm_q4_K_q8_K(n, w, w_stride, r0, r1, a, y, nt);
+}
+
+void plumb_avx512vnni_q6_K_rowtile(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,
+                                   const void *const *a, float *const *y, int64_t nt)
+{
+    gemm_q6_K_q8_K(n, w, w_stride, r0, r1, a, y, nt);
+}

@@ -17,6 +17,6 @@
 void plumb_dsp_init_avx512vnni(PlumbDsp *dsp)
 {
     x86_install_dots512(dsp);
-    plumb_dsp_init_avx512vnni_gemm(dsp);
     plumb_dsp_init_avx512vnni_rows(dsp);
+    plumb_dsp_init_avx512vnni_gemm(dsp); /* after: its Q4_K takes the row tile's place */
 }
