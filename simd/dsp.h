@@ -145,6 +145,11 @@ void plumb_avx512vnni_q6_K_r8_panel(int64_t n, const void *w, uint64_t w_stride,
  * cannot hold a row on their stack. */
 void plumb_avx512vnni_q4_K_rowtile(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,
                                    const void *const *a, float *const *y, int64_t nt);
+/* Row-major Q4_0 against a batch on AVX-512 VNNI, repacked 16 rows at a
+ * time (gemm_avx512vnni.c), with the row-major tile's bits; 0 when the rows
+ * are too long for its stack, 1 when done. */
+int plumb_avx512vnni_q4_0_rows_batch(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,
+                                     const void *const *a, float *const *y, int64_t nt);
 void plumb_avx512vnni_q6_K_rowtile(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,
                                    const void *const *a, float *const *y, int64_t nt);
 void plumb_dsp_init_neon(PlumbDsp *dsp);

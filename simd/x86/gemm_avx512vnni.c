@@ -531,6 +531,169 @@ static void gemm_q6_K_rows(int64_t n, const void *w, uint64_t w_stride, int64_t 
     gemm_k_rows(n, w, w_stride, r0, r1, a, y, nt, 1);
 }
 
+/* ------------------------------------------------------------ Q4_0, repacked on the fly */
+
+/*
+ * Row-major Q4_0 against a batch: 16 rows at a time repacked into two
+ * Q4_0_R8 panels on the stack (a block's 16 bytes of row r are its dword
+ * c at dword 8c + r, nothing to unpack), the 512-bit products as in
+ * v_tile_q4_0, against the Q8_0 activations of the row-major type.  The
+ * float steps are not the interleaved type's but those of the row-major
+ * tile (gemm_q4_0_q8_0 in gemm_avx2.c) and of the one-token kernel
+ * (gemm_rows_avx512vnni.c), so a token gets the same bits alone or in any
+ * batch: per four blocks b..b+3, two chains a row,
+ *     lo += fma(f(b+2), dw_b+2 * da_b+2, f(b) * (dw_b * da_b)),
+ *     hi += fma(f(b+3), dw_b+3 * da_b+3, f(b+1) * (dw_b+1 * da_b+1)),
+ * with f the exact integer dot less 8 * sum(a) as float, zero-padded to
+ * whole fours, and y = lo + hi.
+ */
+#define RM_TOKENS 6          /* tokens per tile: lo, hi and a product each */
+#define RM_PREP_BLOCKS 4096  /* activation blocks prepared at once (32 KiB) */
+
+typedef struct RmPrep {
+    float d;    /* the block's scale, 0 past the row */
+    int32_t s8; /* 8 * the sum of its bytes, 0 past the row */
+} RmPrep;
+
+/* acc[t] (+)= the chain of blocks b + h and b + h + 2, activations at ab + h
+ * and ab + h + 2, preparations at b + h... */
+GEMM_INLINE void rm_pair(const PlumbBlockQ4_0x8 *x0, const PlumbBlockQ4_0x8 *x1, int64_t b, int h,
+                         const PlumbBlockQ8_0 *const *a, int64_t ab, const RmPrep *const *pp, int T,
+                         __m512 *acc)
+{
+    __m512 p[RM_TOKENS];
+    {
+        const VW w = v_unpack4(x0[b + h].qs, x1[b + h].qs);
+        const __m512 dw = scales16(x0[b + h].d, x1[b + h].d);
+        _Pragma("GCC unroll 8")
+        for (int t = 0; t < T; t++) {
+            const RmPrep *q = &pp[t][b + h];
+            const __m512i s = _mm512_sub_epi32(v_dot32(&w, a[t][ab + h].qs), _mm512_set1_epi32(q->s8));
+            p[t] = _mm512_mul_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(q->d)));
+        }
+    }
+    {
+        const VW w = v_unpack4(x0[b + h + 2].qs, x1[b + h + 2].qs);
+        const __m512 dw = scales16(x0[b + h + 2].d, x1[b + h + 2].d);
+        _Pragma("GCC unroll 8")
+        for (int t = 0; t < T; t++) {
+            const RmPrep *q = &pp[t][b + h + 2];
+            const __m512i s = _mm512_sub_epi32(v_dot32(&w, a[t][ab + h + 2].qs), _mm512_set1_epi32(q->s8));
+            acc[t] = _mm512_add_ps(acc[t], _mm512_fmadd_ps(_mm512_cvtepi32_ps(s),
+                                                           _mm512_mul_ps(dw, _mm512_set1_ps(q->d)), p[t]));
+        }
+    }
+}
+
+/* Panels x0, x1 padded with zero blocks to nb4 (a multiple of 4) against T
+ * tokens whose rows have nb blocks. */
+GEMM_INLINE void v_tile_q4_0_rm(const PlumbBlockQ4_0x8 *x0, const PlumbBlockQ4_0x8 *x1, int64_t nb,
+                                int64_t nb4, const PlumbBlockQ8_0 *const *a, const RmPrep *const *pp,
+                                float *const *y, int T, int full)
+{
+    const int64_t main = nb & ~(int64_t)3;
+    __m512 lo[RM_TOKENS], hi[RM_TOKENS];
+    _Pragma("GCC unroll 8")
+    for (int t = 0; t < T; t++)
+        lo[t] = hi[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < main; b += 4) {
+        rm_pair(x0, x1, b, 0, a, b, pp, T, lo);
+        rm_pair(x0, x1, b, 1, a, b, pp, T, hi);
+    }
+    if (main < nb4) {
+        /* the row's last 1-3 blocks, zero-padded to four */
+        PlumbBlockQ8_0 aw[RM_TOKENS][4];
+        const PlumbBlockQ8_0 *ap[RM_TOKENS];
+        memset(aw, 0, sizeof aw);
+        for (int t = 0; t < T; t++) {
+            memcpy(aw[t], a[t] + main, (size_t)(nb - main) * sizeof aw[t][0]);
+            ap[t] = aw[t];
+        }
+        rm_pair(x0, x1, main, 0, ap, 0, pp, T, lo);
+        rm_pair(x0, x1, main, 1, ap, 0, pp, T, hi);
+    }
+    _Pragma("GCC unroll 8")
+    for (int t = 0; t < T; t++)
+        store16(y[t], _mm512_add_ps(lo[t], hi[t]), full);
+}
+
+/* Rows row0 .. row0 + n_rows - 1 (n_rows 1..8) as one Q4_0_R8 panel of nb4
+ * blocks, the last row repeated and blocks from nb on zero. */
+static void rp_q4_0_panel(const void *w, uint64_t w_stride, int64_t row0, int n_rows, int64_t nb, int64_t nb4,
+                          PlumbBlockQ4_0x8 *out)
+{
+    const PlumbBlockQ4_0 *x[PLUMB_R8];
+    for (int r = 0; r < PLUMB_R8; r++)
+        x[r] = (const PlumbBlockQ4_0 *)((const char *)w +
+                                        (uint64_t)(row0 + (r < n_rows ? r : n_rows - 1)) * w_stride);
+    for (int64_t i = 0; i < nb; i++) {
+        __m128i v[PLUMB_R8];
+        for (int r = 0; r < PLUMB_R8; r++) {
+            out[i].d[r] = x[r][i].d;
+            v[r] = _mm_loadu_si128((const __m128i *)x[r][i].qs);
+        }
+        rp_interleave_8x16(v, out[i].qs);
+    }
+    if (nb4 > nb)
+        memset(&out[nb], 0, (size_t)(nb4 - nb) * sizeof out[0]);
+}
+
+int plumb_avx512vnni_q4_0_rows_batch(int64_t n, const void *w, uint64_t w_stride, int64_t r0, int64_t r1,
+                                     const void *const *a, float *const *y, int64_t nt)
+{
+    _Alignas(64) PlumbBlockQ4_0x8 buf[2][RP_PANEL_BYTES / sizeof(PlumbBlockQ4_0x8)];
+    RmPrep prep[RM_PREP_BLOCKS];
+    const int64_t nb = n / PLUMB_QK, nb4 = (nb + 3) & ~(int64_t)3;
+    if (nb4 > (int64_t)(sizeof buf[0] / sizeof buf[0][0]) || nb4 > RM_PREP_BLOCKS)
+        return 0;
+    const int64_t chunk = RM_PREP_BLOCKS / nb4;
+    for (int64_t c0 = 0; c0 < nt; c0 += chunk) {
+        const int64_t nc = nt - c0 < chunk ? nt - c0 : chunk;
+        for (int64_t t = 0; t < nc; t++) {
+            const PlumbBlockQ8_0 *at = a[c0 + t];
+            RmPrep *pt = prep + t * nb4;
+            for (int64_t b = 0; b < nb4; b++) {
+                const __m256i ones = _mm256_set1_epi8(1);
+                pt[b].d = b < nb ? x86_fp16(at[b].d) : 0.0f;
+                pt[b].s8 = b < nb ? 8 * x86_hsum_epi32_256(_mm256_dpbusd_epi32(
+                                            _mm256_setzero_si256(), ones,
+                                            _mm256_loadu_si256((const __m256i *)at[b].qs)))
+                                  : 0;
+            }
+        }
+        for (int64_t r = r0; r < r1; r += 2 * PLUMB_R8) {
+            const int rows = r1 - r < 2 * PLUMB_R8 ? (int)(r1 - r) : 2 * PLUMB_R8;
+            const int full = rows > PLUMB_R8;
+            rp_q4_0_panel(w, w_stride, r, full ? PLUMB_R8 : rows, nb, nb4, buf[0]);
+            if (full)
+                rp_q4_0_panel(w, w_stride, r + PLUMB_R8, rows - PLUMB_R8, nb, nb4, buf[1]);
+            for (int64_t t0 = 0; t0 < nc; t0 += RM_TOKENS) {
+                float out[RM_TOKENS][2 * PLUMB_R8];
+                float *yo[RM_TOKENS];
+                const PlumbBlockQ8_0 *at[RM_TOKENS];
+                const RmPrep *pt[RM_TOKENS];
+                const int T = nc - t0 < RM_TOKENS ? (int)(nc - t0) : RM_TOKENS;
+                for (int t = 0; t < T; t++) {
+                    at[t] = a[c0 + t0 + t];
+                    pt[t] = prep + (t0 + t) * nb4;
+                    yo[t] = out[t];
+                }
+                switch (T) {
+                case 1: v_tile_q4_0_rm(buf[0], buf[full], nb, nb4, at, pt, yo, 1, full); break;
+                case 2: v_tile_q4_0_rm(buf[0], buf[full], nb, nb4, at, pt, yo, 2, full); break;
+                case 3: v_tile_q4_0_rm(buf[0], buf[full], nb, nb4, at, pt, yo, 3, full); break;
+                case 4: v_tile_q4_0_rm(buf[0], buf[full], nb, nb4, at, pt, yo, 4, full); break;
+                case 5: v_tile_q4_0_rm(buf[0], buf[full], nb, nb4, at, pt, yo, 5, full); break;
+                default: v_tile_q4_0_rm(buf[0], buf[full], nb, nb4, at, pt, yo, RM_TOKENS, full); break;
+                }
+                for (int t = 0; t < T; t++)
+                    memcpy(y[c0 + t0 + t] + r, out[t], (size_t)rows * sizeof(float));
+            }
+        }
+    }
+    return 1;
+}
+
 void plumb_dsp_init_avx512vnni_gemm(PlumbDsp *dsp)
 {
     dsp->gemm[PLUMB_QTYPE_Q4_0_R8] = gemm_q4_0_r8;

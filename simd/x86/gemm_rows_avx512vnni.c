@@ -159,6 +159,8 @@ static void gemm_q4_0_q8_0_512(int64_t n, const void *w, uint64_t w_stride, int6
         gemm_q4_0_one(n, w, w_stride, r0, r1, (const PlumbBlockQ8_0 *)a[0], y[0]);
         return;
     }
+    if (plumb_avx512vnni_q4_0_rows_batch(n, w, w_stride, r0, r1, a, y, nt))
+        return;
     gemm_q4_0_q8_0(n, w, w_stride, r0, r1, a, y, nt);
 }
 
