@@ -1083,7 +1083,7 @@ static void check_gemm(int t, PlumbGemmFn fn)
 {
     char kernel[64];
     static const int64_t blocks[] = { 1, 3, 8 };
-    static const int64_t rows[] = { 1, 3, 5, 8, 13 };
+    static const int64_t rows[] = { 1, 3, 5, 8, 13, 37 }; /* 37: two whole groups of 16 and a part */
     static const int64_t tokens[] = { 1, 2, 3, 4, 5, 7, 9 };
     const PlumbQTraits *tr = plumb_qtype_traits((uint32_t)t);
     snprintf(kernel, sizeof kernel, "gemm %s", tr->name);
