@@ -304,12 +304,6 @@ static double file_rate(const char *path, int n_threads, uint64_t *bytes, const 
     return r;
 }
 
-/* One sample of the file's bandwidth next to a tg repetition, 1e9 bytes/s. */
-static double roof_sample(const Roofline *roof, const char *path)
-{
-    return stream_rate(roof->map, roof->file_bytes, roof->n_threads, path, 0, ROOF_TEST_PASSES) / 1e9;
-}
-
 /* The same over `bytes` of anonymous memory, written first (pages never
  * written would all be the one zero page). */
 static double anon_rate(uint64_t bytes, int n_threads)
@@ -443,9 +437,11 @@ static int eval_gen(PlumbSession *s, const PlumbModelInfo *mi, int n, int first,
     return rc;
 }
 
+/* One sample of the file's bandwidth next to a tg repetition (1e9 bytes/s)
+ * appended to res->gbs. */
 static int roof_sample_into(const Roofline *roof, const char *path, Result *res, PlumbError *err)
 {
-    const double g = roof_sample(roof, path);
+    const double g = stream_rate(roof->map, roof->file_bytes, roof->n_threads, path, 0, ROOF_TEST_PASSES) / 1e9;
     if (g <= 0)
         return plumb_err(err, PLUMB_EIO, "roofline: the bandwidth sample failed");
     res->gbs[res->n_gbs++] = g;

@@ -100,13 +100,6 @@ typedef struct Q4Prep {
  * 128 with vpdpbusd, none with the sign trick. */
 #define Q8_0_OFFSET (X86_VNNI256 ? 128 : 0)
 
-/* The exact sum of a Q8_0 block's 32 bytes. */
-static inline int32_t q8_0_sum(const PlumbBlockQ8_0 *a)
-{
-    return x86_hsum_epi32_256(
-        x86_dpbusd256(_mm256_setzero_si256(), _mm256_set1_epi8(1), _mm256_loadu_si256((const __m256i *)a->qs)));
-}
-
 static void q8_0_prep(const PlumbBlockQ8_0 *a, int64_t nb, int64_t n_pairs, int32_t offset, Q4Prep *p)
 {
     for (int64_t k = 0; k < n_pairs; k++) {
@@ -116,7 +109,7 @@ static void q8_0_prep(const PlumbBlockQ8_0 *a, int64_t nb, int64_t n_pairs, int3
             const int64_t b = 2 * k + j;
             if (b >= nb)
                 continue;
-            sum[j] = offset * q8_0_sum(&a[b]);
+            sum[j] = offset ? offset * x86_q8_0_sum(&a[b]) : 0;
             d[j] = x86_fp16(a[b].d);
         }
         p[k].corr = _mm256_setr_epi32(sum[0], sum[0], sum[0], sum[0], sum[1], sum[1], sum[1], sum[1]);

@@ -341,9 +341,9 @@ V_DRIVER(gemm_q6_K_r8, PlumbBlockQ6_Kx8, PlumbBlockQ8_K, PLUMB_QK_K, PLUMB_QK_K 
  * slower per row and token than the interleaved one.  Every row and token
  * takes the interleaved type's float steps (plumb_gemm_q4_K_r8_c's order),
  * whatever the batch or the rows asked for: a partial panel repeats its
- * last row and only the real rows are stored.  Rows longer than
- * RP_MAX_SB super-blocks go to the row-major tile (for every call with that
- * n, so the bits still depend on nothing else).
+ * last row and only the real rows are stored.  Rows longer than a panel
+ * of RP_PANEL_BYTES holds go to the row-major tile (for every call with
+ * that n, so the bits still depend on nothing else).
  */
 #define RP_PANEL_BYTES 40320 /* a panel on the stack: 34 Q4_K or 24 Q6_K super-blocks (n <= 8704, 6144) */
 
@@ -388,15 +388,18 @@ static inline __m128i rp_nibbles16(__m256i q)
     return _mm_or_si128(_mm256_castsi256_si128(q), _mm_slli_epi16(_mm256_extracti128_si256(q, 1), 4));
 }
 
-/* Super-block i of eight Q4_K rows (x[r]: row r's blocks) as a Q4_Kx8. */
-static void rp_q4_K_block(const PlumbBlockQ4_K *const *x, int64_t i, PlumbBlockQ4_Kx8 *out)
+/* Super-block i of eight Q4_K rows (x[r]: row r's first block) as a Q4_Kx8. */
+static void rp_q4_K_block(const void *const *x, int64_t i, PlumbBlockQ4_Kx8 *out)
 {
+    const PlumbBlockQ4_K *b[PLUMB_R8];
+    for (int r = 0; r < PLUMB_R8; r++)
+        b[r] = (const PlumbBlockQ4_K *)x[r] + i;
     const __m256i m4 = _mm256_set1_epi8(0x0f);
     __m128i sm[PLUMB_R8];
     for (int r = 0; r < PLUMB_R8; r++) {
-        out->d[r] = x[r][i].d;
-        out->dmin[r] = x[r][i].dmin;
-        sm[r] = x86_q4_K_scales_mins(x[r][i].scales);
+        out->d[r] = b[r]->d;
+        out->dmin[r] = b[r]->dmin;
+        sm[r] = x86_q4_K_scales_mins(b[r]->scales);
     }
     rp_transpose_8x16(sm, &out->sc[0][0], &out->m[0][0]);
     /* 32 bytes of qs hold sub-blocks 2c (low nibbles) and 2c + 1 (high);
@@ -404,7 +407,7 @@ static void rp_q4_K_block(const PlumbBlockQ4_K *const *x, int64_t i, PlumbBlockQ
     for (int c = 0; c < 4; c++) {
         __m128i lo[PLUMB_R8], hi[PLUMB_R8];
         for (int r = 0; r < PLUMB_R8; r++) {
-            const __m256i v = _mm256_loadu_si256((const __m256i *)(x[r][i].qs + 32 * c));
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(b[r]->qs + 32 * c));
             lo[r] = rp_nibbles16(_mm256_and_si256(v, m4));
             hi[r] = rp_nibbles16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
         }
@@ -416,24 +419,27 @@ static void rp_q4_K_block(const PlumbBlockQ4_K *const *x, int64_t i, PlumbBlockQ
 /* Super-block i of eight Q6_K rows as a Q6_Kx8.  Sub-block s = 4h + g of
  * a row: the low 4 bits from ql[64h + 32(g & 1) + j] (low nibble for g < 2,
  * high for g >= 2), the high 2 from bits 2g of qh[32h + j]. */
-static void rp_q6_K_block(const PlumbBlockQ6_K *const *x, int64_t i, PlumbBlockQ6_Kx8 *out)
+static void rp_q6_K_block(const void *const *x, int64_t i, PlumbBlockQ6_Kx8 *out)
 {
+    const PlumbBlockQ6_K *b[PLUMB_R8];
+    for (int r = 0; r < PLUMB_R8; r++)
+        b[r] = (const PlumbBlockQ6_K *)x[r] + i;
     const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(0x03);
     const __m256i shl = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
     /* [r0 h0, r0 h1, r1 h0, ...] to [r0 h0 .. r7 h0, r0 h1 .. r7 h1] */
     const __m512i hidx = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
     __m128i sc[PLUMB_R8];
     for (int r = 0; r < PLUMB_R8; r++) {
-        out->d[r] = x[r][i].d;
-        sc[r] = _mm_loadu_si128((const __m128i *)x[r][i].scales);
+        out->d[r] = b[r]->d;
+        sc[r] = _mm_loadu_si128((const __m128i *)b[r]->scales);
     }
     rp_transpose_8x16(sc, (uint8_t *)&out->sc[0][0], (uint8_t *)&out->sc[8][0]);
     for (int h = 0; h < 2; h++) {
         __m128i lo[4][PLUMB_R8], hb[4][PLUMB_R8];
         for (int r = 0; r < PLUMB_R8; r++) {
-            const __m256i l0 = _mm256_loadu_si256((const __m256i *)(x[r][i].ql + 64 * h));
-            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(x[r][i].ql + 64 * h + 32));
-            const __m256i qh = _mm256_loadu_si256((const __m256i *)(x[r][i].qh + 32 * h));
+            const __m256i l0 = _mm256_loadu_si256((const __m256i *)(b[r]->ql + 64 * h));
+            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(b[r]->ql + 64 * h + 32));
+            const __m256i qh = _mm256_loadu_si256((const __m256i *)(b[r]->qh + 32 * h));
             for (int g = 0; g < 4; g++) {
                 const __m256i l = g & 1 ? l1 : l0;
                 const __m256i q = _mm256_and_si256(g < 2 ? l : _mm256_srli_epi16(l, 4), m4);
@@ -459,19 +465,25 @@ static void rp_q6_K_block(const PlumbBlockQ6_K *const *x, int64_t i, PlumbBlockQ
     }
 }
 
-/* Rows row0 .. row0 + n_rows - 1 (n_rows 1..8) as one panel, the last row
- * repeated. */
+/* The rows of a panel: row0 .. row0 + n_rows - 1 (n_rows 1..8), the last
+ * one repeated. */
+static inline void rp_rows(const void *w, uint64_t w_stride, int64_t row0, int n_rows, const void **x)
+{
+    for (int r = 0; r < PLUMB_R8; r++)
+        x[r] = (const char *)w + (uint64_t)(row0 + (r < n_rows ? r : n_rows - 1)) * w_stride;
+}
+
+/* Those rows as one Q4_K_R8 or Q6_K_R8 panel. */
 GEMM_INLINE void rp_panel(const void *w, uint64_t w_stride, int64_t row0, int n_rows, int64_t nb, void *out,
                           int q6)
 {
     const void *x[PLUMB_R8];
-    for (int r = 0; r < PLUMB_R8; r++)
-        x[r] = (const char *)w + (uint64_t)(row0 + (r < n_rows ? r : n_rows - 1)) * w_stride;
+    rp_rows(w, w_stride, row0, n_rows, x);
     for (int64_t i = 0; i < nb; i++) {
         if (q6)
-            rp_q6_K_block((const PlumbBlockQ6_K *const *)x, i, (PlumbBlockQ6_Kx8 *)out + i);
+            rp_q6_K_block(x, i, (PlumbBlockQ6_Kx8 *)out + i);
         else
-            rp_q4_K_block((const PlumbBlockQ4_K *const *)x, i, (PlumbBlockQ4_Kx8 *)out + i);
+            rp_q4_K_block(x, i, (PlumbBlockQ4_Kx8 *)out + i);
     }
 }
 
@@ -555,8 +567,8 @@ typedef struct RmPrep {
     int32_t s8; /* 8 * the sum of its bytes, 0 past the row */
 } RmPrep;
 
-/* acc[t] (+)= the chain of blocks b + h and b + h + 2, activations at ab + h
- * and ab + h + 2, preparations at b + h... */
+/* acc[t] += the chain of weight blocks b + h and b + h + 2 (activation
+ * blocks ab + h and ab + h + 2, their preparations b + h and b + h + 2). */
 GEMM_INLINE void rm_pair(const PlumbBlockQ4_0x8 *x0, const PlumbBlockQ4_0x8 *x1, int64_t b, int h,
                          const PlumbBlockQ8_0 *const *a, int64_t ab, const RmPrep *const *pp, int T,
                          __m512 *acc)
@@ -617,20 +629,18 @@ GEMM_INLINE void v_tile_q4_0_rm(const PlumbBlockQ4_0x8 *x0, const PlumbBlockQ4_0
         store16(y[t], _mm512_add_ps(lo[t], hi[t]), full);
 }
 
-/* Rows row0 .. row0 + n_rows - 1 (n_rows 1..8) as one Q4_0_R8 panel of nb4
- * blocks, the last row repeated and blocks from nb on zero. */
+/* rp_rows' rows as one Q4_0_R8 panel of nb4 blocks, blocks from nb on zero. */
 static void rp_q4_0_panel(const void *w, uint64_t w_stride, int64_t row0, int n_rows, int64_t nb, int64_t nb4,
                           PlumbBlockQ4_0x8 *out)
 {
-    const PlumbBlockQ4_0 *x[PLUMB_R8];
-    for (int r = 0; r < PLUMB_R8; r++)
-        x[r] = (const PlumbBlockQ4_0 *)((const char *)w +
-                                        (uint64_t)(row0 + (r < n_rows ? r : n_rows - 1)) * w_stride);
+    const void *x[PLUMB_R8];
+    rp_rows(w, w_stride, row0, n_rows, x);
     for (int64_t i = 0; i < nb; i++) {
         __m128i v[PLUMB_R8];
         for (int r = 0; r < PLUMB_R8; r++) {
-            out[i].d[r] = x[r][i].d;
-            v[r] = _mm_loadu_si128((const __m128i *)x[r][i].qs);
+            const PlumbBlockQ4_0 *b = (const PlumbBlockQ4_0 *)x[r] + i;
+            out[i].d[r] = b->d;
+            v[r] = _mm_loadu_si128((const __m128i *)b->qs);
         }
         rp_interleave_8x16(v, out[i].qs);
     }
@@ -653,12 +663,8 @@ int plumb_avx512vnni_q4_0_rows_batch(int64_t n, const void *w, uint64_t w_stride
             const PlumbBlockQ8_0 *at = a[c0 + t];
             RmPrep *pt = prep + t * nb4;
             for (int64_t b = 0; b < nb4; b++) {
-                const __m256i ones = _mm256_set1_epi8(1);
                 pt[b].d = b < nb ? x86_fp16(at[b].d) : 0.0f;
-                pt[b].s8 = b < nb ? 8 * x86_hsum_epi32_256(_mm256_dpbusd_epi32(
-                                            _mm256_setzero_si256(), ones,
-                                            _mm256_loadu_si256((const __m256i *)at[b].qs)))
-                                  : 0;
+                pt[b].s8 = b < nb ? 8 * x86_q8_0_sum(&at[b]) : 0;
             }
         }
         for (int64_t r = r0; r < r1; r += 2 * PLUMB_R8) {

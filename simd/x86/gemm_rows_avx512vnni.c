@@ -52,7 +52,7 @@ static void one_prep(const PlumbBlockQ8_0 *a, int64_t nb, OnePrep *p)
         int32_t c = 0;
         float d = 0.0f;
         if (b < nb) {
-            c = 8 * q8_0_sum(&a[b]);
+            c = 8 * x86_q8_0_sum(&a[b]);
             d = x86_fp16(a[b].d);
             memcpy(lo, a[b].qs, 16);
             memcpy(lo + 64, a[b].qs + 16, 16);

@@ -185,6 +185,13 @@ static inline __m256i x86_dpwssd256(__m256i acc, __m256i a, __m256i b)
 #endif
 }
 
+/* The exact sum of a Q8_0 block's 32 bytes. */
+static inline int32_t x86_q8_0_sum(const PlumbBlockQ8_0 *a)
+{
+    return x86_hsum_epi32_256(
+        x86_dpbusd256(_mm256_setzero_si256(), _mm256_set1_epi8(1), _mm256_loadu_si256((const __m256i *)a->qs)));
+}
+
 /* Four-way int32 sums of w * a for signed w and signed a (a != -128). */
 static inline __m256i x86_dot_s8s8_i32(__m256i w, __m256i a)
 {
